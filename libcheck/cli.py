@@ -1,0 +1,137 @@
+"""Command-line options every check shares, and their validation.
+
+A bad option never exits with argparse's usage dump: it raises UsageError,
+which the runtime prints as one UNKNOWN line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Callable, Optional, Sequence
+
+from libcheck import __version__
+from libcheck.errors import UsageError
+from libcheck.inspector import default_uri
+from libcheck.policy import DEFAULTS, STATE_NAMES
+from libcheck.state import default_state_dir
+from libcheck.thresholds import LabelSpec
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_AGE = 3600.0
+DEFAULT_SAMPLE_INTERVAL = 1.5
+
+_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing usage and exiting 2."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see --help)")
+
+
+def duration(text: str) -> float:
+    """Seconds, with an optional unit: 90, 1.5s, 500ms, 5m, 1h, 1d."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration (e.g. 10, 1.5s, 5m, 1h)")
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if not 0 < seconds <= 86400 * 365:
+        raise argparse.ArgumentTypeError(f"'{text}' is out of range (0 < seconds <= 1 year)")
+    return seconds
+
+
+def domain_reference(text: str) -> str:
+    """A domain name, UUID or ID; refuses what no libvirt name can be."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the domain name is empty")
+    if _CONTROL.search(text):
+        raise argparse.ArgumentTypeError("the domain name contains a control character")
+    return text
+
+
+def labels_table(specs: Sequence[LabelSpec]) -> str:
+    """The --help epilog: every perfdata label, its unit and meaning."""
+    rows = [(spec.label_for("<" + spec.kind + ">") if spec.kind else spec.metric,
+             spec.uom or "-", spec.meaning) for spec in specs]
+    width = max(len(row[0]) for row in rows)
+    lines = [f"  {label:<{width}}  {uom:<3}  {meaning}" for label, uom, meaning in rows]
+    generic = [f"  {spec.generic_label}" for spec in specs if spec.kind]
+    text = "perfdata labels (label, unit, meaning):\n" + "\n".join(lines)
+    if generic:
+        text += ("\n\nthresholds for every device of a kind use the generic labels:\n"
+                 + "\n".join(generic))
+    return text
+
+
+THRESHOLD_HELP = (
+    "Nagios range for the headline metric (e.g. 90, 10:, ~:5, @10:20) or LABEL=RANGE "
+    "for any perfdata label; repeatable. Numbers take suffixes k/M/G/T (x1000) and "
+    "Ki/Mi/Gi/Ti (x1024).")
+
+
+def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
+                 add_options: Optional[Callable[[argparse.ArgumentParser], None]] = None
+                 ) -> argparse.ArgumentParser:
+    """The parser of one check: the common options, then the check's own."""
+    parser = _Parser(prog=prog, description=description, epilog=labels_table(specs),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-d", "--domain", required=True, type=domain_reference,
+                        help="the domain (VM) to check: name, UUID or numeric ID")
+    parser.add_argument("--connect", metavar="URI", default=default_uri(),
+                        help="libvirt URI, opened read-only (default: $LIBVIRT_DEFAULT_URI, "
+                             "else qemu:///system; remote URIs such as "
+                             "qemu+ssh://host/system pass through)")
+    parser.add_argument("-w", "--warning", metavar="[LABEL=]RANGE", action="append",
+                        default=[], help=f"warning threshold. {THRESHOLD_HELP}")
+    parser.add_argument("-c", "--critical", metavar="[LABEL=]RANGE", action="append",
+                        default=[], help=f"critical threshold. {THRESHOLD_HELP}")
+    parser.add_argument("-t", "--timeout", type=duration, default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS",
+                        help="give up with UNKNOWN after this long (default: 10)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more output: -v lists every value, -vv adds how it was "
+                             "measured, -vvv adds tracebacks of internal errors")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    _add_state_options(parser)
+    _add_policy_options(parser)
+    if add_options:
+        add_options(parser)
+    return parser
+
+
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", metavar="DIR", default=None,
+                        help="where the previous counters are kept (default: "
+                             "/var/lib/check_vm for root, else "
+                             "$XDG_STATE_HOME/check_vm or ~/.local/state/check_vm)")
+    parser.add_argument("--max-age", type=duration, default=DEFAULT_MAX_AGE, metavar="SECONDS",
+                        help="a previous sample older than this is stale and not used "
+                             "(default: 3600)")
+    parser.add_argument("--sample-interval", type=duration, default=DEFAULT_SAMPLE_INTERVAL,
+                        metavar="SECONDS",
+                        help="pause between two samples when no previous sample is usable "
+                             "(default: 1.5)")
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    for case, default in DEFAULTS.items():
+        parser.add_argument(f"--state-if-{case}", choices=sorted(STATE_NAMES),
+                            default=default, metavar="STATE",
+                            help=f"state when the domain is {case} "
+                                 f"(ok, warning, critical, unknown; default: {default})")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """Parse and cross-check the options."""
+    options = parser.parse_args(argv)
+    if options.sample_interval >= options.timeout / 2:
+        raise UsageError(f"--sample-interval ({options.sample_interval:g} s) must be less "
+                         f"than half of --timeout ({options.timeout:g} s)")
+    options.verbose = min(options.verbose, 3)
+    if options.state_dir is None:
+        options.state_dir = default_state_dir()
+    return options

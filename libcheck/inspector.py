@@ -1,0 +1,450 @@
+"""libvirt -> samples: the only module that imports libvirt.
+
+It opens a read-only connection, finds a domain by name, UUID or ID, and
+reads it in one bulk-stats round trip where the driver supports it, falling
+back to the per-domain calls for each group of numbers the bulk call left
+out (libvirt's test driver answers the bulk call with the state only).
+Every libvirtError is translated here into the errors of `libcheck.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from typing import Callable, Iterator, Mapping, NamedTuple, Optional
+
+import libvirt
+
+from libcheck.errors import (
+    ConnectionFailed,
+    DomainNotFound,
+    DomainVanished,
+    LibvirtFailure,
+)
+from libcheck.samples import (
+    CpuSample,
+    DiskSample,
+    DomainIdentity,
+    DomainSample,
+    DomainState,
+    Group,
+    MemorySample,
+    NicSample,
+    VcpuSample,
+)
+
+DEFAULT_URI = "qemu:///system"
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+_GROUP_FLAGS = {
+    Group.CPU: libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU,
+    Group.MEMORY: libvirt.VIR_DOMAIN_STATS_BALLOON,
+    Group.DISK: libvirt.VIR_DOMAIN_STATS_BLOCK,
+    Group.NIC: libvirt.VIR_DOMAIN_STATS_INTERFACE,
+}
+
+
+def default_uri(environ: Mapping[str, str] = os.environ) -> str:
+    """The URI libvirt's own tools would use: $LIBVIRT_DEFAULT_URI, else qemu:///system."""
+    return environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
+
+
+def _silence_libvirt_stderr() -> None:
+    # libvirt prints every error to stderr by default; ours become one line.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+_KNOWN_DRIVERS = frozenset({
+    "qemu", "test", "xen", "lxc", "vz", "bhyve", "ch", "vbox", "vmwareplayer",
+    "vmwarews", "vmwarefusion", "esx", "gsx", "vpx", "hyperv", "openvz", "uml",
+    "libxl", "xenapi", "phyp", "virtuozzo", "parallels"})
+
+
+def _connection_hint(error: libvirt.libvirtError, uri: str) -> str:
+    message = (error.get_error_message() or str(error)).strip()
+    code = error.get_error_code()
+    driver = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if driver not in _KNOWN_DRIVERS:
+        return (f"cannot connect to libvirt at {uri}: '{driver or uri}' is not a libvirt "
+                "driver (check --connect, e.g. qemu:///system or qemu+ssh://host/system)")
+    if "Permission denied" in message or code in (
+        libvirt.VIR_ERR_AUTH_FAILED,
+        libvirt.VIR_ERR_AUTH_UNAVAILABLE,
+    ):
+        hint = ("no permission on libvirt's read-only socket: add this user to the "
+                "libvirt group, allow it in polkit, or set auth_unix_ro in libvirtd.conf")
+    elif "No such file or directory" in message or "Connection refused" in message:
+        hint = "is libvirtd (or virtqemud) running on this host?"
+    elif "no connection driver" in message or code == libvirt.VIR_ERR_NO_CONNECT:
+        hint = "check the URI given with --connect (e.g. qemu:///system)"
+    else:
+        hint = "check --connect and that libvirtd is running"
+    return f"cannot connect to libvirt at {uri}: {_first_line(message)} ({hint})"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _known(value: Optional[int]) -> Optional[int]:
+    """libvirt says -1 (or leaves a field out) for "unknown"."""
+    if value is None or value < 0:
+        return None
+    return int(value)
+
+
+_VANISHING_CODES = frozenset({
+    libvirt.VIR_ERR_NO_DOMAIN,
+    libvirt.VIR_ERR_OPERATION_INVALID,
+})
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn a libvirtError raised inside the block into one of our errors."""
+    try:
+        yield
+    except libvirt.libvirtError as error:
+        message = _first_line(error.get_error_message() or str(error))
+        if error.get_error_code() in _VANISHING_CODES:
+            raise DomainVanished(
+                f"the domain stopped or vanished while {what}: {message}") from None
+        raise LibvirtFailure(f"libvirt failed while {what}: {message}") from None
+
+
+def _optional_call(call: Callable[[], object]) -> object:
+    """Call a per-device API whose absence on a driver is not an error."""
+    try:
+        return call()
+    except libvirt.libvirtError as error:
+        if error.get_error_code() in _VANISHING_CODES - {libvirt.VIR_ERR_OPERATION_INVALID}:
+            raise
+        return None
+
+
+class Inspector:
+    """Reads samples of one libvirt connection's domains.
+
+    `connection` is an open virConnect (tests hand in a test-driver one);
+    `Inspector.open(uri)` opens the read-only production connection.
+    """
+
+    def __init__(self, connection: libvirt.virConnect, uri: Optional[str] = None,
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._connection = connection
+        self.uri = uri or connection.getURI()
+        self._clock = clock
+        self._monotonic = monotonic
+
+    @classmethod
+    def open(cls, uri: str, **kwargs) -> Inspector:
+        """Open a read-only connection to `uri`, or raise ConnectionFailed."""
+        _silence_libvirt_stderr()
+        try:
+            connection = libvirt.openReadOnly(uri)
+        except libvirt.libvirtError as error:
+            raise ConnectionFailed(_connection_hint(error, uri)) from None
+        return cls(connection, uri, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection, ignoring a connection that already broke."""
+        with contextlib.suppress(libvirt.libvirtError):
+            self._connection.close()
+
+    def find(self, reference: str) -> libvirt.virDomain:
+        """Look a domain up by name, UUID or numeric ID, in the likeliest order."""
+        for lookup in self._lookups_for(reference):
+            domain = self._try_lookup(lookup, reference)
+            if domain is not None:
+                return domain
+        raise DomainNotFound(
+            f"no domain '{reference}' on {self.uri} (give its name, UUID or ID "
+            f"as `virsh -r -c {self.uri} list --all` shows them)")
+
+    def _lookups_for(self, reference: str) -> list[Callable[[str], libvirt.virDomain]]:
+        connection = self._connection
+        lookups = [connection.lookupByName]
+        if _UUID.match(reference):
+            lookups.insert(0, connection.lookupByUUIDString)
+        if reference.isdigit() and len(reference) < 10:
+            lookups.append(lambda ref: connection.lookupByID(int(ref)))
+        return lookups
+
+    @staticmethod
+    def _try_lookup(lookup: Callable[[str], libvirt.virDomain],
+                    reference: str) -> Optional[libvirt.virDomain]:
+        try:
+            return lookup(reference)
+        except libvirt.libvirtError as error:
+            if error.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_INVALID_ARG):
+                return None
+            raise LibvirtFailure(
+                f"libvirt failed looking up '{reference}': "
+                f"{_first_line(error.get_error_message() or str(error))}") from None
+
+    def sample(self, domain: libvirt.virDomain, groups: frozenset[Group]) -> DomainSample:
+        """Read the domain's state and the asked-for groups at one moment."""
+        started_wall, started_mono = self._clock(), self._monotonic()
+        stats = self._bulk_stats(domain, groups)
+        identity = self._identity(domain, stats)
+        parts = self._read_groups(domain, groups, stats) if identity.is_active else {}
+        wall = (started_wall + self._clock()) / 2
+        mono = (started_mono + self._monotonic()) / 2
+        return DomainSample(identity=identity, wall_time=wall, monotonic_time=mono, **parts)
+
+    def domain_xml(self, domain: libvirt.virDomain) -> str:
+        """The live domain XML, for device names and metadata."""
+        with _translated("reading the domain XML"):
+            return domain.XMLDesc(0)
+
+    def _bulk_stats(self, domain: libvirt.virDomain, groups: frozenset[Group]) -> dict:
+        flags = libvirt.VIR_DOMAIN_STATS_STATE
+        for group in groups:
+            flags |= _GROUP_FLAGS[group]
+        # NOWAIT: a domain stuck in a job answers with what it has, not never.
+        nowait = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
+        with _translated("reading statistics"):
+            try:
+                result = self._connection.domainListGetStats([domain], flags, nowait)
+            except libvirt.libvirtError as error:
+                if not nowait or error.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+                    raise
+                result = self._connection.domainListGetStats([domain], flags, 0)
+        return dict(result[0][1]) if result else {}
+
+    @staticmethod
+    def _identity(domain: libvirt.virDomain, stats: dict) -> DomainIdentity:
+        if "state.state" in stats:
+            state, reason = stats["state.state"], stats.get("state.reason", 0)
+        else:
+            with _translated("reading the domain state"):
+                state, reason = domain.state()
+        domain_id = domain.ID()
+        return DomainIdentity(
+            name=domain.name(), uuid=domain.UUIDString(),
+            domain_id=domain_id if domain_id >= 0 else None,
+            state=DomainState.from_libvirt(state), reason=reason)
+
+    def _read_groups(self, domain: libvirt.virDomain, groups: frozenset[Group],
+                     stats: dict) -> dict:
+        readers = {
+            Group.CPU: ("cpu", self._cpu),
+            Group.MEMORY: ("memory", self._memory),
+            Group.DISK: ("disks", self._disks),
+            Group.NIC: ("nics", self._nics),
+        }
+        parts = {}
+        for group in groups:
+            field, reader = readers[group]
+            parts[field] = reader(domain, stats)
+        return parts
+
+    # -- CPU -----------------------------------------------------------------
+
+    def _cpu(self, domain: libvirt.virDomain, stats: dict) -> CpuSample:
+        if "cpu.time" in stats:
+            return _cpu_from_bulk(stats)
+        with _translated("reading CPU times"):
+            return _cpu_from_calls(domain)
+
+    # -- memory --------------------------------------------------------------
+
+    def _memory(self, domain: libvirt.virDomain, stats: dict) -> MemorySample:
+        if "balloon.current" in stats:
+            return _memory_from_bulk(stats)
+        with _translated("reading memory statistics"):
+            return _memory_from_calls(domain)
+
+    # -- disks and NICs ------------------------------------------------------
+
+    def _disks(self, domain: libvirt.virDomain, stats: dict) -> tuple[DiskSample, ...]:
+        if "block.count" in stats:
+            return _disks_from_bulk(stats)
+        devices = parse_devices(self.domain_xml(domain))
+        with _translated("reading block statistics"):
+            return tuple(_disk_from_calls(domain, disk) for disk in devices.disks)
+
+    def _nics(self, domain: libvirt.virDomain, stats: dict) -> tuple[NicSample, ...]:
+        if "net.count" in stats:
+            return _nics_from_bulk(stats)
+        devices = parse_devices(self.domain_xml(domain))
+        with _translated("reading interface statistics"):
+            return tuple(_nic_from_calls(domain, nic) for nic in devices.nics)
+
+
+# -- bulk-stats parsers (pure functions of the stats dict) ---------------------
+
+def _cpu_from_bulk(stats: dict) -> CpuSample:
+    vcpus = tuple(
+        VcpuSample(index=index,
+                   time_ns=_known(stats.get(f"vcpu.{index}.time")),
+                   wait_ns=_known(stats.get(f"vcpu.{index}.wait")),
+                   delay_ns=_known(stats.get(f"vcpu.{index}.delay")))
+        for index in range(int(stats.get("vcpu.maximum", 0)))
+        if f"vcpu.{index}.time" in stats)
+    return CpuSample(
+        time_ns=int(stats["cpu.time"]),
+        vcpu_count=int(stats.get("vcpu.current", len(vcpus) or 1)),
+        user_ns=_known(stats.get("cpu.user")),
+        system_ns=_known(stats.get("cpu.system")),
+        vcpus=vcpus)
+
+
+_BALLOON_FIELDS = {
+    "current": "actual", "swap_in": "swap_in", "swap_out": "swap_out",
+    "major_fault": "major_fault", "minor_fault": "minor_fault",
+    "unused": "unused", "available": "available", "usable": "usable",
+    "rss": "rss", "last-update": "last_update", "disk_caches": "disk_caches",
+    "hugetlb_pgalloc": "hugetlb_pgalloc", "hugetlb_pgfail": "hugetlb_pgfail",
+}
+
+
+def _memory_from_bulk(stats: dict) -> MemorySample:
+    balloon = {name: int(stats[f"balloon.{key}"]) for key, name in _BALLOON_FIELDS.items()
+               if f"balloon.{key}" in stats}
+    return MemorySample(maximum_kib=_known(stats.get("balloon.maximum")),
+                        current_kib=_known(stats.get("balloon.current")),
+                        balloon=balloon)
+
+
+def _disks_from_bulk(stats: dict) -> tuple[DiskSample, ...]:
+    def field(index: int, name: str) -> Optional[int]:
+        return _known(stats.get(f"block.{index}.{name}"))
+
+    return tuple(
+        DiskSample(
+            name=stats[f"block.{index}.name"], source=stats.get(f"block.{index}.path"),
+            rd_bytes=field(index, "rd.bytes"), wr_bytes=field(index, "wr.bytes"),
+            rd_reqs=field(index, "rd.reqs"), wr_reqs=field(index, "wr.reqs"),
+            rd_total_ns=field(index, "rd.times"), wr_total_ns=field(index, "wr.times"),
+            fl_reqs=field(index, "fl.reqs"), fl_total_ns=field(index, "fl.times"),
+            errors=field(index, "errors"), capacity=field(index, "capacity"),
+            allocation=field(index, "allocation"), physical=field(index, "physical"))
+        for index in range(int(stats["block.count"]))
+        if f"block.{index}.name" in stats)
+
+
+def _nics_from_bulk(stats: dict) -> tuple[NicSample, ...]:
+    def field(index: int, name: str) -> Optional[int]:
+        return _known(stats.get(f"net.{index}.{name}"))
+
+    return tuple(
+        NicSample(
+            name=stats[f"net.{index}.name"],
+            rx_bytes=field(index, "rx.bytes"), rx_packets=field(index, "rx.pkts"),
+            rx_errors=field(index, "rx.errs"), rx_drops=field(index, "rx.drop"),
+            tx_bytes=field(index, "tx.bytes"), tx_packets=field(index, "tx.pkts"),
+            tx_errors=field(index, "tx.errs"), tx_drops=field(index, "tx.drop"))
+        for index in range(int(stats["net.count"]))
+        if f"net.{index}.name" in stats)
+
+
+# -- per-domain call fallbacks ----------------------------------------------
+
+def _cpu_from_calls(domain: libvirt.virDomain) -> CpuSample:
+    _state, _max_kib, _cur_kib, vcpu_count, cpu_time = domain.info()
+    totals = _optional_call(lambda: domain.getCPUStats(True))
+    total = totals[0] if totals else {}
+    vcpu_info = _optional_call(domain.vcpus)
+    vcpus = tuple(VcpuSample(index=number, time_ns=_known(time_ns))
+                  for number, _vstate, time_ns, _cpu in (vcpu_info[0] if vcpu_info else ()))
+    return CpuSample(time_ns=int(cpu_time), vcpu_count=int(vcpu_count),
+                     user_ns=_known(total.get("user_time")),
+                     system_ns=_known(total.get("system_time")), vcpus=vcpus)
+
+
+def _memory_from_calls(domain: libvirt.virDomain) -> MemorySample:
+    _state, max_kib, current_kib, _vcpus, _cpu_time = domain.info()
+    balloon = _optional_call(domain.memoryStats) or {}
+    return MemorySample(maximum_kib=_known(max_kib), current_kib=_known(current_kib),
+                        balloon={key: int(value) for key, value in balloon.items()})
+
+
+def _disk_from_calls(domain: libvirt.virDomain, disk: DiskDevice) -> DiskSample:
+    if disk.source is None:
+        return DiskSample(name=disk.name, device=disk.device)
+    counters = _optional_call(lambda: domain.blockStats(disk.name))
+    rd_reqs, rd_bytes, wr_reqs, wr_bytes, errors = counters or (None,) * 5
+    timings = _optional_call(lambda: domain.blockStatsFlags(disk.name, 0)) or {}
+    sizes = _optional_call(lambda: domain.blockInfo(disk.name, 0))
+    capacity, allocation, physical = sizes or (None, None, None)
+    return DiskSample(
+        name=disk.name, source=disk.source, device=disk.device,
+        rd_bytes=_known(rd_bytes), wr_bytes=_known(wr_bytes),
+        rd_reqs=_known(rd_reqs), wr_reqs=_known(wr_reqs),
+        rd_total_ns=_known(timings.get("rd_total_times")),
+        wr_total_ns=_known(timings.get("wr_total_times")),
+        fl_reqs=_known(timings.get("flush_operations")),
+        fl_total_ns=_known(timings.get("flush_total_times")),
+        errors=_known(errors), capacity=_known(capacity),
+        allocation=_known(allocation), physical=_known(physical))
+
+
+def _nic_from_calls(domain: libvirt.virDomain, nic: NicDevice) -> NicSample:
+    counters = _optional_call(lambda: domain.interfaceStats(nic.name)) if nic.name else None
+    values = [_known(value) for value in counters] if counters else [None] * 8
+    rx_bytes, rx_packets, rx_errors, rx_drops, tx_bytes, tx_packets, tx_errors, tx_drops = values
+    return NicSample(
+        name=nic.name, mac=nic.mac, source=nic.source,
+        rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors, rx_drops=rx_drops,
+        tx_bytes=tx_bytes, tx_packets=tx_packets, tx_errors=tx_errors, tx_drops=tx_drops)
+
+
+# -- domain XML --------------------------------------------------------------
+
+class DiskDevice(NamedTuple):
+    """A disk as the domain XML describes it."""
+
+    name: str
+    source: Optional[str]
+    device: str
+
+
+class NicDevice(NamedTuple):
+    """An interface as the domain XML describes it."""
+
+    name: Optional[str]
+    mac: Optional[str]
+    source: Optional[str]
+
+
+class Devices(NamedTuple):
+    """The disks and interfaces of a domain XML."""
+
+    disks: tuple[DiskDevice, ...]
+    nics: tuple[NicDevice, ...]
+
+
+def parse_devices(xml: str) -> Devices:
+    """Disks and interfaces, named by their target, from a domain XML."""
+    from lxml import etree  # only the paths without bulk stats pay for lxml
+
+    root = etree.fromstring(xml.encode())
+    disks = tuple(_disk_device(node) for node in root.iterfind("devices/disk")
+                  if node.find("target") is not None)
+    nics = tuple(_nic_device(node) for node in root.iterfind("devices/interface"))
+    return Devices(disks, nics)
+
+
+def _disk_device(node) -> DiskDevice:
+    source = node.find("source")
+    path = None
+    if source is not None:
+        path = (source.get("file") or source.get("dev") or source.get("name")
+                or source.get("volume") or source.get("dir"))
+    return DiskDevice(node.find("target").get("dev"), path, node.get("device", "disk"))
+
+
+def _nic_device(node) -> NicDevice:
+    target, mac, source = node.find("target"), node.find("mac"), node.find("source")
+    source_name = None
+    if source is not None:
+        source_name = (source.get("bridge") or source.get("network")
+                       or source.get("dev") or source.get("path"))
+    return NicDevice(target.get("dev") if target is not None else None,
+                     mac.get("address") if mac is not None else None, source_name)

@@ -1,0 +1,211 @@
+"""One run of a check: options -> inspector -> state -> measurement -> output.
+
+It owns the pieces a single check does not: the time limit (a watchdog
+thread, because a libvirt call blocked in C never returns to Python's
+signal handlers), the mapping of every failure to one UNKNOWN line, and
+printing the status line, perfdata and long output exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from typing import Callable, NoReturn, Optional, Protocol, Sequence, TextIO
+
+from nagiosplugin.state import ServiceState, Unknown
+
+from libcheck import cli
+from libcheck.errors import CheckError, DomainNotFound, UsageError
+from libcheck.evaluation import Outcome, Reading, judge
+from libcheck.inspector import Inspector
+from libcheck.measure import Measurement, Measurer
+from libcheck.policy import StatePolicy
+from libcheck.rates import BaselinePolicy, Counters
+from libcheck.samples import DomainSample, Group
+from libcheck.state import StateStore, state_key
+from libcheck.thresholds import LabelSpec, Thresholds
+
+# A baseline this old is measured against in preference to younger ones.
+SETTLED_AGE = 5.0
+
+
+class CheckDefinition(Protocol):
+    """What a check module provides to the runtime."""
+
+    name: str
+    title: str
+    description: str
+    groups: frozenset[Group]
+    specs: Sequence[LabelSpec]
+
+    def counters(self, sample: DomainSample) -> Counters: ...
+
+    def devices(self, sample: DomainSample) -> dict[str, list[str]]: ...
+
+    def readings(self, measurement: Measurement, options) -> list[Reading]: ...
+
+    def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str: ...
+
+    def details(self, measurement: Measurement, options) -> list[str]: ...
+
+
+class Reporter:
+    """Prints the result once, whether the run or the watchdog gets there first."""
+
+    def __init__(self, title: str, stream: TextIO) -> None:
+        self._title = title
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._done = False
+
+    def emit(self, state: ServiceState, text: str, perfdata: Sequence[str] = (),
+             long_output: Sequence[str] = ()) -> int:
+        """Write the plugin output unless something was written already."""
+        first = f"{self._title} {str(state).upper()} - {_one_line(text)}"
+        if perfdata:
+            first += " | " + " ".join(perfdata)
+        lines = [first] + [_one_line(line) for line in long_output]
+        with self._lock:
+            if not self._done:
+                self._done = True
+                self._stream.write("\n".join(lines) + "\n")
+                self._stream.flush()
+        return state.code
+
+    def emit_and_exit(self, state: ServiceState, text: str) -> NoReturn:
+        """For the watchdog: write straight to the file descriptor and exit now."""
+        with self._lock:
+            if not self._done:
+                self._done = True
+                _write_unbuffered(self._stream, f"{self._title} {str(state).upper()} - {text}\n")
+                os._exit(state.code)
+
+
+def _write_unbuffered(stream: TextIO, text: str) -> None:
+    # The main thread may hold the stream's buffer lock: go around it.
+    try:
+        os.write(stream.fileno(), text.encode())
+    except (AttributeError, OSError, ValueError):
+        stream.write(text)
+        stream.flush()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).replace("|", "/").split())
+
+
+class Watchdog:
+    """Ends the process with UNKNOWN when the time limit runs out."""
+
+    def __init__(self, seconds: float, reporter: Reporter) -> None:
+        self._timer = threading.Timer(seconds, self._fire, args=(seconds,))
+        self._timer.daemon = True
+        self._reporter = reporter
+
+    def _fire(self, seconds: float) -> None:
+        self._reporter.emit_and_exit(
+            Unknown, f"timed out after {seconds:g} s waiting for libvirt (raise --timeout, "
+                     "or check that libvirtd answers: virsh -r list)")
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+
+class Run:
+    """The wiring of one check run, with its parts injectable for tests."""
+
+    def __init__(self, check: CheckDefinition, stream: TextIO = sys.stdout,
+                 open_inspector: Callable[[str], Inspector] = Inspector.open,
+                 sleep: Optional[Callable[[float], None]] = None) -> None:
+        self._check = check
+        self._reporter = Reporter(check.title, stream)
+        self._open_inspector = open_inspector
+        self._sleep = sleep
+
+    def __call__(self, argv: Optional[Sequence[str]] = None) -> int:
+        try:
+            options = self._parse(argv)
+        except UsageError as error:
+            return self._reporter.emit(Unknown, str(error))
+        with Watchdog(options.timeout, self._reporter):
+            return self._guarded(options)
+
+    def _parse(self, argv):
+        parser = cli.build_parser(f"check_vm_{self._check.name}", self._check.description,
+                                  self._check.specs, getattr(self._check, "add_options", None))
+        return cli.parse(parser, argv)
+
+    def _guarded(self, options) -> int:
+        try:
+            outcome = self._evaluate(options)
+        except CheckError as error:
+            return self._reporter.emit(Unknown, str(error))
+        except Exception as error:  # the last line of defence: still one line
+            details = traceback.format_exc().splitlines() if options.verbose >= 3 else []
+            return self._reporter.emit(
+                Unknown, f"internal error: {type(error).__name__}: {error} "
+                         "(run with -vvv for a traceback)", long_output=details)
+        return self._reporter.emit(outcome.state, outcome.text, outcome.perfdata,
+                                   outcome.details)
+
+    def _evaluate(self, options) -> Outcome:
+        thresholds = Thresholds(self._check.specs, options.warning, options.critical)
+        policy = StatePolicy.from_names(
+            stopped=options.state_if_stopped, paused=options.state_if_paused,
+            crashed=options.state_if_crashed, missing=options.state_if_missing)
+        inspector = self._open_inspector(options.connect)
+        try:
+            measurement, notes = self._measure(inspector, options)
+        except DomainNotFound as missing:
+            verdict = policy.for_missing(str(missing))
+            return Outcome(verdict.state, verdict.text)
+        finally:
+            inspector.close()
+        verdict = policy.for_identity(measurement.sample.identity)
+        if verdict is not None:
+            return Outcome(verdict.state, verdict.text, details=tuple(notes))
+        return self._judge(measurement, thresholds, options, notes)
+
+    def _measure(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
+        domain = inspector.find(options.domain)
+        store = StateStore(options.state_dir, lock_timeout=options.timeout / 2)
+        baseline_policy = BaselinePolicy(shortest_age=options.sample_interval,
+                                         settled_age=max(SETTLED_AGE, options.sample_interval),
+                                         max_age=options.max_age)
+        kwargs = {"sleep": self._sleep} if self._sleep else {}
+        measurer = Measurer(lambda: inspector.sample(domain, self._check.groups),
+                            self._check.counters, baseline_policy,
+                            options.sample_interval, **kwargs)
+        stem = state_key(inspector.uri, domain.UUIDString(), self._check.name)
+        with store.slot(stem) as slot:
+            measurement = measurer.measure(slot)
+        return measurement, store.notes
+
+    def _judge(self, measurement: Measurement, thresholds: Thresholds, options,
+               notes: list[str]) -> Outcome:
+        thresholds.check_devices(self._check.devices(measurement.sample))
+        readings = self._check.readings(measurement, options)
+        outcome = judge(self._check.name, measurement.sample.identity.name,
+                        self._check.ok_text(measurement, readings), readings, thresholds)
+        details = list(notes)
+        if options.verbose >= 1:
+            details += list(outcome.details) + self._check.details(measurement, options)
+        if options.verbose >= 2:
+            details.append(_basis_line(measurement))
+        return Outcome(outcome.state, outcome.text, outcome.perfdata, tuple(details))
+
+
+def _basis_line(measurement: Measurement) -> str:
+    seconds = f"{measurement.interval:.2f} s" if measurement.interval else "an unknown interval"
+    return f"rates measured over {seconds} {measurement.basis}"
+
+
+def main(check: CheckDefinition) -> NoReturn:
+    """Entry point of an executable: run with sys.argv and exit with the state."""
+    sys.exit(Run(check)(sys.argv[1:]))

@@ -1,0 +1,160 @@
+"""Immutable samples of a domain, as the inspector reads them from libvirt.
+
+These types are all a check sees of libvirt: plain values, with libvirt's
+"unknown" (-1) already turned into None.  Times are in nanoseconds, memory
+in KiB (as libvirt reports it), sizes and traffic in bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+
+class Group(enum.Enum):
+    """A group of numbers a check asks the inspector for."""
+
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    NIC = "nic"
+
+
+class DomainState(enum.Enum):
+    """A domain's run state, with libvirt's numbering."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    BLOCKED = 2
+    PAUSED = 3
+    SHUTDOWN = 4
+    SHUTOFF = 5
+    CRASHED = 6
+    PMSUSPENDED = 7
+
+    @classmethod
+    def from_libvirt(cls, number: int) -> DomainState:
+        """Map libvirt's state number, treating unknown numbers as NOSTATE."""
+        try:
+            return cls(number)
+        except ValueError:
+            return cls.NOSTATE
+
+    @property
+    def words(self) -> str:
+        """How the state reads in a status line."""
+        return _STATE_WORDS[self]
+
+
+_STATE_WORDS = {
+    DomainState.NOSTATE: "in no known state",
+    DomainState.RUNNING: "running",
+    DomainState.BLOCKED: "running (blocked on a resource)",
+    DomainState.PAUSED: "paused",
+    DomainState.SHUTDOWN: "shutting down",
+    DomainState.SHUTOFF: "shut off",
+    DomainState.CRASHED: "crashed",
+    DomainState.PMSUSPENDED: "suspended by guest power management",
+}
+
+
+@dataclass(frozen=True)
+class DomainIdentity:
+    """Who the domain is and what state it is in."""
+
+    name: str
+    uuid: str
+    domain_id: Optional[int]
+    state: DomainState
+    reason: int = 0
+
+    @property
+    def is_active(self) -> bool:
+        """True while the domain has a running (or blocked) QEMU process."""
+        return self.state in (DomainState.RUNNING, DomainState.BLOCKED)
+
+
+@dataclass(frozen=True)
+class VcpuSample:
+    """One virtual CPU's cumulative times."""
+
+    index: int
+    time_ns: Optional[int]
+    wait_ns: Optional[int] = None
+    delay_ns: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """The domain's cumulative CPU times and its vCPUs."""
+
+    time_ns: int
+    vcpu_count: int
+    user_ns: Optional[int] = None
+    system_ns: Optional[int] = None
+    vcpus: tuple[VcpuSample, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """Balloon statistics (KiB, counters as counts) and configured sizes."""
+
+    maximum_kib: Optional[int]
+    current_kib: Optional[int]
+    balloon: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DiskSample:
+    """One block device's counters and sizes."""
+
+    name: str
+    source: Optional[str] = None
+    device: Optional[str] = None
+    rd_bytes: Optional[int] = None
+    wr_bytes: Optional[int] = None
+    rd_reqs: Optional[int] = None
+    wr_reqs: Optional[int] = None
+    rd_total_ns: Optional[int] = None
+    wr_total_ns: Optional[int] = None
+    fl_reqs: Optional[int] = None
+    fl_total_ns: Optional[int] = None
+    errors: Optional[int] = None
+    capacity: Optional[int] = None
+    allocation: Optional[int] = None
+    physical: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class NicSample:
+    """One network interface's counters, from the guest's point of view."""
+
+    name: Optional[str]
+    mac: Optional[str] = None
+    source: Optional[str] = None
+    rx_bytes: Optional[int] = None
+    rx_packets: Optional[int] = None
+    rx_errors: Optional[int] = None
+    rx_drops: Optional[int] = None
+    tx_bytes: Optional[int] = None
+    tx_packets: Optional[int] = None
+    tx_errors: Optional[int] = None
+    tx_drops: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class DomainSample:
+    """Everything read from a domain at one moment.
+
+    `wall_time` is seconds since the epoch (it is compared across runs);
+    `monotonic_time` only between two samples of the same process.
+    """
+
+    identity: DomainIdentity
+    wall_time: float
+    monotonic_time: float
+    cpu: Optional[CpuSample] = None
+    memory: Optional[MemorySample] = None
+    disks: tuple[DiskSample, ...] = ()
+    nics: tuple[NicSample, ...] = ()

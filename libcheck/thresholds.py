@@ -1,0 +1,202 @@
+"""Nagios threshold ranges, unit suffixes and LABEL=RANGE thresholds.
+
+A threshold is either a bare range (it applies to the check's headline
+metric) or LABEL=RANGE for any perfdata label.  Per-device metrics have two
+labels: the device's own (`vda_latency_read`) and the generic one for every
+device of that kind (`disk_latency_read`); the device's own wins.
+
+Numbers may end in a unit suffix: k/K, M, G, T, P multiply by powers of
+1000, Ki, Mi, Gi, Ti, Pi by powers of 1024 (`1.5G` = 1500000000,
+`512Mi` = 536870912).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional
+
+from nagiosplugin import Range
+
+from libcheck.errors import UsageError
+
+_MULTIPLIERS = {
+    "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
+    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
+}
+_NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([kKMGTP]i?)?$")
+_LABEL = re.compile(r"^[^=\s]+$")
+
+
+def parse_number(text: str) -> float:
+    """A decimal number with an optional unit suffix, as a finite number."""
+    match = _NUMBER.match(text)
+    if not match or (match.group(2) == "ki"):
+        raise UsageError(f"'{text}' is not a number (e.g. 80, 2.5, 100M, 1Gi)")
+    digits, suffix = match.groups()
+    value = float(digits) * _MULTIPLIERS.get(suffix or "", 1)
+    if not math.isfinite(value) or abs(value) > 1e300:
+        raise UsageError(f"'{text}' is too large a number")
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def parse_range(text: str) -> Range:
+    """A Nagios range (`10`, `10:`, `~:10`, `10:20`, `@10:20`) with unit suffixes."""
+    spec = text.strip()
+    invert = spec.startswith("@")
+    body = spec[1:] if invert else spec
+    if not body or body.count(":") > 1:
+        raise UsageError(f"'{text}' is not a range (e.g. 90, 10:, ~:5, 10:20, @10:20)")
+    start_text, end_text = body.split(":") if ":" in body else ("", body)
+    if start_text == "" and end_text == "" :
+        raise UsageError(f"'{text}' is not a range (e.g. 90, 10:, ~:5, 10:20, @10:20)")
+    start = float("-inf") if start_text == "~" else parse_number(start_text) if start_text else 0
+    end = parse_number(end_text) if end_text else float("inf")
+    if start > end:
+        raise UsageError(f"range '{text}': start {start_text} is greater than end {end_text}")
+    return Range(_canonical(invert, start, end))
+
+
+def _canonical(invert: bool, start: float, end: float) -> str:
+    start_text = "~" if start == float("-inf") else repr(start)
+    end_text = "" if end == float("inf") else repr(end)
+    return f"{'@' if invert else ''}{start_text}:{end_text}"
+
+
+def format_range(threshold: Optional[Range]) -> str:
+    """A range as perfdata and status lines show it: integers without `.0`."""
+    if threshold is None:
+        return ""
+    parts = ["@" if threshold.invert else ""]
+    if threshold.start == float("-inf"):
+        parts.append("~:")
+    elif threshold.start != 0:
+        parts.append(f"{_plain(threshold.start)}:")
+    if threshold.end != float("inf"):
+        parts.append(_plain(threshold.end))
+    return "".join(parts)
+
+
+def _plain(number: float) -> str:
+    if float(number).is_integer():
+        return str(int(number))
+    return f"{number:.6f}".rstrip("0").rstrip(".")
+
+
+def violation(threshold: Range, value: float) -> str:
+    """Why `value` is outside `threshold`, as a status line says it: `> 90`."""
+    if threshold.invert:
+        return f"inside {format_range(Range(_canonical(False, threshold.start, threshold.end)))}"
+    if value > threshold.end:
+        return f"> {_plain(threshold.end)}"
+    return f"< {_plain(threshold.start)}"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One perfdata metric a check emits: its name, unit and meaning.
+
+    Domain-wide metrics (`kind` None) have one label, `metric`.  Per-device
+    metrics have `<device>_<metric>` per device and `<kind>_<metric>` for all.
+    """
+
+    metric: str
+    uom: str
+    meaning: str
+    kind: Optional[str] = None
+    headline: bool = False
+
+    @property
+    def generic_label(self) -> str:
+        """The label that sets a threshold for the metric (on every device)."""
+        return f"{self.kind}_{self.metric}" if self.kind else self.metric
+
+    def label_for(self, device: Optional[str] = None) -> str:
+        """The perfdata label of this metric (for one device)."""
+        return f"{device}_{self.metric}" if self.kind else self.metric
+
+
+@dataclass(frozen=True)
+class _DeviceLabel:
+    spec: LabelSpec
+    device: str
+
+
+class Thresholds:
+    """The -w/-c thresholds of one run, resolved per perfdata label."""
+
+    def __init__(self, specs: Iterable[LabelSpec], warnings: Iterable[str] = (),
+                 criticals: Iterable[str] = ()) -> None:
+        self._specs = tuple(specs)
+        self._generic = {spec.generic_label: spec for spec in self._specs}
+        self._warning = self._parse_all(warnings, "-w")
+        self._critical = self._parse_all(criticals, "-c")
+
+    def _parse_all(self, texts: Iterable[str], option: str) -> dict[Optional[str], Range]:
+        parsed: dict[Optional[str], Range] = {}
+        for text in texts:
+            label, threshold = self._parse_one(text, option)
+            parsed[label] = threshold
+        return parsed
+
+    def _parse_one(self, text: str, option: str) -> tuple[Optional[str], Range]:
+        if "=" not in text:
+            return None, self._range(text, option, "")
+        label, range_text = text.split("=", 1)
+        if not _LABEL.match(label):
+            raise UsageError(f"{option} '{text}': a label before '=' is missing or has spaces")
+        if label not in self._generic and not self._device_candidates(label):
+            raise UsageError(f"{option} '{text}': unknown label '{label}' "
+                             f"(known: {', '.join(self.known_labels())})")
+        return label, self._range(range_text, option, f"{label}=")
+
+    @staticmethod
+    def _range(text: str, option: str, prefix: str) -> Range:
+        try:
+            return parse_range(text)
+        except UsageError as error:
+            raise UsageError(f"{option} '{prefix}{text}': {error}") from None
+
+    def _device_candidates(self, label: str) -> list[_DeviceLabel]:
+        return [_DeviceLabel(spec, label[: -len(spec.metric) - 1])
+                for spec in self._specs
+                if spec.kind and label.endswith(f"_{spec.metric}")
+                and len(label) > len(spec.metric) + 1]
+
+    def known_labels(self) -> list[str]:
+        """The generic labels, and the pattern of the per-device ones."""
+        names = [spec.generic_label for spec in self._specs]
+        names += [f"<{spec.kind}>_{spec.metric}" for spec in self._specs if spec.kind]
+        return names
+
+    def check_devices(self, devices: Mapping[str, Iterable[str]]) -> None:
+        """Refuse a per-device label whose device the domain does not have."""
+        present = {kind: set(names) for kind, names in devices.items()}
+        for label in self._labels_set():
+            if label is None or label in self._generic:
+                continue
+            candidates = self._device_candidates(label)
+            if not any(c.device in present.get(c.spec.kind, ()) for c in candidates):
+                kinds = sorted({c.spec.kind for c in candidates})
+                device = candidates[0].device
+                have = sorted(set().union(*(present.get(kind, set()) for kind in kinds)))
+                raise UsageError(f"threshold label '{label}': this domain has no "
+                                 f"{'/'.join(kinds)} '{device}' (it has: "
+                                 f"{', '.join(have) or 'none'})")
+
+    def _labels_set(self) -> set[Optional[str]]:
+        return set(self._warning) | set(self._critical)
+
+    def ranges_for(self, spec: LabelSpec, label: str) -> tuple[Optional[Range], Optional[Range]]:
+        """The warning and critical ranges for one emitted label."""
+        return (self._lookup(self._warning, spec, label),
+                self._lookup(self._critical, spec, label))
+
+    @staticmethod
+    def _lookup(table: dict[Optional[str], Range], spec: LabelSpec,
+                label: str) -> Optional[Range]:
+        for key in (label, spec.generic_label):
+            if key in table:
+                return table[key]
+        return table.get(None) if spec.headline else None
