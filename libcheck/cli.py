@@ -53,6 +53,14 @@ def domain_reference(text: str) -> str:
     return text
 
 
+def state_name(text: str) -> str:
+    """One of the states a policy option may name."""
+    if text.lower() not in STATE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a state (ok, warning, critical, unknown)")
+    return text.lower()
+
+
 def labels_table(specs: Sequence[LabelSpec]) -> str:
     """The --help epilog: every perfdata label, its unit and meaning."""
     rows = [(spec.label_for("<" + spec.kind + ">") if spec.kind else spec.metric,
@@ -119,7 +127,7 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     for case, default in DEFAULTS.items():
-        parser.add_argument(f"--state-if-{case}", choices=sorted(STATE_NAMES),
+        parser.add_argument(f"--state-if-{case}", type=state_name,
                             default=default, metavar="STATE",
                             help=f"state when the domain is {case} "
                                  f"(ok, warning, critical, unknown; default: {default})")

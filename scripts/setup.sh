@@ -1,0 +1,42 @@
+#!/bin/sh
+# Idempotent set-up: Debian packages that building libvirt-python needs,
+# then .venv with the project and its test extra installed.
+set -eu
+cd "$(dirname "$0")/.."
+
+BUILD_PACKAGES="libvirt-dev pkg-config gcc"
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+
+missing_packages() {
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+            printf '%s ' "$package"
+    done
+}
+
+install_packages() {
+    missing=$(missing_packages "$@")
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing Debian packages: $missing(install them as root)" >&2
+        exit 1
+    fi
+    echo "setup: installing $missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+}
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    install_packages $BUILD_PACKAGES
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+
+stamp="$VENV/.installed-$(cat pyproject.toml | cksum | cut -d' ' -f1)"
+if [ ! -e "$stamp" ]; then
+    echo "setup: installing the project into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi

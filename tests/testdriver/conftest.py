@@ -1,0 +1,28 @@
+"""Fixtures for the test-driver tier: the real executables as subprocesses.
+
+Every check here talks to libvirt's built-in test driver, either the
+embedded `test:///default` or the custom node in tests/data/node.xml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from checkrun import CheckRun, run_check
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """A fresh state directory per test."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def cpu(state_dir: Path):
+    """Run check_vm_cpu with a per-test state directory."""
+    def run(*args: str, **kwargs) -> CheckRun:
+        # A short in-run pause keeps the tier fast; the default is tested apart.
+        pause = () if "--sample-interval" in args else ("--sample-interval", "0.3")
+        return run_check("check_vm_cpu", *pause, *args, state_dir=state_dir, **kwargs)
+    return run
