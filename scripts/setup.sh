@@ -36,7 +36,11 @@ fi
 stamp="$VENV/.installed-$(cat pyproject.toml | cksum | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
     echo "setup: installing the project into $VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' \
+            >"$VENV/pip.log" 2>&1; then
+        cat "$VENV/pip.log" >&2
+        exit 1
+    fi
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
