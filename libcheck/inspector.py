@@ -171,7 +171,7 @@ class Inspector:
         lookups = [connection.lookupByName]
         if _UUID.match(reference):
             lookups.insert(0, connection.lookupByUUIDString)
-        if reference.isdigit() and len(reference) < 10:
+        if reference.isascii() and reference.isdigit() and len(reference) < 10:
             lookups.append(lambda ref: connection.lookupByID(int(ref)))
         return lookups
 

@@ -79,10 +79,16 @@ class Measurer:
             return Measurement(sample), history, first
         later = self._snapshot(sample)
         rates = _rates_between(first, later)
-        rates.update(_rates_between(baseline, later))
+        # Only groups that were sound against the baseline at the first sample
+        # may use it: a reset counter can outgrow its old value during the pause.
+        sound = _rates_between(baseline, first)
+        rates.update({group: values for group, values in _rates_between(baseline, later).items()
+                      if group in sound})
         measurement = Measurement(sample, rates, interval(first, later),
                                   f"within this run ({reason})")
-        return measurement, [*history, first], later
+        kept = [first] if baseline is None or len(sound) < len(first.counters) else [
+            *history, first]
+        return measurement, kept, later
 
     def _snapshot(self, sample: DomainSample) -> Snapshot:
         return Snapshot(sample.wall_time, sample.identity.domain_id,

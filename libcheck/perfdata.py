@@ -8,6 +8,7 @@ Numbers never use exponent notation.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple, Optional
 
@@ -31,6 +32,8 @@ def format_value(value: Optional[float]) -> str:
     """A number in plain decimal notation (at most 4 decimals when it allows)."""
     if value is None:
         return ""
+    if not math.isfinite(value):
+        return "U"
     if isinstance(value, int) or float(value).is_integer():
         return str(int(value))
     for decimals in (4, 10):

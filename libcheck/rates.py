@@ -42,7 +42,7 @@ class Snapshot:
         if not isinstance(data, dict):
             raise ValueError("a snapshot is not an object")
         wall_time, domain_id = data.get("wall_time"), data.get("domain_id")
-        if not _is_number(wall_time) or not (domain_id is None or isinstance(domain_id, int)):
+        if not _is_number(wall_time) or not _is_domain_id(domain_id):
             raise ValueError("a snapshot has no valid time or domain ID")
         return cls(float(wall_time), domain_id, _counters_from_json(data.get("counters")))
 
@@ -50,6 +50,10 @@ class Snapshot:
 def _is_number(value: Any) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+def _is_domain_id(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _counters_from_json(data: Any) -> dict[str, dict[str, float]]:

@@ -174,7 +174,7 @@ class Run:
 
     def _measure(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
         domain = inspector.find(options.domain)
-        store = StateStore(options.state_dir, lock_timeout=options.timeout / 2)
+        store = StateStore(options.state_dir, lock_timeout=options.timeout / 4)
         baseline_policy = BaselinePolicy(shortest_age=options.sample_interval,
                                          settled_age=max(SETTLED_AGE, options.sample_interval),
                                          max_age=options.max_age)

@@ -55,13 +55,9 @@ def parse_range(text: str) -> Range:
     end = parse_number(end_text) if end_text else float("inf")
     if start > end:
         raise UsageError(f"range '{text}': start {start_text} is greater than end {end_text}")
-    return Range(_canonical(invert, start, end))
-
-
-def _canonical(invert: bool, start: float, end: float) -> str:
-    start_text = "~" if start == float("-inf") else repr(start)
-    end_text = "" if end == float("inf") else repr(end)
-    return f"{'@' if invert else ''}{start_text}:{end_text}"
+    # _make builds the tuple directly: no round trip through text, whose
+    # exponent notation (1e-05) nagiosplugin's own parser cannot read.
+    return Range._make((invert, start, end))
 
 
 def format_range(threshold: Optional[Range]) -> str:
@@ -71,7 +67,7 @@ def format_range(threshold: Optional[Range]) -> str:
     parts = ["@" if threshold.invert else ""]
     if threshold.start == float("-inf"):
         parts.append("~:")
-    elif threshold.start != 0:
+    elif threshold.start != 0 or threshold.end == float("inf"):
         parts.append(f"{_plain(threshold.start)}:")
     if threshold.end != float("inf"):
         parts.append(_plain(threshold.end))
@@ -81,13 +77,14 @@ def format_range(threshold: Optional[Range]) -> str:
 def _plain(number: float) -> str:
     if float(number).is_integer():
         return str(int(number))
-    return f"{number:.6f}".rstrip("0").rstrip(".")
+    text = f"{number:.12f}".rstrip("0").rstrip(".")
+    return text if text not in ("0", "-0") else f"{number:.20f}".rstrip("0")
 
 
 def violation(threshold: Range, value: float) -> str:
     """Why `value` is outside `threshold`, as a status line says it: `> 90`."""
     if threshold.invert:
-        return f"inside {format_range(Range(_canonical(False, threshold.start, threshold.end)))}"
+        return f"inside {format_range(Range._make((False, threshold.start, threshold.end)))}"
     if value > threshold.end:
         return f"> {_plain(threshold.end)}"
     return f"< {_plain(threshold.start)}"

@@ -1,0 +1,419 @@
+"""The on-disk state store: private, atomic, locked, and never fatal (libcheck.state).
+
+The tier runs as root, which bypasses permission bits, so "cannot write" is
+simulated by making os.replace fail; ownership checks use chown, which root
+may do.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fakes import FakeClock
+
+from libcheck import state as state_module
+from libcheck.rates import Snapshot
+from libcheck.state import (
+    MAX_STATE_BYTES,
+    PRUNE_AFTER,
+    STATE_FORMAT,
+    SYSTEM_STATE_DIR,
+    StateStore,
+    default_state_dir,
+    state_key,
+)
+
+STEM = "cpu-0123456789abcdef0123456789abcdef"
+FIRST = Snapshot(1000.0, 4, {"": {"time": 1e9}, "vcpu0": {"time": 5e8}})
+SECOND = Snapshot(1010.0, 4, {"": {"time": 2e9}, "vcpu0": {"time": 9e8}})
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    """The state directory (not created yet: the store creates it)."""
+    return tmp_path / "state"
+
+
+def save(directory: Path, snapshots, **kwargs) -> list[str]:
+    """Save through a fresh store; return its notes."""
+    store = StateStore(str(directory), **kwargs)
+    with store.slot(STEM) as slot:
+        assert slot is not None, store.notes
+        slot.save(snapshots)
+    return store.notes
+
+
+def load(directory: Path) -> tuple[list[Snapshot], list[str]]:
+    """Load through a fresh store; return the snapshots and its notes."""
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is not None, store.notes
+        return slot.load(), store.notes
+
+
+def plant(directory: Path, content: bytes) -> Path:
+    """Put `content` where the state file goes, in a private directory."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = directory / f"{STEM}.json"
+    path.write_bytes(content)
+    return path
+
+
+def valid_state(*snapshots: Snapshot) -> bytes:
+    return json.dumps({"format": STATE_FORMAT,
+                       "snapshots": [item.to_json() for item in snapshots]}).encode()
+
+
+# -- the ordinary cycle -------------------------------------------------------------
+
+def test_saved_snapshots_load_back_equal(directory):
+    assert save(directory, [FIRST, SECOND]) == []
+    assert load(directory) == ([FIRST, SECOND], [])
+
+
+def test_a_missing_state_file_is_no_state_and_no_note(directory):
+    assert load(directory) == ([], [])
+
+
+def test_a_new_save_replaces_the_old_snapshots(directory):
+    save(directory, [FIRST])
+    save(directory, [SECOND])
+    assert load(directory)[0] == [SECOND]
+
+
+def test_the_state_file_and_lock_are_0600_and_the_directory_0700(directory):
+    save(directory, [FIRST])
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / f"{STEM}.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((directory / f"{STEM}.lock").stat().st_mode) == 0o600
+
+
+def test_an_existing_directory_readable_by_others_is_tightened_to_0700(directory):
+    directory.mkdir()
+    directory.chmod(0o755)
+    save(directory, [FIRST])
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_nothing_but_the_state_lock_and_prune_marker_is_left_behind(directory):
+    save(directory, [FIRST])
+    assert sorted(os.listdir(directory)) == [".pruned", f"{STEM}.json", f"{STEM}.lock"]
+
+
+# -- corrupt or foreign files ----------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "not valid JSON"),
+    (valid_state(FIRST)[:-7], "not valid JSON"),
+    (b"\xff\xfe\x00garbage", "not valid JSON"),
+    (b'{"format": "check_vm-state/0", "snapshots": []}', "not in this version's format"),
+    (b"[1, 2, 3]", "not in this version's format"),
+    (b'{"format": "check_vm-state/1", "snapshots": {}}', "holds no snapshot list"),
+    (b'{"format": "check_vm-state/1", "snapshots": [{"wall_time": "x"}]}',
+     "no valid time"),
+    (b'{"format": "check_vm-state/1", "snapshots": [{"wall_time": 1, "domain_id": 1, '
+     b'"counters": {"": {"time": NaN}}}]}', "not numbers"),
+    (b" " * (MAX_STATE_BYTES + 1), "too large"),
+], ids=["empty", "truncated", "binary", "other-format", "a-list", "no-list",
+        "bad-snapshot", "nan-counter", "over-1MiB"])
+def test_a_corrupt_state_file_is_discarded_with_a_note_and_the_run_goes_on(
+        directory, content, reason):
+    plant(directory, content)
+    snapshots, notes = load(directory)
+    assert snapshots == []
+    assert len(notes) == 1
+    assert notes[0].startswith("previous state discarded: ")
+    assert reason in notes[0]
+    assert save(directory, [SECOND]) == []
+    assert load(directory) == ([SECOND], [])
+
+
+def test_a_state_file_of_exactly_the_size_limit_is_still_read(directory):
+    content = valid_state(FIRST)
+    plant(directory, content + b" " * (MAX_STATE_BYTES - len(content)))
+    assert load(directory) == ([FIRST], [])
+
+
+@as_root
+def test_a_state_file_of_another_user_is_discarded(directory):
+    path = plant(directory, valid_state(FIRST))
+    os.chown(path, 4242, -1)
+    snapshots, notes = load(directory)
+    assert snapshots == []
+    assert notes == ["previous state discarded: the state file belongs to another user"]
+
+
+def test_a_fifo_at_the_state_path_is_discarded_without_blocking(directory):
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / f"{STEM}.json")
+    snapshots, notes = load(directory)
+    assert snapshots == []
+    assert notes == ["previous state discarded: the state file is not a regular file"]
+
+
+# -- symlinks and leftovers ------------------------------------------------------------
+
+def test_a_symlink_at_the_state_path_is_not_followed_on_load(directory, tmp_path):
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(valid_state(FIRST))
+    directory.mkdir(mode=0o700)
+    (directory / f"{STEM}.json").symlink_to(elsewhere)
+    snapshots, notes = load(directory)
+    assert snapshots == []
+    assert notes == ["previous state discarded: the state file is a symlink"]
+
+
+def test_saving_replaces_a_planted_symlink_and_leaves_its_target_alone(directory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_bytes(b"do not touch\n")
+    target.chmod(0o644)
+    directory.mkdir(mode=0o700)
+    path = directory / f"{STEM}.json"
+    path.symlink_to(target)
+    assert save(directory, [FIRST]) == []
+    assert not path.is_symlink()
+    assert stat.S_ISREG(path.lstat().st_mode)
+    assert target.read_bytes() == b"do not touch\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert load(directory) == ([FIRST], [])
+
+
+def test_a_leftover_temporary_file_from_a_killed_run_does_not_break_the_save(directory):
+    directory.mkdir(mode=0o700)
+    leftover = directory / f".{STEM}.json.tmp"
+    leftover.write_bytes(b'{"half a file')
+    leftover.chmod(0o644)
+    assert save(directory, [FIRST]) == []
+    assert load(directory) == ([FIRST], [])
+    assert not leftover.exists()
+
+
+def test_a_leftover_temporary_symlink_is_removed_not_written_through(directory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_bytes(b"keep me")
+    directory.mkdir(mode=0o700)
+    (directory / f".{STEM}.json.tmp").symlink_to(target)
+    assert save(directory, [FIRST]) == []
+    assert target.read_bytes() == b"keep me"
+    assert load(directory) == ([FIRST], [])
+
+
+def test_a_symlink_at_the_lock_path_is_not_followed(directory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_bytes(b"keep me")
+    directory.mkdir(mode=0o700)
+    (directory / f"{STEM}.lock").symlink_to(target)
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    assert store.notes == ["state not used: lock file: Too many levels of symbolic links"]
+    assert target.read_bytes() == b"keep me"
+
+
+# -- a directory that cannot be used -----------------------------------------------------
+
+@pytest.mark.parametrize("mode", [0o777, 0o720, 0o702])
+def test_a_directory_writable_by_others_is_not_used(directory, mode):
+    directory.mkdir()
+    directory.chmod(mode)
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    assert store.notes == [f"state not used: {directory} is writable by other users"]
+    assert not (directory / f"{STEM}.lock").exists()
+
+
+@as_root
+def test_a_directory_of_another_user_is_not_used(directory):
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 4242, -1)
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    assert store.notes == [f"state not used: {directory} belongs to another user"]
+
+
+def test_a_symlinked_state_directory_is_not_used(directory, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    directory.symlink_to(real)
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    assert len(store.notes) == 1
+    assert store.notes[0].startswith(f"state not used: {directory}: ")
+    assert os.listdir(real) == []
+
+
+def test_a_directory_that_cannot_be_created_is_a_note(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = StateStore(str(blocker / "state"))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    assert store.notes == [f"state not used: {blocker / 'state'}: Not a directory"]
+
+
+def test_a_full_disk_leaves_a_note_the_old_state_and_no_temporary_file(directory,
+                                                                        monkeypatch):
+    save(directory, [FIRST])
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(state_module.os, "replace", no_space)
+    notes = save(directory, [SECOND])
+    monkeypatch.undo()
+    assert notes == ["state not saved: No space left on device"]
+    assert load(directory) == ([FIRST], [])
+    assert not (directory / f".{STEM}.json.tmp").exists()
+
+
+# -- the lock ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def held_slot(directory):
+    """Another run (a thread) holds the slot until the test lets it go."""
+    holding, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def hold() -> None:
+        store = StateStore(str(directory))
+        with store.slot(STEM) as slot:
+            outcome["slot"] = slot
+            holding.set()
+            release.wait(5)
+            slot.save([FIRST])
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(5)
+    assert outcome["slot"] is not None
+
+    def let_go() -> None:
+        release.set()
+        thread.join(5)
+
+    yield let_go
+    let_go()
+
+
+def test_a_second_run_gives_up_on_a_held_lock_with_a_note(directory, held_slot):
+    clock = FakeClock()
+    started = time.monotonic()
+    waiter = StateStore(str(directory), lock_timeout=0.05, clock=clock.monotonic,
+                        sleep=clock.sleep)
+    with waiter.slot(STEM) as slot:
+        assert slot is None
+    assert waiter.notes == ["state not used: another run held its lock too long"]
+    assert clock.sleeps and set(clock.sleeps) == {0.01}
+    assert time.monotonic() - started < 1
+
+
+def test_a_real_short_lock_timeout_ends_well_under_a_second(directory, held_slot):
+    started = time.monotonic()
+    waiter = StateStore(str(directory), lock_timeout=0.05)
+    with waiter.slot(STEM) as slot:
+        assert slot is None
+    assert time.monotonic() - started < 1
+
+
+def test_a_waiting_run_gets_the_slot_once_the_other_run_lets_go(directory, held_slot):
+    clock = FakeClock()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        held_slot()
+
+    waiter = StateStore(str(directory), lock_timeout=2, clock=clock.monotonic, sleep=sleep)
+    with waiter.slot(STEM) as slot:
+        assert slot is not None
+        assert slot.load() == [FIRST]
+    assert waiter.notes == []
+    assert len(clock.sleeps) == 1
+
+
+def test_another_key_is_not_blocked_by_a_held_lock(directory, held_slot):
+    store = StateStore(str(directory), lock_timeout=0)
+    with store.slot("cpu-ffffffffffffffffffffffffffffffff") as slot:
+        assert slot is not None
+
+
+# -- pruning ----------------------------------------------------------------------------------
+
+def test_files_of_domains_unchecked_for_a_week_are_pruned(directory):
+    directory.mkdir(mode=0o700)
+    old = time.time() - PRUNE_AFTER - 60
+    for name in ("cpu-old.json", "cpu-old.lock", "notes.txt"):
+        (directory / name).write_text("x")
+        os.utime(directory / name, (old, old))
+    (directory / "cpu-recent.json").write_text("x")
+    save(directory, [FIRST])
+    assert set(os.listdir(directory)) == {
+        ".pruned", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock", "notes.txt"}
+
+
+def test_pruning_runs_at_most_once_an_hour(directory):
+    save(directory, [FIRST])
+    old = time.time() - PRUNE_AFTER - 60
+    (directory / "cpu-old.json").write_text("x")
+    os.utime(directory / "cpu-old.json", (old, old))
+    save(directory, [SECOND])
+    assert (directory / "cpu-old.json").exists()
+
+
+# -- names and places -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "vm/with/slash", "..", ".",
+                                  "it's \"quoted\"", "ünïcödé VM ☃", "a\nb", "x" * 500])
+def test_state_key_is_a_fixed_shape_hash_never_the_raw_name(name):
+    key = state_key("qemu:///system", name, "cpu")
+    assert re.fullmatch(r"cpu-[0-9a-f]{32}", key)
+    assert key == state_key("qemu:///system", name, "cpu")
+
+
+def test_state_key_differs_by_uri_domain_and_check():
+    keys = {state_key("qemu:///system", "u1", "cpu"), state_key("qemu:///session", "u1", "cpu"),
+            state_key("qemu:///system", "u2", "cpu"), state_key("qemu:///system", "u1", "mem"),
+            state_key("qemu:///system\0u1", "", "cpu")}
+    assert len(keys) == 5
+
+
+def test_default_state_dir_for_root_is_the_system_directory():
+    assert default_state_dir({"HOME": "/root"}, euid=0) == SYSTEM_STATE_DIR
+
+
+@pytest.fixture
+def no_system_dir(monkeypatch, tmp_path):
+    """A system state directory that does not exist (root could write anywhere)."""
+    monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path / "absent"))
+
+
+def test_default_state_dir_for_a_user_follows_xdg_state_home(no_system_dir):
+    environ = {"XDG_STATE_HOME": "/x/state", "HOME": "/home/u"}
+    assert default_state_dir(environ, euid=1000) == "/x/state/check_vm"
+
+
+def test_default_state_dir_for_a_user_without_xdg_is_under_home(no_system_dir):
+    environ = {"XDG_STATE_HOME": "", "HOME": "/home/u"}
+    assert default_state_dir(environ, euid=1000) == "/home/u/.local/state/check_vm"
+
+
+def test_default_state_dir_for_a_user_without_home_is_per_uid_under_tmp(no_system_dir):
+    assert default_state_dir({}, euid=1000) == "/tmp/check_vm-1000/.local/state/check_vm"
+
+
+def test_default_state_dir_for_a_user_who_can_write_the_system_directory(monkeypatch,
+                                                                          tmp_path):
+    monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path))
+    assert default_state_dir({"HOME": "/home/u"}, euid=1000) == str(tmp_path)
