@@ -44,13 +44,13 @@ class CommandChannel:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                return self.command("idle", timeout=1.5)
+                return self.command("idle", timeout=0.5)
             except GuestCommandFailed:
                 # Bytes sent before the loop started can garble one line: an
                 # error reply still proves the loop runs, so just ask again.
                 continue
             except ChannelTimeout:
-                time.sleep(0.3)
+                time.sleep(0.2)
         raise ChannelTimeout(f"guest did not answer on {self.socket_path}")
 
     def _connect(self, line, timeout):
@@ -70,7 +70,7 @@ class CommandChannel:
             sock.settimeout(max(deadline - time.monotonic(), 0.01))
             try:
                 chunk = sock.recv(4096)
-            except TimeoutError as exc:
+            except socket.timeout as exc:
                 raise ChannelTimeout(f"guest command {line!r}: no reply") from exc
             if not chunk:
                 raise ChannelTimeout(f"guest command {line!r}: channel closed")

@@ -36,22 +36,22 @@ def run(args, timeout=60, check=True, **kwargs):
     except subprocess.TimeoutExpired as exc:
         raise CommandFailed(f"{' '.join(args)}: timed out after {timeout}s") from exc
     if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-        raise CommandFailed(f"{' '.join(args)}: exit {result.returncode} {detail}")
+        lines = (result.stderr or result.stdout).strip().splitlines() or [""]
+        raise CommandFailed(f"{' '.join(args)}: exit {result.returncode}: {lines[-1]}")
     return result
 
 
 def check_machine():
     """Raise TierUnavailable unless this is a root Debian host with tun and tools."""
     if os.geteuid() != 0:
-        raise TierUnavailable("realvm tier needs root (it runs libvirtd and QEMU)")
+        raise TierUnavailable("not root (the tier runs its own libvirtd and QEMU)")
     if not Path("/etc/debian_version").exists():
-        raise TierUnavailable("realvm tier needs a Debian host (apt, Debian kernel)")
+        raise TierUnavailable("not a Debian host (the guest kernel comes from apt)")
     if not Path("/dev/net/tun").exists():
-        raise TierUnavailable("realvm tier needs /dev/net/tun for the guest's tap")
+        raise TierUnavailable("no /dev/net/tun (the guest's NIC is a tap)")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        raise TierUnavailable(f"realvm tier needs the tools {', '.join(missing)}")
+        raise TierUnavailable(f"missing tools: {', '.join(missing)}")
 
 
 def missing_packages(packages=PACKAGES):

@@ -7,10 +7,14 @@ libvirt needs for CPU stats. Clients reach it through the default unix sockets,
 so the URI is plain qemu:///system.
 """
 
+import contextlib
 import fcntl
 import grp
+import hashlib
 import os
 import platform
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import libvirt
 
-from .guestimage import CACHE_DIR
+from .guestimage import CACHE_DIR, prune
 from .host import CommandFailed, TierUnavailable, run
 
 URI = "qemu:///system"
@@ -136,43 +140,32 @@ class Hypervisor:
 
     uri = URI
 
-    def __init__(self, run_dir, netns=NETNS):
+    def __init__(self, run_dir=CACHE_DIR / "run", netns=NETNS):
         self.run_dir = Path(run_dir)
         self.netns = netns
         self.virt_type = "qemu"
         self.conn = None
-        self._lock_file = None
-        self._netns_created = False
-        self._daemons = []
+        # Each step of start() registers its undo here as soon as it succeeded.
+        self._undo = contextlib.ExitStack()
 
     def start(self, virt_type="qemu"):
         """Bring up namespace, virtlogd and libvirtd; TierUnavailable if blocked."""
         self.virt_type = virt_type
         self._take_session_lock()
         self._refuse_running_libvirtd()
+        self._empty_run_dir()
         fix_kvm_permissions()
         self._create_netns()
+        self._undo.callback(kill_leftover_qemu)
         self._start_virtlogd()
         self._start_libvirtd()
         self.conn = libvirt.open(self.uri)
+        self._undo.callback(self._disconnect)
         self.remove_domains()
 
     def stop(self):
-        """Undo start(), in reverse, tolerating a partial start."""
-        if self.conn is not None:
-            self.remove_domains()
-            self.conn.close()
-            self.conn = None
-        for daemon in reversed(self._daemons):
-            daemon.stop()
-        self._daemons = []
-        self._kill_leftover_qemu()
-        if self._netns_created:
-            run(["ip", "netns", "delete", self.netns], check=False)
-            self._netns_created = False
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        """Undo whatever start() did, newest first, even if one step fails."""
+        self._undo.close()
 
     def ip(self, *args):
         """Run `ip -n NETNS ARGS...` (configure the guests' side of the network)."""
@@ -186,11 +179,22 @@ class Hypervisor:
 
     def _take_session_lock(self):
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(CACHE_DIR / "session.lock", "w")  # noqa: SIM115
+        lock_file = self._undo.enter_context(open(CACHE_DIR / "session.lock", "w"))  # noqa: SIM115
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise TierUnavailable("another realvm session holds the hypervisor") from exc
+
+    def _empty_run_dir(self):
+        # The previous session's logs stay until here, for post-mortems.
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True)
+        self.run_dir.chmod(0o755)  # QEMU runs as libvirt-qemu and must get in
+
+    def _disconnect(self):
+        self.remove_domains()
+        self.conn.close()
+        self.conn = None
 
     @staticmethod
     def _refuse_running_libvirtd():
@@ -206,7 +210,7 @@ class Hypervisor:
         if Path(f"/var/run/netns/{self.netns}").exists():
             run(["ip", "netns", "delete", self.netns])  # stale, from a killed run
         run(["ip", "netns", "add", self.netns])
-        self._netns_created = True
+        self._undo.callback(run, ["ip", "netns", "delete", self.netns], check=False)
         self.ip("link", "set", "lo", "up")
         # No IPv6 on the taps: no router solicitations, no MLD, exact counters.
         self._sysctl("net/ipv6/conf/default/disable_ipv6", "1")
@@ -231,14 +235,13 @@ class Hypervisor:
 
     def _start_daemon(self, argv, log_name, socket_path):
         daemon = Daemon(argv, self.netns, self.run_dir / log_name, socket_path)
-        self._daemons.append(daemon)
+        self._undo.callback(daemon.stop)
         daemon.start()
 
-    @staticmethod
-    def _kill_leftover_qemu():
-        # Only if libvirtd died before destroying them: its pidfiles remain.
-        for pidfile in QEMU_PIDFILES.glob(f"{DOMAIN_PREFIX}*.pid"):
-            kill_qemu_of(pidfile.name.removesuffix(".pid"), pidfile)
+def kill_leftover_qemu():
+    """Kill QEMUs of this tier that a dead libvirtd left behind (pidfiles stay)."""
+    for pidfile in QEMU_PIDFILES.glob(f"{DOMAIN_PREFIX}*.pid"):
+        kill_qemu_of(pidfile.name[: -len(".pid")], pidfile)
 
 
 def kill_qemu_of(domain_name, pidfile):
@@ -273,15 +276,15 @@ def usable_virt_type(image, cache_dir=CACHE_DIR):
     """
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "qemu"
-    qemu = Path(QEMU)
-    key = f"{platform.release()}-{qemu.stat().st_mtime_ns}-{image.initrd.stem}"
-    stamp = cache_dir / f"virt-type-{key}"
+    inputs = f"{platform.release()} {Path(QEMU).stat().st_mtime_ns} {image}"
+    stamp = cache_dir / f"virt-type-{hashlib.sha256(inputs.encode()).hexdigest()[:16]}"
     if not stamp.exists():
         stamp.write_text("kvm" if kvm_boots(image) else "qemu")
+        prune(cache_dir, "virt-type-*", keep=stamp)
     return stamp.read_text().strip()
 
 
-def kvm_boots(image, timeout=20):
+def kvm_boots(image, timeout=10):
     """Boot `image` under KVM without any network; True if /init got going."""
     argv = [
         QEMU, "-accel", "kvm", "-machine", "pc", "-m", "128", "-nodefaults",
@@ -290,7 +293,14 @@ def kvm_boots(image, timeout=20):
         "-append", f"{image.cmdline} cv.probe=1",
     ]
     try:
-        result = subprocess.run(argv, capture_output=True, timeout=timeout)
+        result = subprocess.run(
+            argv, capture_output=True, timeout=timeout, preexec_fn=no_core_dumps
+        )
     except subprocess.TimeoutExpired:
         return False
     return result.returncode == 0 and b"cv: ready" in result.stdout
+
+
+def no_core_dumps():
+    """In the child: a QEMU that aborts on a broken KVM must not leave a core."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

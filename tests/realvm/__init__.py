@@ -1,0 +1,1 @@
+"""Real hypervisor tier: a private libvirtd in a network namespace, QEMU guests."""
