@@ -44,6 +44,13 @@ def duration(text: str) -> float:
     return seconds
 
 
+def duration_or_zero(text: str) -> float:
+    """A duration as `duration` reads it, or 0 (for "no limit")."""
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    return duration(text)
+
+
 def domain_reference(text: str) -> str:
     """A domain name, UUID or ID; refuses what no libvirt name can be."""
     if not text.strip():

@@ -108,12 +108,26 @@ class Outcome:
     details: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A state the check imposes beside its thresholds (e.g. no balloon stats)."""
+
+    state: ServiceState
+    text: str
+
+
 def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Reading],
-          thresholds: Thresholds) -> Outcome:
-    """Evaluate readings against thresholds with nagiosplugin."""
+          thresholds: Thresholds, condition: Optional[Condition] = None) -> Outcome:
+    """Evaluate readings against thresholds with nagiosplugin.
+
+    A `condition` wins the status line unless a threshold is worse.
+    """
     check = nagiosplugin.Check(ReadingsResource(check_name, readings),
                                ThresholdContext(thresholds),
                                ProblemSummary(domain_name, ok_text))
     check()
-    details = check.summary.verbose(check.results)
-    return Outcome(check.state, check.summary_str, tuple(check.perfdata), tuple(details))
+    details = tuple(check.summary.verbose(check.results))
+    state, text = check.state, check.summary_str
+    if condition is not None and condition.state.code >= state.code:
+        state, text = condition.state, f"{domain_name}: {condition.text}"
+    return Outcome(state, text, tuple(check.perfdata), details)

@@ -10,6 +10,7 @@ Every libvirtError is translated here into the errors of `libcheck.errors`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import time
@@ -256,9 +257,12 @@ class Inspector:
 
     def _memory(self, domain: libvirt.virDomain, stats: dict) -> MemorySample:
         if "balloon.current" in stats:
-            return _memory_from_bulk(stats)
-        with _translated("reading memory statistics"):
-            return _memory_from_calls(domain)
+            memory = _memory_from_bulk(stats)
+        else:
+            with _translated("reading memory statistics"):
+                memory = _memory_from_calls(domain)
+        model, period = parse_balloon(self.domain_xml(domain))
+        return dataclasses.replace(memory, balloon_model=model, stats_period=period)
 
     # -- disks and NICs ------------------------------------------------------
 
@@ -429,6 +433,18 @@ def parse_devices(xml: str) -> Devices:
                   if node.find("target") is not None)
     nics = tuple(_nic_device(node) for node in root.iterfind("devices/interface"))
     return Devices(disks, nics)
+
+
+def parse_balloon(xml: str) -> tuple[Optional[str], Optional[int]]:
+    """The memballoon model and its stats period (seconds), from a domain XML."""
+    from lxml import etree
+
+    balloon = etree.fromstring(xml.encode()).find("devices/memballoon")
+    if balloon is None:
+        return None, None
+    stats = balloon.find("stats")
+    period = stats.get("period") if stats is not None else None
+    return balloon.get("model"), int(period) if period and period.isdigit() else None
 
 
 def _disk_device(node) -> DiskDevice:

@@ -58,6 +58,8 @@ class Measurer:
         if not sample.identity.is_active:
             return Measurement(sample)
         now = self._snapshot(sample)
+        if not any(now.counters.values()):
+            return Measurement(sample)  # nothing to measure a rate of
         baseline = self._policy.choose(history, now)
         rates = _rates_between(baseline, now)
         if baseline is not None and set(rates) == set(now.counters):

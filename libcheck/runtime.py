@@ -191,8 +191,10 @@ class Run:
                notes: list[str]) -> Outcome:
         thresholds.check_devices(self._check.devices(measurement.sample))
         readings = self._check.readings(measurement, options)
+        condition = getattr(self._check, "condition", None)
         outcome = judge(self._check.name, measurement.sample.identity.name,
-                        self._check.ok_text(measurement, readings), readings, thresholds)
+                        self._check.ok_text(measurement, readings), readings, thresholds,
+                        condition(measurement, options) if condition else None)
         details = list(notes)
         if options.verbose >= 1:
             details += list(outcome.details) + self._check.details(measurement, options)

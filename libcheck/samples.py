@@ -98,11 +98,15 @@ class CpuSample:
 
 @dataclass(frozen=True)
 class MemorySample:
-    """Balloon statistics (KiB, counters as counts) and configured sizes."""
+    """Balloon statistics (KiB, counters as counts), configured sizes, and
+    the balloon device as the domain XML configures it (model, stats period
+    in seconds; None where the XML has none)."""
 
     maximum_kib: Optional[int]
     current_kib: Optional[int]
     balloon: Mapping[str, int] = field(default_factory=dict)
+    balloon_model: Optional[str] = None
+    stats_period: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,13 @@ class CommandChannel:
         self._lock = threading.Lock()
 
     def command(self, line, timeout=60):
-        """Run `line` in the guest; return its reply ("done") or raise ChannelError."""
+        """Run `line` in the guest; return its reply ("done", or "done DATA" for
+        commands that answer with data) or raise ChannelError."""
         deadline = time.monotonic() + timeout
         with self._lock, self._connect(line, timeout) as sock:
             sock.sendall(line.encode() + b"\n")
             reply = self._read_reply(sock, deadline, line)
-        if reply != "done":
+        if reply != "done" and not reply.startswith("done "):
             raise GuestCommandFailed(f"guest command {line!r} failed: {reply}")
         return reply
 

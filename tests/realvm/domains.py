@@ -189,6 +189,12 @@ class Guest:
         """Run one command in the guest (see guestimage); return "done"."""
         return self.channel.command(line, timeout)
 
+    def meminfo(self):
+        """The guest's own MemTotal, MemFree and MemAvailable, in KiB."""
+        reply = self.command("meminfo")
+        return {key: int(value) for key, value in
+                (item.split("=", 1) for item in reply.split()[1:])}
+
     def wait_ready(self, timeout=BOOT_TIMEOUT):
         """Wait for the command loop and, with a balloon, for balloon stats."""
         deadline = time.monotonic() + timeout

@@ -98,6 +98,10 @@ serve() {
         case "$cmd" in
             cpu|write|read|ping|alloc|free|idle)
                 if "do_$cmd" $arg1 $arg2; then reply=done; else reply="error $?"; fi ;;
+            meminfo)
+                # The guest's own view, in KiB: ground truth for memory tests.
+                reply="done $(awk '/^(MemTotal|MemFree|MemAvailable):/ {
+                    sub(":", "", $1); printf "%s=%s ", $1, $2 }' /proc/meminfo)" ;;
             *) reply="error unknown command '$cmd'" ;;
         esac
         echo "cv: $cmd $arg1 $arg2 -> $reply"

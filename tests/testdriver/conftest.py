@@ -18,11 +18,21 @@ def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def cpu(state_dir: Path):
-    """Run check_vm_cpu with a per-test state directory."""
+def _runner(check: str, state_dir: Path):
     def run(*args: str, **kwargs) -> CheckRun:
         # A short in-run pause keeps the tier fast; the default is tested apart.
         pause = () if "--sample-interval" in args else ("--sample-interval", "0.3")
-        return run_check("check_vm_cpu", *pause, *args, state_dir=state_dir, **kwargs)
+        return run_check(check, *pause, *args, state_dir=state_dir, **kwargs)
     return run
+
+
+@pytest.fixture
+def cpu(state_dir: Path):
+    """Run check_vm_cpu with a per-test state directory."""
+    return _runner("check_vm_cpu", state_dir)
+
+
+@pytest.fixture
+def mem(state_dir: Path):
+    """Run check_vm_mem with a per-test state directory."""
+    return _runner("check_vm_mem", state_dir)

@@ -91,8 +91,9 @@ def test_bulk_stats_give_nics_with_unknown_minus_one_as_none(bulk_sample):
         tx_bytes=200, tx_packets=3, tx_errors=0, tx_drops=None),)
 
 
-def test_bulk_stats_need_no_per_domain_calls(bulk_sample):
-    assert bulk_sample[1].calls == []
+def test_bulk_stats_need_no_per_domain_calls_but_the_balloon_config(bulk_sample):
+    # The memory group reads the XML once for the balloon model and stats period.
+    assert bulk_sample[1].calls == ["XMLDesc"]
 
 
 def test_only_the_asked_for_groups_are_read_and_flagged():

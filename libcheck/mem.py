@@ -1,0 +1,239 @@
+"""check_vm_mem: memory used inside the guest, from the virtio balloon driver.
+
+With fresh balloon statistics, used = available - usable (usable counts
+reclaimable caches as free, like Linux's MemAvailable), or available - unused
+where the guest reports no usable.  Without them (no balloon device, no
+driver in the guest, no stats period, or numbers older than their period
+allows) nothing is guessed: the check reports the host-side view, QEMU's
+resident memory against the configured size, labelled as host-side, in a
+state chosen by --state-if-no-balloon.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Optional
+
+from libcheck.evaluation import Condition, Reading
+from libcheck.measure import Measurement
+from libcheck.policy import STATE_NAMES
+from libcheck.rates import DOMAIN_GROUP, Counters
+from libcheck.samples import DomainSample, Group, MemorySample
+from libcheck.thresholds import LabelSpec
+
+KIB = 1024
+# A stats period of P seconds leaves numbers at most P old; allow for the
+# poll landing just after our read and for whole-second timestamps.
+STALE_PERIODS = 3
+STALE_SLACK_SECONDS = 5
+
+USAGE = LabelSpec("mem_usage", "%", "memory used inside the guest, in percent of the memory "
+                  "it sees (the headline)", headline=True)
+USED = LabelSpec("mem_used", "B", "memory used inside the guest: available - usable "
+                 "(or - unused)")
+AVAILABLE = LabelSpec("mem_available", "B", "memory the guest sees (its MemTotal)")
+USABLE = LabelSpec("mem_usable", "B", "memory the guest could use without swapping "
+                   "(its MemAvailable)")
+UNUSED = LabelSpec("mem_unused", "B", "memory the guest leaves unused (its MemFree)")
+CACHES = LabelSpec("mem_disk_caches", "B", "guest page cache that could be reclaimed")
+ACTUAL = LabelSpec("balloon_actual", "B", "the balloon's current size (memory given to the guest)")
+RSS = LabelSpec("host_rss", "B", "host-side: QEMU's resident memory for this VM")
+RSS_USAGE = LabelSpec("host_rss_usage", "%", "host-side: QEMU's resident memory in percent "
+                      "of the configured maximum")
+SWAP_IN = LabelSpec("swap_in_bytes_per_second", "B", "guest swap-in, bytes per second")
+SWAP_OUT = LabelSpec("swap_out_bytes_per_second", "B", "guest swap-out, bytes per second")
+MAJOR = LabelSpec("major_faults_per_second", "", "guest major page faults per second")
+MINOR = LabelSpec("minor_faults_per_second", "", "guest minor page faults per second")
+
+SPECS = (USAGE, USED, AVAILABLE, USABLE, UNUSED, CACHES, ACTUAL, RSS, RSS_USAGE,
+         SWAP_IN, SWAP_OUT, MAJOR, MINOR)
+
+_RATE_COUNTERS = (("swap_in", SWAP_IN, KIB, "swap-in"), ("swap_out", SWAP_OUT, KIB, "swap-out"),
+                  ("major_fault", MAJOR, 1, "major faults"),
+                  ("minor_fault", MINOR, 1, "minor faults"))
+
+HINT_NO_DEVICE = ("add <memballoon model='virtio'><stats period='10'/></memballoon> to the "
+                  "domain to see memory inside the guest")
+HINT_NO_DRIVER = ("load the virtio balloon driver in the guest (Linux: virtio_balloon; "
+                  "Windows: the virtio-win balloon driver and service)")
+HINT_NO_PERIOD = ("set <stats period='10'/> in the domain's <memballoon> (live: virsh "
+                  "dommemstat DOMAIN --period 10 --live)")
+HINT_STALE = ("the guest's balloon driver stopped reporting, or the stats period is longer "
+              "than --balloon-max-age")
+
+
+def human_bytes(count: float) -> str:
+    """Bytes in binary units with one decimal: 3.6 GiB, 512.0 MiB."""
+    for unit, size in (("TiB", KIB**4), ("GiB", KIB**3), ("MiB", KIB**2), ("KiB", KIB)):
+        if abs(count) >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:.0f} B"
+
+
+@dataclass(frozen=True)
+class BalloonVerdict:
+    """Whether the balloon numbers can be judged, and if not, why."""
+
+    fresh: bool
+    reason: str = ""
+    hint: str = ""
+
+
+def judge_balloon(memory: MemorySample, now: float, max_age: Optional[float]) -> BalloonVerdict:
+    """Decide whether the balloon statistics are present and fresh.
+
+    `max_age` None means: three stats periods plus a few seconds; 0 trusts
+    numbers of any age (for drivers without a clock, such as the test driver).
+    """
+    balloon = memory.balloon
+    if memory.balloon_model == "none":
+        return BalloonVerdict(False, "no balloon device (memballoon model 'none')",
+                              HINT_NO_DEVICE)
+    if "available" not in balloon or not ("usable" in balloon or "unused" in balloon):
+        return BalloonVerdict(False, "no balloon statistics from the guest", HINT_NO_DRIVER)
+    if max_age == 0:
+        return BalloonVerdict(True)
+    if max_age is None and not memory.stats_period:
+        return BalloonVerdict(False, "balloon statistics are not polled (no stats period)",
+                              HINT_NO_PERIOD)
+    bound = max_age or STALE_PERIODS * memory.stats_period + STALE_SLACK_SECONDS
+    updated = balloon.get("last_update") or 0
+    if updated <= 0 or now - updated > bound:
+        age = f"{now - updated:.0f} s old" if updated > 0 else "never updated"
+        return BalloonVerdict(False, f"balloon statistics are stale ({age}, limit {bound:g} s)",
+                              HINT_STALE)
+    return BalloonVerdict(True)
+
+
+class MemCheck:
+    """The memory check: balloon readings, or the honest host-side fallback."""
+
+    name = "mem"
+    title = "VM_MEM"
+    description = ("Memory used inside a KVM/QEMU guest, from its virtio balloon "
+                   "statistics, measured from the hypervisor through libvirt.")
+    groups = frozenset({Group.MEMORY})
+    specs = SPECS
+
+    @staticmethod
+    def add_options(parser: argparse.ArgumentParser) -> None:
+        """The memory check's own options."""
+        from libcheck.cli import duration_or_zero, state_name
+
+        parser.add_argument("--state-if-no-balloon", type=state_name, default="unknown",
+                            metavar="STATE",
+                            help="state when the guest has no fresh balloon statistics "
+                                 "(ok, warning, critical, unknown; default: unknown)")
+        parser.add_argument("--balloon-max-age", type=duration_or_zero, default=None,
+                            metavar="SECONDS",
+                            help="balloon statistics older than this are stale (default: "
+                                 "3 stats periods + 5 s; 0 accepts any age)")
+
+    @staticmethod
+    def counters(sample: DomainSample) -> Counters:
+        """The guest's swap and page-fault counters, where it reports them."""
+        balloon = sample.memory.balloon
+        return {DOMAIN_GROUP: {name: balloon[name] for name, *_ in _RATE_COUNTERS
+                               if name in balloon}}
+
+    @staticmethod
+    def devices(sample: DomainSample) -> dict[str, list[str]]:
+        """No per-device labels."""
+        return {}
+
+    def readings(self, measurement: Measurement, options) -> list[Reading]:
+        """Guest-side readings when the balloon is fresh, else host-side ones."""
+        memory = measurement.sample.memory
+        if self._verdict(measurement, options).fresh:
+            return self._guest_readings(memory) + self._rate_readings(measurement)
+        return self._host_readings(memory)
+
+    @staticmethod
+    def _verdict(measurement: Measurement, options) -> BalloonVerdict:
+        return judge_balloon(measurement.sample.memory, measurement.sample.wall_time,
+                             getattr(options, "balloon_max_age", None))
+
+    @staticmethod
+    def _guest_readings(memory: MemorySample) -> list[Reading]:
+        balloon = memory.balloon
+        available = balloon["available"] * KIB
+        free = balloon["usable"] if "usable" in balloon else balloon["unused"]
+        used = min(max(available - free * KIB, 0), available)
+        usage = used / available * 100 if available else 0.0
+        readings = [
+            Reading(USAGE, usage, f"{usage:.1f}% used ({human_bytes(used)} of "
+                    f"{human_bytes(available)})", maximum=100),
+            Reading(USED, used, f"used {human_bytes(used)}", maximum=available),
+            Reading(AVAILABLE, available, f"available {human_bytes(available)}"),
+        ]
+        for spec, field, words in ((USABLE, "usable", "usable"), (UNUSED, "unused", "unused"),
+                                   (CACHES, "disk_caches", "disk caches"),
+                                   (ACTUAL, "actual", "balloon size"),
+                                   (RSS, "rss", "host-side RSS")):
+            if field in balloon:
+                value = balloon[field] * KIB
+                readings.append(Reading(spec, value, f"{words} {human_bytes(value)}"))
+        return readings
+
+    @staticmethod
+    def _rate_readings(measurement: Measurement) -> list[Reading]:
+        readings = []
+        for counter, spec, scale, words in _RATE_COUNTERS:
+            rate = measurement.rate(DOMAIN_GROUP, counter)
+            if rate is not None:
+                value = rate * scale
+                shown = human_bytes(value) if scale == KIB else f"{value:.1f}"
+                readings.append(Reading(spec, value, f"{words} {shown}/s"))
+        return readings
+
+    @staticmethod
+    def _host_readings(memory: MemorySample) -> list[Reading]:
+        readings = []
+        rss = memory.balloon.get("rss")
+        if rss is not None:
+            readings.append(Reading(RSS, rss * KIB, f"host-side RSS {human_bytes(rss * KIB)}"))
+            if memory.maximum_kib:
+                share = min(rss / memory.maximum_kib * 100, 100.0)
+                readings.append(Reading(RSS_USAGE, share, f"host-side RSS {share:.1f}% of "
+                                        f"{human_bytes(memory.maximum_kib * KIB)} configured",
+                                        maximum=100))
+        if "actual" in memory.balloon:
+            actual = memory.balloon["actual"] * KIB
+            readings.append(Reading(ACTUAL, actual, f"balloon size {human_bytes(actual)}"))
+        return readings
+
+    def condition(self, measurement: Measurement, options) -> Optional[Condition]:
+        """Without fresh balloon statistics: the policy's state and why."""
+        verdict = self._verdict(measurement, options)
+        if verdict.fresh:
+            return None
+        state = STATE_NAMES[getattr(options, "state_if_no_balloon", "unknown")]
+        return Condition(state, f"{verdict.reason}: {verdict.hint}; "
+                                f"{self._host_summary(measurement.sample.memory)}")
+
+    @staticmethod
+    def _host_summary(memory: MemorySample) -> str:
+        rss = memory.balloon.get("rss")
+        if rss is None:
+            return "no host-side numbers either"
+        configured = (f" of {human_bytes(memory.maximum_kib * KIB)} configured"
+                      if memory.maximum_kib else "")
+        return f"host-side RSS {human_bytes(rss * KIB)}{configured}"
+
+    def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str:
+        """The calm status line: percent used, and bytes of bytes."""
+        if readings and readings[0].spec is USAGE:
+            return readings[0].text
+        return self._host_summary(measurement.sample.memory)
+
+    def details(self, measurement: Measurement, options) -> list[str]:
+        """With -v: every balloon field as libvirt reported it (KiB)."""
+        memory = measurement.sample.memory
+        fields = ", ".join(f"{name}={value}" for name, value in sorted(memory.balloon.items()))
+        period = f"{memory.stats_period} s" if memory.stats_period else "none"
+        return [f"balloon model {memory.balloon_model or 'none'}, stats period {period}",
+                f"balloon fields (KiB, counts): {fields or 'none'}"]
+
+
+CHECK = MemCheck()
