@@ -1,13 +1,34 @@
-"""Entry points of the executables: one function per check."""
+"""Entry points of the executables: one function per check.
 
-from libcheck import cpu, mem, runtime
+Each imports only its own check module, so a run loads nothing it does not use.
+"""
+
+from libcheck import runtime
 
 
 def check_vm_cpu() -> None:
     """check_vm_cpu: CPU usage of a VM."""
-    runtime.main(cpu.CHECK)
+    from libcheck.cpu import CHECK
+
+    runtime.main(CHECK)
 
 
 def check_vm_mem() -> None:
     """check_vm_mem: memory used inside a VM."""
-    runtime.main(mem.CHECK)
+    from libcheck.mem import CHECK
+
+    runtime.main(CHECK)
+
+
+def check_vm_disk_io() -> None:
+    """check_vm_disk_io: disk I/O of a VM, per disk."""
+    from libcheck.disk import CHECK
+
+    runtime.main(CHECK)
+
+
+def check_vm_nic() -> None:
+    """check_vm_nic: network traffic of a VM, per interface."""
+    from libcheck.nic import CHECK
+
+    runtime.main(CHECK)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import time
@@ -239,15 +240,17 @@ class Inspector:
             Group.DISK: ("disks", self._disks),
             Group.NIC: ("nics", self._nics),
         }
+        # One XMLDesc round trip at most per sample, shared by the groups.
+        xml = functools.lru_cache(maxsize=1)(lambda: self.domain_xml(domain))
         parts = {}
         for group in groups:
             field, reader = readers[group]
-            parts[field] = reader(domain, stats)
+            parts[field] = reader(domain, stats, xml)
         return parts
 
     # -- CPU -----------------------------------------------------------------
 
-    def _cpu(self, domain: libvirt.virDomain, stats: dict) -> CpuSample:
+    def _cpu(self, domain: libvirt.virDomain, stats: dict, _xml) -> CpuSample:
         if "cpu.time" in stats:
             return _cpu_from_bulk(stats)
         with _translated("reading CPU times"):
@@ -255,30 +258,51 @@ class Inspector:
 
     # -- memory --------------------------------------------------------------
 
-    def _memory(self, domain: libvirt.virDomain, stats: dict) -> MemorySample:
+    def _memory(self, domain: libvirt.virDomain, stats: dict, xml) -> MemorySample:
         if "balloon.current" in stats:
             memory = _memory_from_bulk(stats)
         else:
             with _translated("reading memory statistics"):
                 memory = _memory_from_calls(domain)
-        model, period = parse_balloon(self.domain_xml(domain))
+        model, period = parse_balloon(xml())
         return dataclasses.replace(memory, balloon_model=model, stats_period=period)
 
     # -- disks and NICs ------------------------------------------------------
 
-    def _disks(self, domain: libvirt.virDomain, stats: dict) -> tuple[DiskSample, ...]:
+    def _disks(self, domain: libvirt.virDomain, stats: dict, xml) -> tuple[DiskSample, ...]:
+        devices = parse_devices(xml()).disks
         if "block.count" in stats:
-            return _disks_from_bulk(stats)
-        devices = parse_devices(self.domain_xml(domain))
+            return _merge_disks(devices, _disks_from_bulk(stats))
         with _translated("reading block statistics"):
-            return tuple(_disk_from_calls(domain, disk) for disk in devices.disks)
+            return tuple(_disk_from_calls(domain, disk) for disk in devices)
 
-    def _nics(self, domain: libvirt.virDomain, stats: dict) -> tuple[NicSample, ...]:
+    def _nics(self, domain: libvirt.virDomain, stats: dict, xml) -> tuple[NicSample, ...]:
+        devices = parse_devices(xml()).nics
         if "net.count" in stats:
-            return _nics_from_bulk(stats)
-        devices = parse_devices(self.domain_xml(domain))
+            return _merge_nics(devices, _nics_from_bulk(stats))
         with _translated("reading interface statistics"):
-            return tuple(_nic_from_calls(domain, nic) for nic in devices.nics)
+            return tuple(_nic_from_calls(domain, nic) for nic in devices)
+
+
+def _merge_disks(devices: tuple[DiskDevice, ...],
+                 counted: tuple[DiskSample, ...]) -> tuple[DiskSample, ...]:
+    """Bulk counters with the XML's device type and source, in XML order."""
+    by_name = {disk.name: disk for disk in counted}
+    merged = [dataclasses.replace(by_name.pop(device.name, DiskSample(device.name)),
+                                  device=device.device, source=device.source)
+              for device in devices]
+    return tuple(merged) + tuple(by_name.values())
+
+
+def _merge_nics(devices: tuple[NicDevice, ...],
+                counted: tuple[NicSample, ...]) -> tuple[NicSample, ...]:
+    """Bulk counters with the XML's MAC and source, in XML order."""
+    by_name = {nic.name: nic for nic in counted}
+    merged = [dataclasses.replace(by_name.pop(device.name, NicSample(device.name))
+                                  if device.name else NicSample(None),
+                                  mac=device.mac, source=device.source)
+              for device in devices]
+    return tuple(merged) + tuple(by_name.values())
 
 
 # -- bulk-stats parsers (pure functions of the stats dict) ---------------------

@@ -142,5 +142,12 @@ class BaselinePolicy:
         settled = [old for old in candidates
                    if current.wall_time - old.wall_time >= self.settled_age]
         young = [old for old in candidates if old not in settled]
-        kept = settled[-1:] + young[:1] + [current]
-        return sorted(kept, key=lambda snapshot: snapshot.wall_time)
+        kept = [_only_groups_of(old, current) for old in settled[-1:] + young[:1]]
+        return sorted([*kept, current], key=lambda snapshot: snapshot.wall_time)
+
+
+def _only_groups_of(old: Snapshot, current: Snapshot) -> Snapshot:
+    """`old` without the groups (devices) that `current` no longer has."""
+    counters = {group: values for group, values in old.counters.items()
+                if group in current.counters}
+    return Snapshot(old.wall_time, old.domain_id, counters, old.monotonic_time)

@@ -36,3 +36,9 @@ def cpu(state_dir: Path):
 def mem(state_dir: Path):
     """Run check_vm_mem with a per-test state directory."""
     return _runner("check_vm_mem", state_dir)
+
+
+@pytest.fixture
+def disk(state_dir: Path):
+    """Run check_vm_disk_io with a per-test state directory."""
+    return _runner("check_vm_disk_io", state_dir)

@@ -78,17 +78,21 @@ def test_bulk_stats_give_balloon_fields_under_memory_stats_names(bulk_sample):
 
 def test_bulk_stats_give_disks_with_unknown_minus_one_as_none(bulk_sample):
     vda, sdb = bulk_sample[0].disks
+    # Counters from the bulk call; device type and source from the domain XML.
     assert vda == DiskSample(
-        name="vda", source="/img/vda.qcow2", rd_bytes=4096, wr_bytes=8192, rd_reqs=10,
-        wr_reqs=20, rd_total_ns=1000, wr_total_ns=2000, fl_reqs=3, fl_total_ns=400,
+        name="vda", source="/var/lib/images/vm1.qcow2", device="disk", rd_bytes=4096,
+        wr_bytes=8192, rd_reqs=10, wr_reqs=20, rd_total_ns=1000, wr_total_ns=2000,
+        fl_reqs=3, fl_total_ns=400,
         errors=None, capacity=10 * 2**30, allocation=2**30, physical=2**31)
-    assert sdb == DiskSample(name="sdb")
+    assert sdb == DiskSample(name="sdb", device="cdrom")
 
 
 def test_bulk_stats_give_nics_with_unknown_minus_one_as_none(bulk_sample):
+    # The user-mode interface has no target: listed, with no counters.
     assert bulk_sample[0].nics == (NicSample(
-        name="vnet3", rx_bytes=100, rx_packets=2, rx_errors=0, rx_drops=0,
-        tx_bytes=200, tx_packets=3, tx_errors=0, tx_drops=None),)
+        name="vnet3", mac="52:54:00:12:34:56", source="br0", rx_bytes=100, rx_packets=2,
+        rx_errors=0, rx_drops=0, tx_bytes=200, tx_packets=3, tx_errors=0, tx_drops=None),
+        NicSample(name=None, mac="52:54:00:ab:cd:ef"))
 
 
 def test_bulk_stats_need_no_per_domain_calls_but_the_balloon_config(bulk_sample):

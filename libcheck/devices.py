@@ -1,0 +1,47 @@
+"""Choosing the devices a per-device check reports, from the command line.
+
+`--disk vda --disk vdb` (or `--interface`) names the devices to report,
+`--exclude-disk` the ones to leave out; devices a check skips by default
+(a cdrom, an interface without a host-side device) are reported only when
+named.  Naming a device the domain does not have is a usage error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence, TypeVar
+
+from libcheck.errors import UsageError
+
+Device = TypeVar("Device")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which devices to report: named ones (or all), minus excluded ones."""
+
+    kind: str
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+
+    def choose(self, devices: Iterable[Device], names: Callable[[Device], set[str]],
+               skipped_by_default: Callable[[Device], bool]) -> list[Device]:
+        """The devices to report, in the domain's order.
+
+        `names` gives every name a device answers to (its target, its MAC...).
+        """
+        devices = list(devices)
+        known = set().union(*(names(device) for device in devices)) if devices else set()
+        self._refuse_unknown(known)
+        chosen = [device for device in devices
+                  if (names(device) & set(self.include) if self.include
+                      else not skipped_by_default(device))]
+        return [device for device in chosen if not names(device) & set(self.exclude)]
+
+    def _refuse_unknown(self, known: set[str]) -> None:
+        for option, wanted in (("", self.include), ("exclude-", self.exclude)):
+            unknown = [name for name in wanted if name not in known]
+            if unknown:
+                have = ", ".join(sorted(known)) or "none"
+                raise UsageError(f"--{option}{self.kind} {unknown[0]}: this domain has no "
+                                 f"such {self.kind} (it has: {have})")

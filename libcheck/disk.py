@@ -1,0 +1,211 @@
+"""check_vm_disk_io: per-disk throughput, IOPS, latency, errors and allocation.
+
+Every disk of the domain is reported by its target name (vda, sdb...),
+cdroms and disks without a source only when named.  The headline, which a
+bare -w/-c range judges, is each disk's total IOPS: storage backends and
+iotune limits cap operations per disk, and a single saturated disk must
+alert even when the VM's other disks are idle (totals would hide it).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from libcheck.devices import Selection
+from libcheck.evaluation import Reading
+from libcheck.measure import Measurement
+from libcheck.mem import human_bytes
+from libcheck.rates import Counters
+from libcheck.samples import DiskSample, DomainSample, Group
+from libcheck.thresholds import LabelSpec
+
+NS_PER_MS = 1e6
+
+
+def _per_disk(metric: str, uom: str, meaning: str, headline: bool = False) -> LabelSpec:
+    return LabelSpec(metric, uom, meaning, kind="disk", headline=headline)
+
+
+OPS = _per_disk("ops_per_second", "", "read + write operations per second (the headline)",
+                headline=True)
+READ_BYTES = _per_disk("read_bytes_per_second", "B", "bytes read per second")
+WRITE_BYTES = _per_disk("write_bytes_per_second", "B", "bytes written per second")
+READ_OPS = _per_disk("read_ops_per_second", "", "read operations per second")
+WRITE_OPS = _per_disk("write_ops_per_second", "", "write operations per second")
+READ_LATENCY = _per_disk("read_latency", "ms", "average time per read over the interval")
+WRITE_LATENCY = _per_disk("write_latency", "ms", "average time per write over the interval")
+FLUSH_OPS = _per_disk("flush_ops_per_second", "", "flush operations per second")
+ERRORS = _per_disk("errors", "c", "I/O errors (cumulative), where the driver counts them")
+READ_TOTAL = _per_disk("read_bytes", "c", "bytes read (cumulative)")
+WRITE_TOTAL = _per_disk("write_bytes", "c", "bytes written (cumulative)")
+CAPACITY = _per_disk("capacity", "B", "virtual size of the disk")
+ALLOCATION = _per_disk("allocation", "B", "bytes allocated in the image (thin images grow)")
+PHYSICAL = _per_disk("physical", "B", "size of the image file or device on the host")
+ALLOCATION_USAGE = _per_disk("allocation_usage", "%", "allocation in percent of capacity")
+TOTAL_READ_BYTES = LabelSpec("total_read_bytes_per_second", "B", "all disks: bytes read per "
+                             "second")
+TOTAL_WRITE_BYTES = LabelSpec("total_write_bytes_per_second", "B", "all disks: bytes written "
+                              "per second")
+TOTAL_READ_OPS = LabelSpec("total_read_ops_per_second", "", "all disks: reads per second")
+TOTAL_WRITE_OPS = LabelSpec("total_write_ops_per_second", "", "all disks: writes per second")
+TOTAL_OPS = LabelSpec("total_ops_per_second", "", "all disks: operations per second")
+
+SPECS = (OPS, READ_BYTES, WRITE_BYTES, READ_OPS, WRITE_OPS, READ_LATENCY, WRITE_LATENCY,
+         FLUSH_OPS, ERRORS, READ_TOTAL, WRITE_TOTAL, CAPACITY, ALLOCATION, PHYSICAL,
+         ALLOCATION_USAGE, TOTAL_READ_BYTES, TOTAL_WRITE_BYTES, TOTAL_READ_OPS,
+         TOTAL_WRITE_OPS, TOTAL_OPS)
+
+_COUNTERS = ("rd_bytes", "wr_bytes", "rd_reqs", "wr_reqs", "rd_total_ns", "wr_total_ns",
+             "fl_reqs")
+_RATES = ((READ_BYTES, "rd_bytes", "read {}/s"), (WRITE_BYTES, "wr_bytes", "write {}/s"),
+          (READ_OPS, "rd_reqs", "reads {}/s"), (WRITE_OPS, "wr_reqs", "writes {}/s"),
+          (FLUSH_OPS, "fl_reqs", "flushes {}/s"))
+_SIZES = ((CAPACITY, "capacity"), (ALLOCATION, "allocation"), (PHYSICAL, "physical"))
+
+
+def _skipped_by_default(disk: DiskSample) -> bool:
+    return disk.device in ("cdrom", "floppy") or disk.source is None
+
+
+class DiskCheck:
+    """The disk check: per-disk rates, latencies and sizes, and totals."""
+
+    name = "disk_io"
+    title = "VM_DISK_IO"
+    description = ("Disk I/O of a KVM/QEMU domain per disk (throughput, IOPS, latency, "
+                   "errors, allocation), measured from the hypervisor through libvirt.")
+    groups = frozenset({Group.DISK})
+    specs = SPECS
+
+    @staticmethod
+    def add_options(parser: argparse.ArgumentParser) -> None:
+        """--disk and --exclude-disk."""
+        parser.add_argument("--disk", action="append", default=[], metavar="NAME",
+                            help="report only this disk (target name such as vda; repeatable;"
+                                 " names a cdrom or a disk without source to include it)")
+        parser.add_argument("--exclude-disk", action="append", default=[], metavar="NAME",
+                            help="leave this disk out (repeatable)")
+
+    @staticmethod
+    def counters(sample: DomainSample) -> Counters:
+        """Each disk's cumulative counters, by target name."""
+        counters = {}
+        for disk in sample.disks:
+            values = {name: getattr(disk, name) for name in _COUNTERS
+                      if getattr(disk, name) is not None}
+            if values:
+                counters[disk.name] = values
+        return counters
+
+    @staticmethod
+    def devices(sample: DomainSample) -> dict[str, list[str]]:
+        """The disks a threshold label may name."""
+        return {"disk": [disk.name for disk in sample.disks]}
+
+    @staticmethod
+    def selected(sample: DomainSample, options) -> list[DiskSample]:
+        """The disks to report."""
+        selection = Selection("disk", getattr(options, "disk", ()),
+                              getattr(options, "exclude_disk", ()))
+        return selection.choose(sample.disks, lambda disk: {disk.name}, _skipped_by_default)
+
+    def readings(self, measurement: Measurement, options) -> list[Reading]:
+        """Per-disk readings of the chosen disks, then the totals."""
+        readings = []
+        for disk in self.selected(measurement.sample, options):
+            readings += self._disk_readings(measurement, disk)
+        return readings + self._totals(readings)
+
+    def _disk_readings(self, measurement: Measurement, disk: DiskSample) -> list[Reading]:
+        rates = measurement.rates.get(disk.name, {})
+        readings = [self._ops(disk.name, rates)] if {"rd_reqs", "wr_reqs"} <= set(rates) else []
+        for spec, counter, words in _RATES:
+            if counter in rates:
+                shown = human_bytes(rates[counter]) if spec.uom == "B" else \
+                    f"{rates[counter]:.1f}"
+                readings.append(Reading(spec, rates[counter],
+                                        f"{disk.name} {words.format(shown)}", disk.name))
+        readings += self._latencies(disk.name, rates)
+        return readings + self._counters_and_sizes(disk)
+
+    @staticmethod
+    def _ops(name: str, rates: dict) -> Reading:
+        total = rates["rd_reqs"] + rates["wr_reqs"]
+        return Reading(OPS, total, f"{name} {total:.1f} IOPS", name)
+
+    @staticmethod
+    def _latencies(name: str, rates: dict) -> list[Reading]:
+        readings = []
+        for spec, reqs, total, words in ((READ_LATENCY, "rd_reqs", "rd_total_ns", "read"),
+                                         (WRITE_LATENCY, "wr_reqs", "wr_total_ns", "write")):
+            if reqs in rates and total in rates:
+                latency = _latency_ms(rates[total], rates[reqs])
+                readings.append(Reading(spec, latency,
+                                        f"{name} {words} latency {latency:.1f} ms", name))
+        return readings
+
+    @staticmethod
+    def _counters_and_sizes(disk: DiskSample) -> list[Reading]:
+        readings = []
+        for spec, value, words in ((ERRORS, disk.errors, "errors"),
+                                   (READ_TOTAL, disk.rd_bytes, "read in all"),
+                                   (WRITE_TOTAL, disk.wr_bytes, "written in all")):
+            if value is not None:
+                readings.append(Reading(spec, value, f"{disk.name} {words} {value}", disk.name))
+        for spec, field in _SIZES:
+            value = getattr(disk, field)
+            if value is not None:
+                readings.append(Reading(spec, value,
+                                        f"{disk.name} {field} {human_bytes(value)}", disk.name))
+        if disk.capacity and disk.allocation is not None:
+            share = disk.allocation / disk.capacity * 100
+            readings.append(Reading(ALLOCATION_USAGE, share,
+                                    f"{disk.name} allocation {share:.1f}% of capacity",
+                                    disk.name))
+        return readings
+
+    @staticmethod
+    def _totals(readings: list[Reading]) -> list[Reading]:
+        totals = []
+        for total, part, words in ((TOTAL_READ_BYTES, READ_BYTES, "read {}/s"),
+                                   (TOTAL_WRITE_BYTES, WRITE_BYTES, "write {}/s"),
+                                   (TOTAL_READ_OPS, READ_OPS, "{} reads/s"),
+                                   (TOTAL_WRITE_OPS, WRITE_OPS, "{} writes/s"),
+                                   (TOTAL_OPS, OPS, "{} IOPS")):
+            values = [reading.value for reading in readings if reading.spec is part]
+            if values:
+                value = sum(values)
+                shown = human_bytes(value) if total.uom == "B" else f"{value:.1f}"
+                totals.append(Reading(total, value, "all disks " + words.format(shown)))
+        return totals
+
+    def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str:
+        """One calm line: how many disks, throughput both ways, IOPS, busiest disk."""
+        by_spec = {reading.spec: reading for reading in readings if reading.device is None}
+        disks = [reading for reading in readings if reading.spec is OPS]
+        if not disks:
+            return "no disks with I/O statistics"
+        busiest = max(disks, key=lambda reading: reading.value)
+
+        def total(spec: LabelSpec) -> float:
+            return by_spec[spec].value if spec in by_spec else 0.0
+
+        return (f"{len(disks)} disk{'s' if len(disks) != 1 else ''}: "
+                f"read {human_bytes(total(TOTAL_READ_BYTES))}/s, "
+                f"write {human_bytes(total(TOTAL_WRITE_BYTES))}/s, "
+                f"{total(TOTAL_OPS):.1f} IOPS (busiest {busiest.device})")
+
+    def details(self, measurement: Measurement, options) -> list[str]:
+        """With -v: every disk, with its source and what is reported of it."""
+        chosen = {disk.name for disk in self.selected(measurement.sample, options)}
+        return [f"disk {disk.name}: {disk.device or 'disk'}, source {disk.source or 'none'}"
+                + ("" if disk.name in chosen else " (not reported)")
+                for disk in measurement.sample.disks]
+
+
+def _latency_ms(total_ns_rate: float, requests_rate: float) -> float:
+    # The seconds cancel: ns per second over requests per second.
+    return total_ns_rate / requests_rate / NS_PER_MS if requests_rate > 0 else 0.0
+
+
+CHECK = DiskCheck()
