@@ -126,10 +126,10 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-age", type=duration, default=DEFAULT_MAX_AGE, metavar="SECONDS",
                         help="a previous sample older than this is stale and not used "
                              "(default: 3600)")
-    parser.add_argument("--sample-interval", type=duration, default=DEFAULT_SAMPLE_INTERVAL,
+    parser.add_argument("--sample-interval", type=duration, default=None,
                         metavar="SECONDS",
                         help="pause between two samples when no previous sample is usable "
-                             "(default: 1.5)")
+                             "(default: 1.5, or a quarter of --timeout when that is less)")
 
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +143,12 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
 def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Parse and cross-check the options."""
     options = parser.parse_args(argv)
-    if options.sample_interval >= options.timeout / 2:
+    if not isinstance(options.domain, str):
+        # argparse swallows a value of exactly "--" (--domain=--) into a list.
+        raise UsageError("argument -d/--domain: '--' is not a domain name (see --help)")
+    if options.sample_interval is None:
+        options.sample_interval = min(DEFAULT_SAMPLE_INTERVAL, options.timeout / 4)
+    elif options.sample_interval >= options.timeout / 2:
         raise UsageError(f"--sample-interval ({options.sample_interval:g} s) must be less "
                          f"than half of --timeout ({options.timeout:g} s)")
     options.verbose = min(options.verbose, 3)

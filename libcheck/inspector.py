@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import re
 import time
@@ -48,6 +47,16 @@ _GROUP_FLAGS = {
     Group.DISK: libvirt.VIR_DOMAIN_STATS_BLOCK,
     Group.NIC: libvirt.VIR_DOMAIN_STATS_INTERFACE,
 }
+
+
+# The key whose presence shows that the bulk call answered for a group.
+_BULK_KEYS = {Group.CPU: "cpu.time", Group.MEMORY: "balloon.current",
+              Group.DISK: "block.count", Group.NIC: "net.count"}
+
+
+def _midpoint(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
+    """The (wall, monotonic) moment halfway between two readings of the clocks."""
+    return (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
 
 
 def default_uri(environ: Mapping[str, str] = os.environ) -> str:
@@ -190,14 +199,33 @@ class Inspector:
                 f"{_first_line(error.get_error_message() or str(error))}") from None
 
     def sample(self, domain: libvirt.virDomain, groups: frozenset[Group]) -> DomainSample:
-        """Read the domain's state and the asked-for groups at one moment."""
-        started_wall, started_mono = self._clock(), self._monotonic()
+        """Read the domain's state and the asked-for groups at one moment.
+
+        The sample's time brackets the calls that read the counters: the bulk
+        call, or the per-domain calls of a driver without it; not the XML.
+        """
+        bulk_started = self._now()
         stats = self._bulk_stats(domain, groups)
+        moment = _midpoint(bulk_started, self._now())
         identity = self._identity(domain, stats)
-        parts = self._read_groups(domain, groups, stats) if identity.is_active else {}
-        wall = (started_wall + self._clock()) / 2
-        mono = (started_mono + self._monotonic()) / 2
-        return DomainSample(identity=identity, wall_time=wall, monotonic_time=mono, **parts)
+        if not identity.is_active:
+            return DomainSample(identity, *moment)
+        description = self._describe(domain, groups)
+        calls_started = self._now()
+        parts = self._read_groups(domain, groups, stats, description)
+        if any(_BULK_KEYS[group] not in stats for group in groups):
+            moment = _midpoint(calls_started, self._now())
+        return DomainSample(identity, *moment, **parts)
+
+    def _now(self) -> tuple[float, float]:
+        return self._clock(), self._monotonic()
+
+    def _describe(self, domain: libvirt.virDomain,
+                  groups: frozenset[Group]) -> Optional[Description]:
+        if not groups & {Group.MEMORY, Group.DISK, Group.NIC}:
+            return None
+        xml = self.domain_xml(domain)
+        return Description(parse_devices(xml), *parse_balloon(xml))
 
     def domain_xml(self, domain: libvirt.virDomain) -> str:
         """The live domain XML, for device names and metadata."""
@@ -233,24 +261,23 @@ class Inspector:
             state=DomainState.from_libvirt(state), reason=reason)
 
     def _read_groups(self, domain: libvirt.virDomain, groups: frozenset[Group],
-                     stats: dict) -> dict:
+                     stats: dict, description: Optional[Description]) -> dict:
         readers = {
             Group.CPU: ("cpu", self._cpu),
             Group.MEMORY: ("memory", self._memory),
             Group.DISK: ("disks", self._disks),
             Group.NIC: ("nics", self._nics),
         }
-        # One XMLDesc round trip at most per sample, shared by the groups.
-        xml = functools.lru_cache(maxsize=1)(lambda: self.domain_xml(domain))
         parts = {}
         for group in groups:
             field, reader = readers[group]
-            parts[field] = reader(domain, stats, xml)
+            parts[field] = reader(domain, stats, description)
         return parts
 
     # -- CPU -----------------------------------------------------------------
 
-    def _cpu(self, domain: libvirt.virDomain, stats: dict, _xml) -> CpuSample:
+    @staticmethod
+    def _cpu(domain: libvirt.virDomain, stats: dict, _description) -> CpuSample:
         if "cpu.time" in stats:
             return _cpu_from_bulk(stats)
         with _translated("reading CPU times"):
@@ -258,26 +285,32 @@ class Inspector:
 
     # -- memory --------------------------------------------------------------
 
-    def _memory(self, domain: libvirt.virDomain, stats: dict, xml) -> MemorySample:
+    @staticmethod
+    def _memory(domain: libvirt.virDomain, stats: dict,
+                description: Description) -> MemorySample:
         if "balloon.current" in stats:
             memory = _memory_from_bulk(stats)
         else:
             with _translated("reading memory statistics"):
                 memory = _memory_from_calls(domain)
-        model, period = parse_balloon(xml())
-        return dataclasses.replace(memory, balloon_model=model, stats_period=period)
+        return dataclasses.replace(memory, balloon_model=description.balloon_model,
+                                   stats_period=description.stats_period)
 
     # -- disks and NICs ------------------------------------------------------
 
-    def _disks(self, domain: libvirt.virDomain, stats: dict, xml) -> tuple[DiskSample, ...]:
-        devices = parse_devices(xml()).disks
+    @staticmethod
+    def _disks(domain: libvirt.virDomain, stats: dict,
+               description: Description) -> tuple[DiskSample, ...]:
+        devices = description.devices.disks
         if "block.count" in stats:
             return _merge_disks(devices, _disks_from_bulk(stats))
         with _translated("reading block statistics"):
             return tuple(_disk_from_calls(domain, disk) for disk in devices)
 
-    def _nics(self, domain: libvirt.virDomain, stats: dict, xml) -> tuple[NicSample, ...]:
-        devices = parse_devices(xml()).nics
+    @staticmethod
+    def _nics(domain: libvirt.virDomain, stats: dict,
+              description: Description) -> tuple[NicSample, ...]:
+        devices = description.devices.nics
         if "net.count" in stats:
             return _merge_nics(devices, _nics_from_bulk(stats))
         with _translated("reading interface statistics"):
@@ -300,7 +333,9 @@ def _merge_nics(devices: tuple[NicDevice, ...],
     by_name = {nic.name: nic for nic in counted}
     merged = [dataclasses.replace(by_name.pop(device.name, NicSample(device.name))
                                   if device.name else NicSample(None),
-                                  mac=device.mac, source=device.source)
+                                  mac=device.mac, source=device.source,
+                                  rx_limit_bps=device.rx_limit_bps,
+                                  tx_limit_bps=device.tx_limit_bps)
               for device in devices]
     return tuple(merged) + tuple(by_name.values())
 
@@ -419,6 +454,7 @@ def _nic_from_calls(domain: libvirt.virDomain, nic: NicDevice) -> NicSample:
     rx_bytes, rx_packets, rx_errors, rx_drops, tx_bytes, tx_packets, tx_errors, tx_drops = values
     return NicSample(
         name=nic.name, mac=nic.mac, source=nic.source,
+        rx_limit_bps=nic.rx_limit_bps, tx_limit_bps=nic.tx_limit_bps,
         rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors, rx_drops=rx_drops,
         tx_bytes=tx_bytes, tx_packets=tx_packets, tx_errors=tx_errors, tx_drops=tx_drops)
 
@@ -434,11 +470,13 @@ class DiskDevice(NamedTuple):
 
 
 class NicDevice(NamedTuple):
-    """An interface as the domain XML describes it."""
+    """An interface as the domain XML describes it; limits in bits per second."""
 
     name: Optional[str]
     mac: Optional[str]
     source: Optional[str]
+    rx_limit_bps: Optional[float] = None
+    tx_limit_bps: Optional[float] = None
 
 
 class Devices(NamedTuple):
@@ -446,6 +484,14 @@ class Devices(NamedTuple):
 
     disks: tuple[DiskDevice, ...]
     nics: tuple[NicDevice, ...]
+
+
+class Description(NamedTuple):
+    """What the domain XML says that the statistics do not."""
+
+    devices: Devices
+    balloon_model: Optional[str]
+    stats_period: Optional[int]
 
 
 def parse_devices(xml: str) -> Devices:
@@ -487,4 +533,12 @@ def _nic_device(node) -> NicDevice:
         source_name = (source.get("bridge") or source.get("network")
                        or source.get("dev") or source.get("path"))
     return NicDevice(target.get("dev") if target is not None else None,
-                     mac.get("address") if mac is not None else None, source_name)
+                     mac.get("address") if mac is not None else None, source_name,
+                     _limit(node, "inbound"), _limit(node, "outbound"))
+
+
+def _limit(node, direction: str) -> Optional[float]:
+    # <inbound> shapes what the domain receives; `average` is in KiB/s.
+    element = node.find(f"bandwidth/{direction}")
+    average = element.get("average") if element is not None else None
+    return int(average) * 8192.0 if average and average.isdigit() else None

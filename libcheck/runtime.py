@@ -17,7 +17,7 @@ from typing import Callable, NoReturn, Optional, Protocol, Sequence, TextIO
 from nagiosplugin.state import ServiceState, Unknown
 
 from libcheck import cli
-from libcheck.errors import CheckError, DomainNotFound, UsageError
+from libcheck.errors import CheckError, DomainNotFound, DomainVanished, UsageError
 from libcheck.evaluation import Outcome, Reading, judge
 from libcheck.inspector import Inspector
 from libcheck.measure import Measurement, Measurer
@@ -161,7 +161,7 @@ class Run:
             crashed=options.state_if_crashed, missing=options.state_if_missing)
         inspector = self._open_inspector(options.connect)
         try:
-            measurement, notes = self._measure(inspector, options)
+            measurement, notes = self._measure_settled(inspector, options)
         except DomainNotFound as missing:
             verdict = policy.for_missing(str(missing))
             return Outcome(verdict.state, verdict.text)
@@ -171,6 +171,14 @@ class Run:
         if verdict is not None:
             return Outcome(verdict.state, verdict.text, details=tuple(notes))
         return self._judge(measurement, thresholds, options, notes)
+
+    def _measure_settled(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
+        """Measure; if the domain stopped or vanished meanwhile, look again once,
+        so that the state policy (stopped, missing) judges where it now stands."""
+        try:
+            return self._measure(inspector, options)
+        except DomainVanished:
+            return self._measure(inspector, options)
 
     def _measure(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
         domain = inspector.find(options.domain)

@@ -145,6 +145,9 @@ class NicSample:
     tx_packets: Optional[int] = None
     tx_errors: Optional[int] = None
     tx_drops: Optional[int] = None
+    # Bandwidth limits from the domain XML, in bits per second (guest's view).
+    rx_limit_bps: Optional[float] = None
+    tx_limit_bps: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ three_runs() {
 }
 
 three_runs check_vm_cpu
+three_runs check_vm_disk_io
+three_runs check_vm_nic
 
 # The test driver's balloon numbers are never polled: by default the memory
 # check says so and falls back to the host-side view...

@@ -42,3 +42,9 @@ def mem(state_dir: Path):
 def disk(state_dir: Path):
     """Run check_vm_disk_io with a per-test state directory."""
     return _runner("check_vm_disk_io", state_dir)
+
+
+@pytest.fixture
+def nic(state_dir: Path):
+    """Run check_vm_nic with a per-test state directory."""
+    return _runner("check_vm_nic", state_dir)

@@ -152,13 +152,24 @@ def test_an_unknown_state_number_is_no_state():
     assert not sample.identity.is_active
 
 
-def test_the_sample_time_is_the_middle_of_the_reading():
+def test_the_sample_time_is_the_middle_of_the_bulk_call():
+    # Clock readings: around the bulk call, then around the (bulk-fed) readers.
     domain = FakeDomain()
-    walls, monos = iter([100.0, 102.0]), iter([5.0, 6.0])
+    walls, monos = iter([100.0, 102.0, 150.0, 151.0]), iter([5.0, 6.0, 50.0, 51.0])
     inspector = Inspector(FakeConnection([domain], stats=dict(BULK)),
                           clock=lambda: next(walls), monotonic=lambda: next(monos))
     sample = inspector.sample(domain, ALL)
     assert (sample.wall_time, sample.monotonic_time) == (101.0, 5.5)
+
+
+def test_without_bulk_numbers_the_sample_time_brackets_the_per_domain_calls():
+    # The XML is read between the bulk call and the per-domain calls: not timed.
+    domain = FakeDomain()
+    walls, monos = iter([100.0, 102.0, 150.0, 151.0]), iter([5.0, 6.0, 50.0, 51.0])
+    inspector = Inspector(FakeConnection([domain], stats={"state.state": 1}),
+                          clock=lambda: next(walls), monotonic=lambda: next(monos))
+    sample = inspector.sample(domain, ALL)
+    assert (sample.wall_time, sample.monotonic_time) == (150.5, 50.5)
 
 
 # -- NOWAIT and bulk-call errors --------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Killed runs, tiny timeouts, clock jumps and unwritable or full state directories."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from checkrun import CHECKS as CHECKS_DIR
+from checkrun import CheckRun
+from faultkit import CHECKS, assert_state_valid, needs_root, timed_check
+
+URI = "test:///default"
+ALL = sorted(CHECKS)
+
+
+def check_args(check: str, *extra: str) -> list[str]:
+    mem = ["--balloon-max-age", "0"] if check == "check_vm_mem" else []
+    return ["--connect", URI, "-d", "test", "--sample-interval", "0.3", *mem, *extra]
+
+
+def sane_cpu(run: CheckRun) -> None:
+    assert run.returncode == 0, run.stdout
+    assert 45.0 <= run.perfdata["cpu_usage"].value <= 55.0  # the test driver's 50%
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_runs_killed_at_random_points_leave_usable_state(check, state_dir):
+    randomness = random.Random(f"kill-{check}")
+    for _ in range(15):
+        process = subprocess.Popen(
+            [sys.executable, str(CHECKS_DIR / check), *check_args(check),
+             "--state-dir", str(state_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(randomness.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert_state_valid(state_dir)
+    timed = timed_check(check, *check_args(check), state_dir=state_dir)
+    assert timed.run.returncode == 0, timed.run.stdout
+    assert len(timed.run.lines) == 1
+    assert len(assert_state_valid(state_dir)) == 1
+    assert not list(state_dir.glob(".*.tmp"))
+    if check == "check_vm_cpu":
+        sane_cpu(timed.run)
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_a_tiny_timeout_is_unknown_and_the_next_run_is_sane(check, state_dir):
+    outcomes = set()
+    # The watchdog fires anywhere: in libvirt, in the pause, in the state write.
+    for timeout in ("0.001", "0.005", "0.01", "0.02", "0.03", "0.05", "0.08"):
+        timed = timed_check(check, "--connect", URI, "-d", "test", "-t", timeout,
+                            *(["--balloon-max-age", "0"] if check == "check_vm_mem" else []),
+                            state_dir=state_dir)
+        outcomes.add(timed.run.returncode)
+        assert timed.run.returncode in (0, 3), timed.run.stdout
+        assert timed.run.stdout.count("\n") >= 1 and "Traceback" not in timed.run.stdout
+        assert timed.seconds < float(timeout) + 1.5
+        assert_state_valid(state_dir)
+    assert 3 in outcomes
+    timed = timed_check(check, *check_args(check), state_dir=state_dir)
+    assert timed.run.returncode == 0, timed.run.stdout
+    if check == "check_vm_cpu":
+        sane_cpu(timed.run)
+
+
+def shift_stored_clock(state_dir: Path, seconds: float) -> None:
+    for path in state_dir.glob("*.json"):
+        document = json.loads(path.read_text())
+        for snapshot in document["snapshots"]:
+            snapshot["wall_time"] += seconds
+        path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(("shift", "reason"), [
+    (86400.0, "the clock went back since the previous sample"),
+    (-7200.0, "the previous sample is older than --max-age"),
+])
+def test_clock_jumps_between_runs_are_measured_within_the_run(state_dir, shift, reason):
+    timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
+    shift_stored_clock(state_dir, shift)
+    timed = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
+    sane_cpu(timed.run)
+    assert f"within this run ({reason})" in timed.run.stdout
+    assert_state_valid(state_dir)
+
+
+def test_clock_forward_within_max_age_gives_the_true_long_interval(state_dir):
+    # The test driver's counter follows the real clock: a baseline that looks
+    # 30 s older than it is gives a lower, never a negative or absurd, rate.
+    timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
+    shift_stored_clock(state_dir, -30.0)
+    timed = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
+    usage = timed.run.perfdata["cpu_usage"].value
+    assert 0 <= usage < 10
+    assert re.search(r"rates measured over 3\d\.\d\d s since the previous run", timed.run.stdout)
+
+
+def mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def mounted(tmp_path: Path):
+    """Mount points the test creates; unmounted at the end."""
+    points: list[Path] = []
+    yield points
+    for point in reversed(points):
+        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
+
+
+@needs_root
+@pytest.mark.parametrize("check", ALL)
+def test_full_state_directory_still_measures_and_says_so(check, tmp_path, mounted):
+    state_dir = tmp_path / "full"
+    state_dir.mkdir(mode=0o700)
+    mount("-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(state_dir))
+    mounted.append(state_dir)
+    filler = state_dir / "filler"
+    with open(filler, "wb", buffering=0) as handle, contextlib.suppress(OSError):
+        handle.write(b"\0" * 128 * 1024)  # fills the 64 KiB tmpfs
+    timed = timed_check(check, *check_args(check), state_dir=state_dir)
+    assert timed.run.returncode == 0, timed.run.stdout
+    assert timed.run.lines[0].startswith(f"{CHECKS[check]} OK - test: ")
+    assert "state not saved: No space left on device" in timed.run.lines[1:]
+    assert assert_state_valid(state_dir) == []
+
+
+@needs_root
+@pytest.mark.parametrize("check", ALL)
+def test_read_only_state_directory_still_measures_and_says_so(check, tmp_path, mounted):
+    source, state_dir = tmp_path / "rw", tmp_path / "ro"
+    source.mkdir(mode=0o700)
+    state_dir.mkdir(mode=0o700)
+    mount("--bind", str(source), str(state_dir))
+    mounted.append(state_dir)
+    mount("-o", "remount,bind,ro", str(state_dir))
+    timed = timed_check(check, *check_args(check), state_dir=state_dir)
+    assert timed.run.returncode == 0, timed.run.stdout
+    assert any("Read-only file system" in line for line in timed.run.lines[1:])
+    assert list(source.iterdir()) == []
