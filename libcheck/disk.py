@@ -14,10 +14,10 @@ import argparse
 from libcheck.devices import Selection
 from libcheck.evaluation import Reading
 from libcheck.measure import Measurement
-from libcheck.mem import human_bytes
 from libcheck.rates import Counters
 from libcheck.samples import DiskSample, DomainSample, Group
 from libcheck.thresholds import LabelSpec
+from libcheck.units import human_bytes
 
 NS_PER_MS = 1e6
 

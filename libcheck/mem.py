@@ -21,8 +21,8 @@ from libcheck.policy import STATE_NAMES
 from libcheck.rates import DOMAIN_GROUP, Counters
 from libcheck.samples import DomainSample, Group, MemorySample
 from libcheck.thresholds import LabelSpec
+from libcheck.units import KIB, human_bytes
 
-KIB = 1024
 # A stats period of P seconds leaves numbers at most P old; allow for the
 # poll landing just after our read and for whole-second timestamps.
 STALE_PERIODS = 3
@@ -61,14 +61,6 @@ HINT_NO_PERIOD = ("set <stats period='10'/> in the domain's <memballoon> (live: 
                   "dommemstat DOMAIN --period 10 --live)")
 HINT_STALE = ("the guest's balloon driver stopped reporting, or the stats period is longer "
               "than --balloon-max-age")
-
-
-def human_bytes(count: float) -> str:
-    """Bytes in binary units with one decimal: 3.6 GiB, 512.0 MiB."""
-    for unit, size in (("TiB", KIB**4), ("GiB", KIB**3), ("MiB", KIB**2), ("KiB", KIB)):
-        if abs(count) >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count:.0f} B"
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from libcheck.devices import Selection
 from libcheck.errors import UsageError
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
-from libcheck.mem import human_bytes
 from libcheck.rates import Counters
 from libcheck.samples import DomainSample, Group, NicSample
 from libcheck.thresholds import LabelSpec, parse_number
+from libcheck.units import human_bits, human_bytes
 
 BITS_PER_BYTE = 8
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
@@ -91,14 +91,6 @@ SPECS = tuple(getattr(direction, field)
               for direction in DIRECTIONS)
 
 _COUNTERS = tuple(direction.counter(field) for direction in DIRECTIONS for field in _FIELDS)
-
-
-def human_bits(rate: float) -> str:
-    """Bits per second in decimal units with one decimal: 12.3 Mbit/s."""
-    for unit, size in (("Tbit/s", 1e12), ("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
-        if abs(rate) >= size:
-            return f"{rate / size:.1f} {unit}"
-    return f"{rate:.0f} bit/s"
 
 
 def loss_pct(lost: float, delivered: float) -> float:

@@ -17,10 +17,11 @@ from libcheck import cli
 from libcheck.errors import UsageError
 from libcheck.evaluation import judge
 from libcheck.measure import Measurement, Measurer
-from libcheck.nic import CHECK, human_bits, loss_pct
+from libcheck.nic import CHECK, loss_pct
 from libcheck.rates import BaselinePolicy
 from libcheck.samples import DomainSample, NicSample
 from libcheck.thresholds import Thresholds
+from libcheck.units import human_bits
 
 PAUSE = 1.5
 POLICY = BaselinePolicy(shortest_age=PAUSE, settled_age=5.0, max_age=3600.0)
