@@ -128,6 +128,6 @@ def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Re
     check()
     details = tuple(check.summary.verbose(check.results))
     state, text = check.state, check.summary_str
-    if condition is not None and condition.state.code >= state.code:
+    if condition is not None and (not readings or condition.state.code >= state.code):
         state, text = condition.state, f"{domain_name}: {condition.text}"
     return Outcome(state, text, tuple(check.perfdata), details)

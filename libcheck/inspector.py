@@ -167,6 +167,17 @@ class Inspector:
         with contextlib.suppress(libvirt.libvirtError):
             self._connection.close()
 
+    def list_domains(self) -> list[libvirt.virDomain]:
+        """Every domain of the connection, active or not (for the inventory only:
+        a check never lists domains, it looks its one domain up)."""
+        with _translated("listing the domains"):
+            return self._connection.listAllDomains(0)
+
+    def hostname(self) -> str:
+        """The hypervisor's host name, as libvirt reports it."""
+        with _translated("reading the host name"):
+            return self._connection.getHostname()
+
     def find(self, reference: str) -> libvirt.virDomain:
         """Look a domain up by name, UUID or numeric ID, in the likeliest order."""
         for lookup in self._lookups_for(reference):

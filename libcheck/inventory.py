@@ -16,9 +16,9 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO, TypeVar
+from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO
 
-from libcheck.errors import CheckError, DomainVanished, LibvirtFailure
+from libcheck.errors import CheckError, DomainVanished
 from libcheck.inspector import Inspector, default_uri, parse_devices
 from libcheck.samples import DomainIdentity
 
@@ -26,7 +26,6 @@ PROG = "check_vm_inventory"
 HOST_TEMPLATE = "vm-host"
 EXIT_UNKNOWN = 3
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,26 +47,10 @@ class Domain:
     interfaces: tuple[Interface, ...]
 
 
-class ListingInspector(Inspector):
-    """The read-only inspector plus the two connection-wide reads the inventory needs.
-
-    `ListingInspector(connection)` takes an open virConnect (tests hand in a
-    test-driver one); `ListingInspector.open(uri)` opens the production one.
-    """
-
-    def list_domains(self) -> list:
-        """Every domain of the connection, active or not."""
-        return _libvirt_call(self._connection.listAllDomains, "listing the domains")
-
-    def hostname(self) -> str:
-        """The hypervisor's host name, as libvirt reports it."""
-        return _libvirt_call(self._connection.getHostname, "reading the host name")
-
-
 class Inventory:
     """The domains of one connection, with the devices the checks report."""
 
-    def __init__(self, inspector: ListingInspector) -> None:
+    def __init__(self, inspector: Inspector) -> None:
         self._inspector = inspector
 
     def domains(self, include_inactive: bool = False) -> Iterator[Domain]:
@@ -104,16 +87,6 @@ def _is_active(identity: DomainIdentity) -> bool:
 def _reported_disk(disk) -> bool:
     """The disks check_vm_disk_io reports by default: no cdrom, floppy or empty drive."""
     return disk.device not in ("cdrom", "floppy") and disk.source is not None
-
-
-def _libvirt_call(call: Callable[[], T], what: str) -> T:
-    """Call the connection, turning libvirt's error into ours without importing libvirt."""
-    try:
-        return call()
-    except Exception as error:  # libvirt.libvirtError: only the inspector may name it
-        message = getattr(error, "get_error_message", lambda: None)() or str(error)
-        lines = message.strip().splitlines() or ["unknown error"]
-        raise LibvirtFailure(f"libvirt failed while {what}: {lines[0]}") from None
 
 
 # -- Icinga 2 DSL --------------------------------------------------------------
@@ -248,7 +221,7 @@ def run(options: argparse.Namespace, inventory: Inventory, out: TextIO) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None,
-         opener: Callable[[str], ListingInspector] = ListingInspector.open) -> None:
+         opener: Callable[[str], Inspector] = Inspector.open) -> None:
     """Entry point of check_vm_inventory and `python -m libcheck.inventory`."""
     options = build_parser().parse_args(argv)
     try:

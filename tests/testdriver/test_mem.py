@@ -92,3 +92,9 @@ def test_help_matches_the_golden_file(mem):
     run = mem("--help")
     assert run.returncode == 0
     assert run.stdout == (REPO / "tests" / "data" / "golden" / "check_vm_mem.help").read_text()
+
+
+def test_no_balloon_and_no_numbers_still_takes_the_policy_state(mem):
+    run = mem("--connect", NODE_URI, "-d", "db 01 'quoted'", "--state-if-no-balloon", "warning")
+    assert run.returncode == 1
+    assert run.status.startswith("VM_MEM WARNING - db 01 'quoted': no balloon statistics")

@@ -1,0 +1,22 @@
+"""Fixtures of the Icinga tier: icinga2 and nagios4 installed (when missing).
+
+Where they cannot be installed (not root, not Debian, apt failing) the tests
+skip with the reason, or fail with it when CI=true, so CI never passes
+without the daemons having seen the shipped configuration.
+"""
+
+from __future__ import annotations
+
+import pytest
+from realvm.host import TierUnavailable
+
+from .environment import ensure_installed, unavailable
+
+
+@pytest.fixture(scope="session")
+def daemons_installed() -> None:
+    """icinga2 and nagios4 are installed (installed now if they were not)."""
+    try:
+        ensure_installed()
+    except TierUnavailable as exc:
+        unavailable(f"icinga tier cannot run: {exc}")

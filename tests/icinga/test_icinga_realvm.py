@@ -1,0 +1,110 @@
+"""Icinga 2 checks a real QEMU guest, through the shipped config and the inventory.
+
+The host object comes from check_vm_inventory run against the hypervisor;
+the daemon runs the shipped apply rules on it. The guest is the realvm
+tier's: its session fixtures `hypervisor` and `guest` when they are visible
+here (they are not while they live in tests/realvm/conftest.py), otherwise a
+hypervisor and guest of this module's own, built with the realvm helpers and
+torn down when the module ends (before the realvm tier starts its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import pytest
+from checkrun import parse_perfdata
+from realvm.domains import Guest, GuestSpec, Nic, guest_name
+from realvm.guestimage import ensure_image
+from realvm.host import TierUnavailable, check_machine, ensure_packages
+from realvm.hypervisor import Hypervisor, usable_virt_type
+
+from .environment import inventory, unavailable
+from .scenario import NODE, Run, command_has, run_scenario
+
+pytestmark = pytest.mark.realvm
+
+
+@contextlib.contextmanager
+def own_guest() -> Iterator[tuple[Hypervisor, Guest]]:
+    """A hypervisor and a running guest like the realvm tier's, for this module."""
+    try:
+        check_machine()
+        ensure_packages()
+        image = ensure_image()
+    except TierUnavailable as exc:
+        unavailable(f"realvm tier cannot run: {exc}")
+    hypervisor = Hypervisor()
+    try:
+        try:
+            hypervisor.start(usable_virt_type(image))
+        except TierUnavailable as exc:
+            unavailable(f"realvm tier cannot run: {exc}")
+        vm = Guest(hypervisor, GuestSpec(guest_name("icinga"), image, hypervisor.run_dir,
+                                         nic=Nic()))
+        try:
+            vm.define()
+            vm.start()
+            yield hypervisor, vm
+        finally:
+            vm.remove()
+    finally:
+        hypervisor.stop()
+
+
+@pytest.fixture(scope="module")
+def real_guest(request) -> Iterator[tuple[Hypervisor, Guest]]:
+    """The realvm tier's hypervisor and guest if this directory sees them, else our own."""
+    try:
+        shared = request.getfixturevalue("hypervisor"), request.getfixturevalue("guest")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared:
+        yield shared
+        return
+    with own_guest() as pair:
+        yield pair
+
+
+def services_of(vm: Guest) -> list[str]:
+    mac = Nic().guest_mac
+    return [f"{vm.name}!{name}" for name in ("vm-cpu", "vm-mem", *(
+        f"disk {disk}" for disk in vm.disks), f"nic {mac}")]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, daemons_installed, real_guest) -> Iterator[Run]:
+    hypervisor, vm = real_guest
+    hosts = inventory("--connect", hypervisor.uri, "--hypervisor", NODE)
+    root = tmp_path_factory.mktemp("icinga2-realvm")
+    with run_scenario(root, {"inventory.conf": hosts}, services_of(vm), [vm.name]) as run:
+        yield run
+
+
+def perfdata(result: dict) -> dict:
+    return {label: item for raw in result["performance_data"]
+            for label, item in parse_perfdata(raw).items()}
+
+
+def test_every_service_of_the_guest_is_ok(real_run, real_guest):
+    _, vm = real_guest
+    states = {name: real_run.result(name)["state"] for name in services_of(vm)}
+    assert states == dict.fromkeys(services_of(vm), 0), {
+        name: real_run.result(name)["output"] for name in services_of(vm)}
+    assert real_run.hosts[vm.name]["state"] == 0
+
+
+def test_the_guest_reports_real_numbers(real_run, real_guest):
+    _, vm = real_guest
+    cpu = perfdata(real_run.result(f"{vm.name}!vm-cpu"))
+    assert 0 <= cpu["cpu_usage"].value < 50 and {"vcpu0_usage", "vcpu1_usage"} <= set(cpu)
+    mem = perfdata(real_run.result(f"{vm.name}!vm-mem"))
+    assert 0 < mem["mem_used"].value < vm.memory_kib * 1024 and mem["mem_used"].uom == "B"
+    for disk in vm.disks:
+        result = real_run.result(f"{vm.name}!disk {disk}")
+        assert command_has(result, "--disk", disk)
+        assert f"{disk}_capacity" in perfdata(result)
+    nic = real_run.result(f"{vm.name}!nic {Nic().guest_mac}")
+    assert command_has(nic, "--interface", Nic().guest_mac)
+    assert f"{vm.tap}_rx_bits_per_second" in perfdata(nic)

@@ -1,0 +1,136 @@
+"""The shipped Nagios Core configuration: `nagios4 -v`, and a short real run.
+
+The run uses the shipped commands and templates unchanged, with VM hosts on
+libvirt's test driver, and reads the results from Nagios' status.dat.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from .environment import NAGIOS_CONF, NODE_URI
+from .nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
+
+pytestmark = pytest.mark.usefixtures("daemons_installed")
+
+QUOTED_UUID = "1b6a5d4c-6c8e-4f0e-9b73-2b8a3f0f6c11"  # "db 01 'quoted'" in node.xml
+
+
+def test_shipped_configuration_verifies(tmp_path):
+    result = verify(main_config(tmp_path, settings=FAST_SETTINGS))
+    assert result.returncode == 0, result.stdout
+    assert "Total Warnings: 0" in result.stdout and "Total Errors:   0" in result.stdout
+    # The hostgroup brings the four services to both example hosts, plus one per-disk.
+    assert "Checked 9 services." in result.stdout
+    assert "Checked 2 hosts." in result.stdout
+
+
+BREAKS = {
+    "missing command": ("check_vm-templates.cfg", "check_command           check_vm_nic",
+                        "check_command           check_vm_nic_nowhere", "check_vm_nic_nowhere"),
+    "missing template": ("check_vm-example-hosts.cfg", "use                     check-vm-host",
+                         "use                     check-vm-host-nowhere",
+                         "check-vm-host-nowhere"),
+    "missing hostgroup": ("check_vm-templates.cfg", "hostgroup_name  vm-guests",
+                          "hostgroup_name  vm-guests-elsewhere", "vm-guests"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_a_broken_reference_fails_verification(tmp_path, case):
+    name, text, replacement, named = BREAKS[case]
+    conf = tmp_path / "nagios-conf"
+    shutil.copytree(NAGIOS_CONF, conf)
+    source = (conf / name).read_text()
+    assert text in source, f"{name} no longer contains {text!r}: update this test"
+    (conf / name).write_text(source.replace(text, replacement, 1))
+    result = verify(main_config(tmp_path / "run", conf=conf, settings=FAST_SETTINGS))
+    assert result.returncode != 0
+    assert named in result.stdout, result.stdout
+
+
+# -- a real run ----------------------------------------------------------------------
+
+def vm_host(name: str, vm_name: str, state_dir, **macros: str) -> str:
+    lines = [f"    {key} {value}" for key, value in macros.items()]
+    return "\n".join([
+        "define host {", "    use check-vm-host", f"    host_name {name}",
+        "    address 127.0.0.1", f"    _VM_NAME {vm_name}", f"    _VM_CONNECT {NODE_URI}",
+        f"    _VM_OPTS --state-dir {state_dir}", *lines, "}", ""])
+
+
+EXPECTED = {  # (host, service) -> state
+    ("web01", "VM CPU"): 1,              # _CPU_WARN 10; it uses 25%
+    ("web01", "VM memory"): 0,
+    ("web01", "VM disk I/O"): 0,
+    ("web01", "VM network"): 0,
+    ("web01", "VM disk vdb"): 0,
+    ("db01", "VM CPU"): 2,               # _CPU_CRIT 10; it uses 100%
+    ("db01", "VM memory"): 3,            # no balloon
+    ("db01", "VM disk I/O"): 0,
+    ("db01", "VM network"): 3,           # no interfaces
+    ("stopped01", "VM CPU"): 2,
+    ("stopped01", "VM memory"): 2,
+    ("stopped01", "VM disk I/O"): 2,
+    ("stopped01", "VM network"): 2,
+}
+
+
+@pytest.fixture(scope="module")
+def nagios_run(tmp_path_factory, daemons_installed):
+    root = tmp_path_factory.mktemp("nagios-run")
+    state = root / "state"
+    hosts = root / "hosts.cfg"
+    hosts.write_text(
+        vm_host("web01", "web01", state, _CPU_WARN="10", _MEM_OPTS="--balloon-max-age 0")
+        + vm_host("db01", QUOTED_UUID, state, _CPU_CRIT="10")
+        + vm_host("stopped01", "stopped01", state)
+        + "define service {\n    use check-vm-service\n    host_name web01\n"
+          "    service_description VM disk vdb\n    check_command check_vm_disk_io!--disk vdb\n}\n")
+    config = main_config(root, files=SHIPPED[:2], extra=(hosts,), settings=FAST_SETTINGS)
+    daemon = NagiosDaemon(config)
+    try:
+        daemon.start()
+        yield wait_for_all_checked(daemon)
+    finally:
+        daemon.stop()
+
+
+def wait_for_all_checked(daemon: NagiosDaemon, timeout: float = 40) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and daemon.running():
+        services = {(block["host_name"], block["service_description"]): block
+                    for block in daemon.status("servicestatus")}
+        hosts = {block["host_name"]: block for block in daemon.status("hoststatus")}
+        checked = [block.get("has_been_checked") == "1"
+                   for block in [*services.values(), *hosts.values()]]
+        if set(services) == set(EXPECTED) and len(hosts) == 3 and all(checked):
+            return {"services": services, "hosts": hosts}
+        time.sleep(0.5)
+    log = (daemon.root / "nagios.log").read_text(errors="replace")[-2000:]
+    raise AssertionError(f"Nagios did not check everything in {timeout} s:\n{log}")
+
+
+def test_every_service_gets_its_expected_state(nagios_run):
+    states = {key: int(block["current_state"]) for key, block in nagios_run["services"].items()}
+    assert states == EXPECTED
+
+
+def test_macros_reach_the_plugins(nagios_run):
+    services = nagios_run["services"]
+    assert services["web01", "VM CPU"]["plugin_output"].startswith(
+        "VM_CPU WARNING - web01: 25.0% of 4 vCPUs (> 10)")
+    # The UUID finds the domain whose name no shell quoting would survive.
+    assert services["db01", "VM CPU"]["plugin_output"].startswith(
+        "VM_CPU CRITICAL - db 01 'quoted': ")
+    assert "cpu_usage=" in services["web01", "VM CPU"]["performance_data"]
+    vdb = services["web01", "VM disk vdb"]["performance_data"]
+    assert "vdb_ops_per_second=" in vdb and "vda_" not in vdb
+
+
+def test_the_host_check_follows_the_domain_state(nagios_run):
+    states = {name: int(block["current_state"]) for name, block in nagios_run["hosts"].items()}
+    assert states == {"web01": 0, "db01": 0, "stopped01": 1}
