@@ -46,7 +46,8 @@ def duration(text: str) -> float:
 
 def duration_or_zero(text: str) -> float:
     """A duration as `duration` reads it, or 0 (for "no limit")."""
-    if text.strip() in ("0", "0s"):
+    match = _DURATION.match(text.strip())
+    if match and float(match.group(1)) == 0:
         return 0.0
     return duration(text)
 
@@ -57,6 +58,10 @@ def domain_reference(text: str) -> str:
         raise argparse.ArgumentTypeError("the domain name is empty")
     if _CONTROL.search(text):
         raise argparse.ArgumentTypeError("the domain name contains a control character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("the domain name is not valid UTF-8") from None
     return text
 
 

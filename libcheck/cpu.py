@@ -73,8 +73,8 @@ class CpuCheck:
     @staticmethod
     def devices(sample: DomainSample) -> dict[str, list[str]]:
         """The vCPUs a threshold label may name."""
-        count = max(sample.cpu.vcpu_count, len(sample.cpu.vcpus))
-        return {"vcpu": [_vcpu_name(index) for index in range(count)]}
+        indices = {vcpu.index for vcpu in sample.cpu.vcpus} | set(range(sample.cpu.vcpu_count))
+        return {"vcpu": [_vcpu_name(index) for index in sorted(indices)]}
 
     def readings(self, measurement: Measurement, options=None) -> list[Reading]:
         """Domain-wide percentages, the raw counter, then each vCPU's."""

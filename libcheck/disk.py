@@ -10,9 +10,12 @@ alert even when the VM's other disks are idle (totals would hide it).
 from __future__ import annotations
 
 import argparse
+from typing import Optional
+
+from nagiosplugin.state import Unknown
 
 from libcheck.devices import Selection
-from libcheck.evaluation import Reading
+from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.rates import Counters
 from libcheck.samples import DiskSample, DomainSample, Group
@@ -91,11 +94,16 @@ class DiskCheck:
         """Each disk's cumulative counters, by target name."""
         counters = {}
         for disk in sample.disks:
-            values = {name: getattr(disk, name) for name in _COUNTERS
-                      if getattr(disk, name) is not None}
+            values = DiskCheck.counters_of(disk)
             if values:
                 counters[disk.name] = values
         return counters
+
+    @staticmethod
+    def counters_of(disk: DiskSample) -> dict[str, int]:
+        """One disk's cumulative counters that the driver knows."""
+        return {name: getattr(disk, name) for name in _COUNTERS
+                if getattr(disk, name) is not None}
 
     @staticmethod
     def devices(sample: DomainSample) -> dict[str, list[str]]:
@@ -178,6 +186,18 @@ class DiskCheck:
                 shown = human_bytes(value) if total.uom == "B" else f"{value:.1f}"
                 totals.append(Reading(total, value, "all disks " + words.format(shown)))
         return totals
+
+    def condition(self, measurement: Measurement, options) -> Optional[Condition]:
+        """UNKNOWN, and why, when no reported disk has counters to measure."""
+        disks = measurement.sample.disks
+        if any(self.counters_of(disk) for disk in self.selected(measurement.sample, options)):
+            return None
+        if not disks:
+            return Condition(Unknown, "the domain has no disks")
+        if any(self.counters_of(disk) for disk in disks):
+            return Condition(Unknown, "no disk left to report (see --disk and --exclude-disk)")
+        return Condition(Unknown, "no disk has I/O statistics (cdroms and disks without a "
+                                  "source have none)")
 
     def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str:
         """One calm line: how many disks, throughput both ways, IOPS, busiest disk."""

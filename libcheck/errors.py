@@ -27,7 +27,3 @@ class DomainVanished(CheckError):
 
 class LibvirtFailure(CheckError):
     """Any other libvirt error, passed on in one line."""
-
-
-class CheckTimeout(CheckError):
-    """The check's own time limit ran out."""

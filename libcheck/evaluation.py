@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
+from libcheck.errors import CheckError
 from libcheck.perfdata import Perfdata
 from libcheck.thresholds import LabelSpec, Thresholds, violation
 
@@ -41,6 +42,11 @@ class ReadingsResource(nagiosplugin.Resource):
     def __init__(self, name: str, readings: Sequence[Reading]) -> None:
         self._name = name
         self.readings = {reading.label: reading for reading in readings}
+        if len(self.readings) != len(readings):
+            clash = sorted({r.label for r in readings if
+                            sum(other.label == r.label for other in readings) > 1})
+            raise CheckError(f"two values would share the perfdata label '{clash[0]}' "
+                             "(a device named like a total or a generic label?)")
 
     @property
     def name(self) -> str:
@@ -108,6 +114,11 @@ class Outcome:
     details: tuple[str, ...] = ()
 
 
+def _rank(state: ServiceState) -> int:
+    # A threshold found CRITICAL says more than a condition that is UNKNOWN.
+    return {0: 0, 1: 1, 3: 2, 2: 3}[state.code]
+
+
 @dataclass(frozen=True)
 class Condition:
     """A state the check imposes beside its thresholds (e.g. no balloon stats)."""
@@ -128,6 +139,6 @@ def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Re
     check()
     details = tuple(check.summary.verbose(check.results))
     state, text = check.state, check.summary_str
-    if condition is not None and (not readings or condition.state.code >= state.code):
+    if condition is not None and (not readings or _rank(condition.state) >= _rank(state)):
         state, text = condition.state, f"{domain_name}: {condition.text}"
     return Outcome(state, text, tuple(check.perfdata), details)

@@ -127,14 +127,25 @@ def _translated(what: str) -> Iterator[None]:
         raise LibvirtFailure(f"libvirt failed while {what}: {message}") from None
 
 
+_UNSUPPORTED_CODES = frozenset({
+    libvirt.VIR_ERR_NO_SUPPORT,
+    # e.g. getCPUStats on cgroup v2: "cgroup CPUACCT controller is not mounted"
+    libvirt.VIR_ERR_OPERATION_INVALID,
+    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+    libvirt.VIR_ERR_INVALID_ARG,
+})
+
+
 def _optional_call(call: Callable[[], object]) -> object:
-    """Call a per-device API whose absence on a driver is not an error."""
+    """Call a per-device API that a driver may not support: None when it does not;
+    any other error goes on to be translated."""
     try:
         return call()
     except libvirt.libvirtError as error:
-        if error.get_error_code() in _VANISHING_CODES - {libvirt.VIR_ERR_OPERATION_INVALID}:
-            raise
-        return None
+        if error.get_error_code() in _UNSUPPORTED_CODES:
+            return None
+        raise
 
 
 class Inspector:
@@ -253,6 +264,8 @@ class Inspector:
             try:
                 result = self._connection.domainListGetStats([domain], flags, nowait)
             except libvirt.libvirtError as error:
+                if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+                    return {}  # no bulk call on this driver: the per-domain calls answer
                 if not nowait or error.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
                     raise
                 result = self._connection.domainListGetStats([domain], flags, 0)
@@ -332,9 +345,11 @@ def _merge_disks(devices: tuple[DiskDevice, ...],
                  counted: tuple[DiskSample, ...]) -> tuple[DiskSample, ...]:
     """Bulk counters with the XML's device type and source, in XML order."""
     by_name = {disk.name: disk for disk in counted}
-    merged = [dataclasses.replace(by_name.pop(device.name, DiskSample(device.name)),
-                                  device=device.device, source=device.source)
-              for device in devices]
+    merged = []
+    for device in devices:
+        counted_disk = by_name.pop(device.name, DiskSample(device.name))
+        merged.append(dataclasses.replace(counted_disk, device=device.device,
+                                          source=device.source or counted_disk.source))
     return tuple(merged) + tuple(by_name.values())
 
 
@@ -507,7 +522,7 @@ class Description(NamedTuple):
 
 def parse_devices(xml: str) -> Devices:
     """Disks and interfaces, named by their target, from a domain XML."""
-    from lxml import etree  # only the paths without bulk stats pay for lxml
+    from lxml import etree  # only the checks that read the XML pay for lxml
 
     root = etree.fromstring(xml.encode())
     disks = tuple(_disk_device(node) for node in root.iterfind("devices/disk")
@@ -549,7 +564,8 @@ def _nic_device(node) -> NicDevice:
 
 
 def _limit(node, direction: str) -> Optional[float]:
-    # <inbound> shapes what the domain receives; `average` is in KiB/s.
+    # <inbound> shapes what the domain receives; `average` is in kilobytes per
+    # second, which libvirt hands to tc as kbps: 1000 bytes, 8000 bits.
     element = node.find(f"bandwidth/{direction}")
     average = element.get("average") if element is not None else None
-    return int(average) * 8192.0 if average and average.isdigit() else None
+    return int(average) * 8000.0 if average and average.isdigit() else None

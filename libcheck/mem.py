@@ -126,8 +126,8 @@ class MemCheck:
     def counters(sample: DomainSample) -> Counters:
         """The guest's swap and page-fault counters, where it reports them."""
         balloon = sample.memory.balloon
-        return {DOMAIN_GROUP: {name: balloon[name] for name, *_ in _RATE_COUNTERS
-                               if name in balloon}}
+        names = [name for name, *_ in _RATE_COUNTERS] + ["last_update"]
+        return {DOMAIN_GROUP: {name: balloon[name] for name in names if name in balloon}}
 
     @staticmethod
     def devices(sample: DomainSample) -> dict[str, list[str]]:
@@ -170,11 +170,17 @@ class MemCheck:
 
     @staticmethod
     def _rate_readings(measurement: Measurement) -> list[Reading]:
+        # The guest's counters move once per stats period: per second of the
+        # time between the two balloon updates, not of our interval (which
+        # would read 0, or a spike). No update in between: nothing to say.
+        updates = measurement.rate(DOMAIN_GROUP, "last_update")
+        if not updates:
+            return []
         readings = []
         for counter, spec, scale, words in _RATE_COUNTERS:
             rate = measurement.rate(DOMAIN_GROUP, counter)
             if rate is not None:
-                value = rate * scale
+                value = rate / updates * scale
                 shown = human_bytes(value) if scale == KIB else f"{value:.1f}"
                 readings.append(Reading(spec, value, f"{words} {shown}/s"))
         return readings

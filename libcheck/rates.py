@@ -48,8 +48,12 @@ class Snapshot:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _is_domain_id(value: Any) -> bool:
@@ -78,17 +82,17 @@ def interval(old: Snapshot, new: Snapshot) -> float:
 def group_rates(old: Snapshot, new: Snapshot, group: str) -> Optional[dict[str, float]]:
     """Per-second rates of one group's counters, or None when they reset.
 
-    A counter that exists only in `new` has no rate; any counter that went
-    down means the device (or domain) was reset, so the whole group is None.
+    Any counter that went down means the device (or domain) was reset, and
+    one that exists only in `new` has nothing to compare with: either way the
+    whole group is None.
     """
     seconds = interval(old, new)
     before, after = old.counters.get(group), new.counters.get(group)
     if before is None or after is None or seconds <= 0:
         return None
-    common = [name for name in after if name in before]
-    if any(after[name] < before[name] for name in common):
-        return None
-    return {name: (after[name] - before[name]) / seconds for name in common}
+    if any(name not in before or after[name] < before[name] for name in after):
+        return None  # a counter went down, or one appeared: no sound baseline
+    return {name: (after[name] - before[name]) / seconds for name in after}
 
 
 @dataclass(frozen=True)

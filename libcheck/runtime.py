@@ -67,11 +67,12 @@ class Reporter:
         if perfdata:
             first += " | " + " ".join(perfdata)
         lines = [first] + [_one_line(line) for line in long_output]
+        text = _encodable("\n".join(lines) + "\n", self._stream)
         with self._lock:
             if not self._done:
-                self._done = True
-                self._stream.write("\n".join(lines) + "\n")
+                self._stream.write(text)
                 self._stream.flush()
+                self._done = True
         return state.code
 
     def emit_and_exit(self, state: ServiceState, text: str) -> NoReturn:
@@ -79,17 +80,25 @@ class Reporter:
         with self._lock:
             if not self._done:
                 self._done = True
-                _write_unbuffered(self._stream, f"{self._title} {str(state).upper()} - {text}\n")
+                _write_unbuffered(self._stream, _encodable(
+                    f"{self._title} {str(state).upper()} - {text}\n", self._stream))
                 os._exit(state.code)
 
 
 def _write_unbuffered(stream: TextIO, text: str) -> None:
     # The main thread may hold the stream's buffer lock: go around it.
     try:
-        os.write(stream.fileno(), text.encode())
+        os.write(stream.fileno(), text.encode(getattr(stream, "encoding", None) or "utf-8",
+                                              "backslashreplace"))
     except (AttributeError, OSError, ValueError):
         stream.write(text)
         stream.flush()
+
+
+def _encodable(text: str, stream: TextIO) -> str:
+    # A name from the command line may hold bytes the output encoding cannot.
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def _one_line(text: str) -> str:
@@ -106,8 +115,8 @@ class Watchdog:
 
     def _fire(self, seconds: float) -> None:
         self._reporter.emit_and_exit(
-            Unknown, f"timed out after {seconds:g} s waiting for libvirt (raise --timeout, "
-                     "or check that libvirtd answers: virsh -r list)")
+            Unknown, f"timed out after {seconds:g} s (raise --timeout, or check that "
+                     "libvirtd answers: virsh -r list)")
 
     def __enter__(self) -> Watchdog:
         self._timer.start()

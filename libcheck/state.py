@@ -36,11 +36,19 @@ PRUNE_AFTER = 7 * 86400.0
 def default_state_dir(environ: Mapping[str, str] = os.environ, euid: Optional[int] = None) -> str:
     """/var/lib/check_vm for root (or when writable), else a per-user directory."""
     euid = os.geteuid() if euid is None else euid
-    if euid == 0 or os.access(SYSTEM_STATE_DIR, os.W_OK | os.X_OK):
+    if euid == 0 or _owned_by(SYSTEM_STATE_DIR, euid):
         return SYSTEM_STATE_DIR
     base = environ.get("XDG_STATE_HOME") or os.path.join(
         environ.get("HOME") or f"/tmp/check_vm-{euid}", ".local", "state")
     return os.path.join(base, "check_vm")
+
+
+def _owned_by(path: str, euid: int) -> bool:
+    # Writable through a group is not enough: the store refuses what it does not own.
+    try:
+        return os.stat(path).st_uid == euid
+    except OSError:
+        return False
 
 
 def state_key(uri: str, domain_uuid: str, check: str) -> str:
@@ -67,8 +75,8 @@ class StateSlot:
             data = self._read()
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as problem:
-            self._notes.append(f"previous state discarded: {problem}")
+        except (OSError, ValueError, OverflowError, RecursionError) as problem:
+            self._notes.append(f"previous state discarded: {_reason(problem)}")
             return []
         return data
 
@@ -112,6 +120,14 @@ class StateSlot:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def _reason(problem: Exception) -> str:
+    if isinstance(problem, RecursionError):
+        return "the state file is nested too deeply"
+    if isinstance(problem, OverflowError):
+        return "the state file holds a number out of range"
+    return str(problem)
 
 
 def _require_private_file(info: os.stat_result) -> None:
@@ -170,7 +186,7 @@ class StateStore:
         except OSError as error:
             raise StateUnavailable(f"{self.directory}: {error.strerror or error}") from None
         try:
-            _require_private_directory(dir_fd, self.directory)
+            _require_private_directory(os.fstat(dir_fd), self.directory)
         except StateUnavailable:
             os.close(dir_fd)
             raise
@@ -216,27 +232,26 @@ class StateStore:
         except OSError:
             return
         with contextlib.suppress(OSError):
-            os.close(os.open(".pruned", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600,
-                             dir_fd=dir_fd))
+            os.close(os.open(".pruned", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW |
+                             os.O_CLOEXEC, 0o600, dir_fd=dir_fd))
             os.utime(".pruned", dir_fd=dir_fd, follow_symlinks=False)
             _prune_older_than(dir_fd, now - PRUNE_AFTER)
 
 
 def _prune_older_than(dir_fd: int, cutoff: float) -> None:
-    for entry in os.scandir(dir_fd):
-        if not entry.name.endswith(".json"):
-            continue
-        with contextlib.suppress(OSError):
-            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.name, dir_fd=dir_fd)
-                os.unlink(entry.name[: -len(".json")] + ".lock", dir_fd=dir_fd)
+    # Lock files stay: a run may hold one, and a new inode would split the lock.
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            if not entry.name.endswith((".json", ".json.tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.name, dir_fd=dir_fd)
 
 
-def _require_private_directory(dir_fd: int, path: str) -> None:
-    info = os.fstat(dir_fd)
+def _require_private_directory(info: os.stat_result, path: str) -> None:
+    # A directory we did not create keeps its mode: it may be a home directory.
     if info.st_uid != os.geteuid():
         raise StateUnavailable(f"{path} belongs to another user")
     if info.st_mode & 0o022:
         raise StateUnavailable(f"{path} is writable by other users")
-    if info.st_mode & 0o077:
-        os.fchmod(dir_fd, 0o700)

@@ -2,8 +2,8 @@
 
 A threshold is either a bare range (it applies to the check's headline
 metric) or LABEL=RANGE for any perfdata label.  Per-device metrics have two
-labels: the device's own (`vda_latency_read`) and the generic one for every
-device of that kind (`disk_latency_read`); the device's own wins.
+labels: the device's own (`vda_read_latency`) and the generic one for every
+device of that kind (`disk_read_latency`); the device's own wins.
 
 Numbers may end in a unit suffix: k/K, M, G, T, P multiply by powers of
 1000, Ki, Mi, Gi, Ti, Pi by powers of 1024 (`1.5G` = 1500000000,
@@ -49,7 +49,7 @@ def parse_range(text: str) -> Range:
     if not body or body.count(":") > 1:
         raise UsageError(f"'{text}' is not a range (e.g. 90, 10:, ~:5, 10:20, @10:20)")
     start_text, end_text = body.split(":") if ":" in body else ("", body)
-    if start_text == "" and end_text == "" :
+    if start_text == "" and end_text == "":
         raise UsageError(f"'{text}' is not a range (e.g. 90, 10:, ~:5, 10:20, @10:20)")
     start = float("-inf") if start_text == "~" else parse_number(start_text) if start_text else 0
     end = parse_number(end_text) if end_text else float("inf")
@@ -116,6 +116,8 @@ class LabelSpec:
 
 @dataclass(frozen=True)
 class _DeviceLabel:
+    """A reading of a per-device label: which metric, for which device."""
+
     spec: LabelSpec
     device: str
 
@@ -134,6 +136,9 @@ class Thresholds:
         parsed: dict[Optional[str], Range] = {}
         for text in texts:
             label, threshold = self._parse_one(text, option)
+            if label in parsed:
+                raise UsageError(f"{option} '{text}': {option} for "
+                                 f"{label or 'the headline'} is given twice")
             parsed[label] = threshold
         return parsed
 

@@ -84,3 +84,21 @@ def test_the_headline_label_accepts_unit_suffixes(check, state_dir):
     timed = timed_check(check, *args, state_dir=state_dir)
     assert timed.run.returncode == 1, timed.run.stdout
     assert timed.run.perfdata[HEADLINE[check]].warn == "1073741824:2147483648"
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_bytes_that_are_not_text_still_give_one_line(check, state_dir):
+    # A strict UTF-8 output cannot encode what a raw byte in argv became.
+    for option, named in (("-d", "is not valid UTF-8"), ("-w", "'vm\\udcff'")):
+        timed = timed_check(check, "--connect", URI, "-d", "test", option, "vm\udcff",
+                            state_dir=state_dir, env={"PYTHONIOENCODING": "utf-8:strict"})
+        assert timed.run.returncode == 3
+        assert_one_line(timed.run, check, "UNKNOWN", named)
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_a_threshold_given_twice_is_a_usage_error(check, state_dir):
+    timed = timed_check(check, "--connect", URI, "-d", "test", "-w", "5", "-w", "6",
+                        state_dir=state_dir)
+    assert timed.run.returncode == 3
+    assert_one_line(timed.run, check, "UNKNOWN", "-w for the headline is given twice")

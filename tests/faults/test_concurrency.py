@@ -95,5 +95,6 @@ def test_files_of_long_gone_domains_are_pruned(state_dir):
     completed = subprocess.run(command("check_vm_cpu", state_dir), capture_output=True,
                                text=True, timeout=60, check=False)
     assert completed.returncode == 0
-    assert not old.exists() and not old.with_suffix(".lock").exists()
+    assert not old.exists()
+    assert old.with_suffix(".lock").exists()  # a run may hold it: never removed
     assert len(assert_state_valid(state_dir)) == 1

@@ -6,6 +6,7 @@ libvirt's test driver, and reads the results from Nagios' status.dat.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -121,8 +122,9 @@ def test_every_service_gets_its_expected_state(nagios_run):
 
 def test_macros_reach_the_plugins(nagios_run):
     services = nagios_run["services"]
-    assert services["web01", "VM CPU"]["plugin_output"].startswith(
-        "VM_CPU WARNING - web01: 25.0% of 4 vCPUs (> 10)")
+    # The test driver's 25% of 4 vCPUs, give or take the timing of a loaded host.
+    assert re.match(r"VM_CPU WARNING - web01: 2\d\.\d% of 4 vCPUs \(> 10\)",
+                    services["web01", "VM CPU"]["plugin_output"])
     # The UUID finds the domain whose name no shell quoting would survive.
     assert services["db01", "VM CPU"]["plugin_output"].startswith(
         "VM_CPU CRITICAL - db 01 'quoted': ")

@@ -109,3 +109,12 @@ def test_help_matches_the_golden_file(disk):
     assert run.returncode == 0
     assert run.stdout == (REPO / "tests" / "data" / "golden" /
                           "check_vm_disk_io.help").read_text()
+
+
+@pytest.mark.parametrize("options", [("--disk", "sda"),
+                                     ("--exclude-disk", "vda", "--exclude-disk", "vdb")])
+def test_nothing_left_to_report_is_unknown_with_the_reason(disk, options):
+    run = disk("--connect", NODE_URI, "-d", "web01", *options)
+    assert (run.returncode, run.stdout) == (
+        3, "VM_DISK_IO UNKNOWN - web01: no disk left to report (see --disk and "
+           "--exclude-disk)\n")

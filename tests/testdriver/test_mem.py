@@ -34,10 +34,11 @@ def test_fresh_balloon_numbers_give_used_from_usable(mem):
     assert perf["mem_used"].value == GIB  # available 2 GiB - usable 1 GiB
     assert perf["mem_used"].maximum == str(2 * GIB)
     for label in ("mem_used", "mem_available", "mem_usable", "mem_unused", "mem_disk_caches",
-                  "balloon_actual", "host_rss", "swap_in_bytes_per_second",
-                  "swap_out_bytes_per_second"):
+                  "balloon_actual", "host_rss"):
         assert perf[label].uom == "B", label
-    assert perf["major_faults_per_second"].uom == ""
+    # The test driver's balloon never updates (last_update is fixed): no
+    # per-second rates of the guest's counters can be said.
+    assert not any(label.endswith("_per_second") for label in perf)
     assert (perf["mem_usage"].uom, perf["mem_usage"].maximum) == ("%", "100")
 
 

@@ -78,7 +78,7 @@ def test_perfdata_labels_units_and_bounds(nic, web01):
     expected |= {"total_rx_bits_per_second": "", "total_tx_bits_per_second": ""}
     expected |= {"backend0_rx_usage": "%", "backend0_tx_usage": "%"}  # its bandwidth limit
     assert {label: item.uom for label, item in perf.items()} == expected
-    limits = {"backend0_rx_bits_per_second": "8192000", "backend0_tx_bits_per_second": "4096000"}
+    limits = {"backend0_rx_bits_per_second": "8000000", "backend0_tx_bits_per_second": "4000000"}
     for label, item in perf.items():
         assert item.minimum == "0", label
         assert item.maximum == ("100" if item.uom == "%" else limits.get(label, "")), label
@@ -165,7 +165,7 @@ def test_speed_adds_usage_and_a_maximum(nic):
 def test_verbose_lists_every_interface_with_mac_and_source(nic, web01):
     run = nic("--connect", NODE_URI, "-d", "web01", "-v", "--interface", "testnet0")
     for name, mac, source in web01:
-        limit = ", bandwidth limit rx 8.2 Mbit/s, tx 4.1 Mbit/s" if name == "backend0" else ""
+        limit = ", bandwidth limit rx 8.0 Mbit/s, tx 4.0 Mbit/s" if name == "backend0" else ""
         left_out = "" if name == "testnet0" else " (not reported)"
         assert f"interface {name}: mac {mac}, source {source}{limit}{left_out}" in run.lines
     assert any(line.startswith("testnet0_rx_drops_pct: testnet0 rx drops ")
@@ -219,15 +219,15 @@ def test_help_matches_the_golden_file(nic):
 
 
 def test_bandwidth_limit_from_the_xml_gives_usage_per_direction(nic):
-    # backend0 on web01 has <inbound average='1000'/> (KiB/s, what the guest
-    # receives) and <outbound average='500'/>: 8.192 and 4.096 Mbit/s.
+    # backend0 on web01 has <inbound average='1000'/> (kB/s = 8000 bit/s, what the guest
+    # receives) and <outbound average='500'/>: 8 and 4 Mbit/s.
     run = nic("--connect", NODE_URI, "-d", "web01", "-v")
     perf = run.perfdata
-    assert perf["backend0_rx_bits_per_second"].maximum == "8192000"
-    assert perf["backend0_tx_bits_per_second"].maximum == "4096000"
+    assert perf["backend0_rx_bits_per_second"].maximum == "8000000"
+    assert perf["backend0_tx_bits_per_second"].maximum == "4000000"
     assert perf["backend0_rx_usage"].value == pytest.approx(
-        perf["backend0_rx_bits_per_second"].value / 8192000 * 100, rel=1e-3)
+        perf["backend0_rx_bits_per_second"].value / 8000000 * 100, rel=1e-3)
     assert "testnet0_rx_usage" not in perf  # no limit, no --speed
     assert any(line.startswith("interface backend0: mac 52:54:00:00:00:02, source br0, "
-                               "bandwidth limit rx 8.2 Mbit/s, tx 4.1 Mbit/s")
+                               "bandwidth limit rx 8.0 Mbit/s, tx 4.0 Mbit/s")
                for line in run.lines)

@@ -63,11 +63,26 @@ def test_without_usable_used_is_available_minus_unused():
 
 
 def test_rates_scale_swap_from_kib_and_keep_faults_as_counts():
-    rates = {"swap_in": 2.0, "swap_out": 0.0, "major_fault": 1.5, "minor_fault": 30.0}
+    rates = {"swap_in": 2.0, "swap_out": 0.0, "major_fault": 1.5, "minor_fault": 30.0,
+             "last_update": 1.0}
     values = by_label(CHECK.readings(measurement(memory(FULL), rates), options()))
     assert values["swap_in_bytes_per_second"] == 2048.0
     assert values["major_faults_per_second"] == 1.5
     assert values["minor_faults_per_second"] == 30.0
+
+
+def test_rates_are_per_second_of_the_time_between_balloon_updates():
+    # 20 faults over a 10 s interval, but the guest updated its numbers only
+    # over 5 s of it (stats period): 4 faults per second, not 2.
+    rates = {"major_fault": 2.0, "last_update": 0.5}
+    values = by_label(CHECK.readings(measurement(memory(FULL), rates), options()))
+    assert values["major_faults_per_second"] == 4.0
+
+
+def test_no_balloon_update_within_the_interval_gives_no_rates():
+    rates = {"major_fault": 0.0, "swap_in": 0.0, "last_update": 0.0}
+    values = by_label(CHECK.readings(measurement(memory(FULL), rates), options()))
+    assert not any(label.endswith("_per_second") for label in values)
 
 
 @pytest.mark.parametrize(("balloon", "period", "model", "reason"), [

@@ -98,11 +98,13 @@ def test_the_state_file_and_lock_are_0600_and_the_directory_0700(directory):
     assert stat.S_IMODE((directory / f"{STEM}.lock").stat().st_mode) == 0o600
 
 
-def test_an_existing_directory_readable_by_others_is_tightened_to_0700(directory):
+def test_an_existing_directory_readable_by_others_is_used_and_left_as_it_is(directory):
+    # It may be a home directory: only "writable by others" is refused.
     directory.mkdir()
     directory.chmod(0o755)
     save(directory, [FIRST])
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert stat.S_IMODE((directory / f"{STEM}.json").stat().st_mode) == 0o600
 
 
 def test_nothing_but_the_state_lock_and_prune_marker_is_left_behind(directory):
@@ -359,8 +361,10 @@ def test_files_of_domains_unchecked_for_a_week_are_pruned(directory):
         os.utime(directory / name, (old, old))
     (directory / "cpu-recent.json").write_text("x")
     save(directory, [FIRST])
+    # Lock files stay: a run may hold one.
     assert set(os.listdir(directory)) == {
-        ".pruned", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock", "notes.txt"}
+        ".pruned", "cpu-old.lock", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock",
+        "notes.txt"}
 
 
 def test_pruning_runs_at_most_once_an_hour(directory):
@@ -399,6 +403,13 @@ def no_system_dir(monkeypatch, tmp_path):
     monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path / "absent"))
 
 
+def test_a_system_directory_of_another_owner_is_not_a_users_default(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o770)  # writable through a group, owned by root
+    monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(shared))
+    assert default_state_dir({"HOME": "/home/u"}, euid=1000) == "/home/u/.local/state/check_vm"
+
+
 def test_default_state_dir_for_a_user_follows_xdg_state_home(no_system_dir):
     environ = {"XDG_STATE_HOME": "/x/state", "HOME": "/home/u"}
     assert default_state_dir(environ, euid=1000) == "/x/state/check_vm"
@@ -409,11 +420,22 @@ def test_default_state_dir_for_a_user_without_xdg_is_under_home(no_system_dir):
     assert default_state_dir(environ, euid=1000) == "/home/u/.local/state/check_vm"
 
 
+def test_a_state_file_with_a_huge_integer_or_deep_nesting_is_discarded(directory):
+    directory.mkdir(mode=0o700)
+    for content in ('{"format":"check_vm-state/1","snapshots":[{"wall_time":1' + "0" * 400
+                    + ',"domain_id":1,"counters":{}}]}', "[" * 100000 + "]" * 100000):
+        (directory / f"{STEM}.json").write_text(content)
+        store = StateStore(str(directory))
+        with store.slot(STEM) as slot:
+            assert slot.load() == []
+        assert store.notes and store.notes[0].startswith("previous state discarded: ")
+
+
 def test_default_state_dir_for_a_user_without_home_is_per_uid_under_tmp(no_system_dir):
     assert default_state_dir({}, euid=1000) == "/tmp/check_vm-1000/.local/state/check_vm"
 
 
-def test_default_state_dir_for_a_user_who_can_write_the_system_directory(monkeypatch,
-                                                                          tmp_path):
+def test_default_state_dir_for_a_user_who_owns_the_system_directory(monkeypatch, tmp_path):
     monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path))
-    assert default_state_dir({"HOME": "/home/u"}, euid=1000) == str(tmp_path)
+    owner = tmp_path.stat().st_uid
+    assert default_state_dir({"HOME": "/home/u"}, euid=owner) == str(tmp_path)
