@@ -8,16 +8,14 @@ named.  Naming a device the domain does not have is a usage error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 from libcheck.errors import UsageError
 
 Device = TypeVar("Device")
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """Which devices to report: named ones (or all), minus excluded ones."""
 
     kind: str

@@ -8,8 +8,7 @@ long output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
@@ -19,8 +18,7 @@ from libcheck.perfdata import Perfdata
 from libcheck.thresholds import LabelSpec, Thresholds, violation
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """One value a check reports, with how to name it in a status line."""
 
     spec: LabelSpec
@@ -104,8 +102,7 @@ class ProblemSummary(nagiosplugin.Summary):
                 for result in results]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a run prints and how it exits."""
 
     state: ServiceState
@@ -119,8 +116,7 @@ def _rank(state: ServiceState) -> int:
     return {0: 0, 1: 1, 3: 2, 2: 3}[state.code]
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """A state the check imposes beside its thresholds (e.g. no balloon stats)."""
 
     state: ServiceState

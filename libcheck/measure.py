@@ -8,16 +8,18 @@ answers "no data yet" and none measures across a reset.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from types import MappingProxyType
+from typing import Callable, Mapping, NamedTuple, Optional
 
 from libcheck.rates import BaselinePolicy, Counters, Snapshot, group_rates, interval
 from libcheck.samples import DomainSample
 from libcheck.state import StateSlot
 
+# A shared, read-only empty mapping: a safe default for a field.
+_EMPTY = MappingProxyType({})
 
-@dataclass(frozen=True)
-class Measurement:
+
+class Measurement(NamedTuple):
     """The newest sample with the per-second rates of its counters.
 
     `rates` maps a counter group (`""` for the domain, else a device) to its
@@ -25,7 +27,7 @@ class Measurement:
     """
 
     sample: DomainSample
-    rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    rates: Mapping[str, Mapping[str, float]] = _EMPTY
     interval: Optional[float] = None
     basis: str = ""
 

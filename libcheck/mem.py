@@ -12,8 +12,7 @@ state chosen by --state-if-no-balloon.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
@@ -63,8 +62,7 @@ HINT_STALE = ("the guest's balloon driver stopped reporting, or the stats period
               "than --balloon-max-age")
 
 
-@dataclass(frozen=True)
-class BalloonVerdict:
+class BalloonVerdict(NamedTuple):
     """Whether the balloon numbers can be judged, and if not, why."""
 
     fresh: bool

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Unknown
 
@@ -41,8 +40,7 @@ def _per_nic(metric: str, uom: str, meaning: str, headline: bool = False) -> Lab
     return LabelSpec(metric, uom, meaning, kind="nic", headline=headline)
 
 
-@dataclass(frozen=True)
-class Direction:
+class Direction(NamedTuple):
     """One direction's labels; `key` names both its labels and libvirt's counters."""
 
     key: str

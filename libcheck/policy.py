@@ -6,8 +6,7 @@ Each non-running case maps to a state that an option can change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
@@ -27,16 +26,14 @@ _CASE_OF_STATE = {
 }
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A state and the words after the VM's name in the status line."""
 
     state: ServiceState
     text: str
 
 
-@dataclass(frozen=True)
-class StatePolicy:
+class StatePolicy(NamedTuple):
     """The state to report for each non-running case."""
 
     stopped: ServiceState = Critical

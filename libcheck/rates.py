@@ -13,23 +13,21 @@ sample itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
 DOMAIN_GROUP = ""
 
 Counters = Mapping[str, Mapping[str, float]]
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Cumulative counters at one moment, grouped by device."""
 
     wall_time: float
     domain_id: Optional[int]
     counters: Counters
     # Only meaningful between two snapshots of the same process; never stored.
-    monotonic_time: Optional[float] = field(default=None, compare=False)
+    monotonic_time: Optional[float] = None
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
@@ -95,8 +93,7 @@ def group_rates(old: Snapshot, new: Snapshot, group: str) -> Optional[dict[str, 
     return {name: (after[name] - before[name]) / seconds for name in after}
 
 
-@dataclass(frozen=True)
-class BaselinePolicy:
+class BaselinePolicy(NamedTuple):
     """Which stored snapshot a run measures against, and which it keeps.
 
     `settled_age`: a baseline at least this old is measured against, newest

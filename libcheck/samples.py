@@ -8,8 +8,11 @@ in KiB (as libvirt reports it), sizes and traffic in bytes.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from types import MappingProxyType
+from typing import Mapping, NamedTuple, Optional
+
+# A shared, read-only empty mapping: a safe default for a field.
+_EMPTY = MappingProxyType({})
 
 
 class Group(enum.Enum):
@@ -59,8 +62,7 @@ _STATE_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class DomainIdentity:
+class DomainIdentity(NamedTuple):
     """Who the domain is and what state it is in."""
 
     name: str
@@ -75,8 +77,7 @@ class DomainIdentity:
         return self.state in (DomainState.RUNNING, DomainState.BLOCKED)
 
 
-@dataclass(frozen=True)
-class VcpuSample:
+class VcpuSample(NamedTuple):
     """One virtual CPU's cumulative times."""
 
     index: int
@@ -85,8 +86,7 @@ class VcpuSample:
     delay_ns: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class CpuSample:
+class CpuSample(NamedTuple):
     """The domain's cumulative CPU times and its vCPUs."""
 
     time_ns: int
@@ -96,21 +96,19 @@ class CpuSample:
     vcpus: tuple[VcpuSample, ...] = ()
 
 
-@dataclass(frozen=True)
-class MemorySample:
+class MemorySample(NamedTuple):
     """Balloon statistics (KiB, counters as counts), configured sizes, and
     the balloon device as the domain XML configures it (model, stats period
     in seconds; None where the XML has none)."""
 
     maximum_kib: Optional[int]
     current_kib: Optional[int]
-    balloon: Mapping[str, int] = field(default_factory=dict)
+    balloon: Mapping[str, int] = _EMPTY
     balloon_model: Optional[str] = None
     stats_period: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class DiskSample:
+class DiskSample(NamedTuple):
     """One block device's counters and sizes."""
 
     name: str
@@ -130,8 +128,7 @@ class DiskSample:
     physical: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class NicSample:
+class NicSample(NamedTuple):
     """One network interface's counters, from the guest's point of view."""
 
     name: Optional[str]
@@ -150,8 +147,7 @@ class NicSample:
     tx_limit_bps: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class DomainSample:
+class DomainSample(NamedTuple):
     """Everything read from a domain at one moment.
 
     `wall_time` is seconds since the epoch (it is compared across runs);

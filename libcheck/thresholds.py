@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional
 
 from nagiosplugin import Range
 
@@ -90,8 +89,7 @@ def violation(threshold: Range, value: float) -> str:
     return f"< {_plain(threshold.start)}"
 
 
-@dataclass(frozen=True)
-class LabelSpec:
+class LabelSpec(NamedTuple):
     """One perfdata metric a check emits: its name, unit and meaning.
 
     Domain-wide metrics (`kind` None) have one label, `metric`.  Per-device
@@ -114,8 +112,7 @@ class LabelSpec:
         return f"{device}_{self.metric}" if self.kind else self.metric
 
 
-@dataclass(frozen=True)
-class _DeviceLabel:
+class _DeviceLabel(NamedTuple):
     """A reading of a per-device label: which metric, for which device."""
 
     spec: LabelSpec
