@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint bench
 
 setup:
 	@sh scripts/setup.sh
@@ -12,3 +12,9 @@ lint: setup
 
 test: lint
 	.venv/bin/pytest
+
+# The benchmark: the checks against their baselines (a few minutes; not a test).
+bench: setup
+	@command -v /usr/bin/time >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null)
+	.venv/bin/python -B bench/run.py
