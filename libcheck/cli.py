@@ -139,10 +139,15 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     for case, default in DEFAULTS.items():
-        parser.add_argument(f"--state-if-{case}", type=state_name,
-                            default=default, metavar="STATE",
-                            help=f"state when the domain is {case} "
-                                 f"(ok, warning, critical, unknown; default: {default})")
+        add_state_option(parser, f"--state-if-{case}", f"the domain is {case}", default)
+
+
+def add_state_option(parser: argparse.ArgumentParser, flag: str, when: str,
+                     default: str) -> None:
+    """An option that names the state to report when something is the case."""
+    parser.add_argument(flag, type=state_name, default=default, metavar="STATE",
+                        help=f"state when {when} "
+                             f"(ok, warning, critical, unknown; default: {default})")
 
 
 def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:

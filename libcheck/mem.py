@@ -109,12 +109,10 @@ class MemCheck:
     @staticmethod
     def add_options(parser: argparse.ArgumentParser) -> None:
         """The memory check's own options."""
-        from libcheck.cli import duration_or_zero, state_name
+        from libcheck.cli import add_state_option, duration_or_zero
 
-        parser.add_argument("--state-if-no-balloon", type=state_name, default="unknown",
-                            metavar="STATE",
-                            help="state when the guest has no fresh balloon statistics "
-                                 "(ok, warning, critical, unknown; default: unknown)")
+        add_state_option(parser, "--state-if-no-balloon",
+                         "the guest has no fresh balloon statistics", "unknown")
         parser.add_argument("--balloon-max-age", type=duration_or_zero, default=None,
                             metavar="SECONDS",
                             help="balloon statistics older than this are stale (default: "
