@@ -8,11 +8,21 @@ named.  Naming a device the domain does not have is a usage error.
 
 from __future__ import annotations
 
+import argparse
 from typing import Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 from libcheck.errors import UsageError
 
 Device = TypeVar("Device")
+
+
+def add_selection_options(parser: argparse.ArgumentParser, kind: str, metavar: str,
+                          include_help: str) -> None:
+    """--KIND (report only these) and --exclude-KIND (leave these out), repeatable."""
+    parser.add_argument(f"--{kind}", action="append", default=[], metavar=metavar,
+                        help=include_help)
+    parser.add_argument(f"--exclude-{kind}", action="append", default=[], metavar=metavar,
+                        help=f"leave this {kind} out (repeatable)")
 
 
 class Selection(NamedTuple):

@@ -14,7 +14,7 @@ from typing import Optional
 
 from nagiosplugin.state import Unknown
 
-from libcheck.devices import Selection
+from libcheck.devices import Selection, add_selection_options
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.rates import Counters
@@ -83,11 +83,9 @@ class DiskCheck:
     @staticmethod
     def add_options(parser: argparse.ArgumentParser) -> None:
         """--disk and --exclude-disk."""
-        parser.add_argument("--disk", action="append", default=[], metavar="NAME",
-                            help="report only this disk (target name such as vda; repeatable;"
-                                 " names a cdrom or a disk without source to include it)")
-        parser.add_argument("--exclude-disk", action="append", default=[], metavar="NAME",
-                            help="leave this disk out (repeatable)")
+        add_selection_options(parser, "disk", "NAME",
+                              "report only this disk (target name such as vda; repeatable;"
+                              " names a cdrom or a disk without source to include it)")
 
     @staticmethod
     def counters(sample: DomainSample) -> Counters:

@@ -317,7 +317,7 @@ class Inspector:
             with _translated("reading memory statistics"):
                 memory = _memory_from_calls(domain)
         return memory._replace(balloon_model=description.balloon_model,
-                                   stats_period=description.stats_period)
+                               stats_period=description.stats_period)
 
     # -- disks and NICs ------------------------------------------------------
 
@@ -348,7 +348,7 @@ def _merge_disks(devices: tuple[DiskDevice, ...],
     for device in devices:
         counted_disk = by_name.pop(device.name, DiskSample(device.name))
         merged.append(counted_disk._replace(device=device.device,
-                                          source=device.source or counted_disk.source))
+                                            source=device.source or counted_disk.source))
     return tuple(merged) + tuple(by_name.values())
 
 

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Unknown
 
-from libcheck.devices import Selection
+from libcheck.devices import Selection, add_selection_options
 from libcheck.errors import UsageError
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
@@ -140,11 +140,9 @@ class NicCheck:
     @staticmethod
     def add_options(parser: argparse.ArgumentParser) -> None:
         """--interface, --exclude-interface and --speed."""
-        parser.add_argument("--interface", action="append", default=[], metavar="NAME|MAC",
-                            help="report only this interface (target name such as vnet0, "
-                                 "or MAC address; repeatable)")
-        parser.add_argument("--exclude-interface", action="append", default=[],
-                            metavar="NAME|MAC", help="leave this interface out (repeatable)")
+        add_selection_options(parser, "interface", "NAME|MAC",
+                              "report only this interface (target name such as vnet0, "
+                              "or MAC address; repeatable)")
         parser.add_argument("--speed", type=speed, default=None, metavar="BITS",
                             help="link speed in bits per second (e.g. 100M, 1G, 10G), "
                                  "each direction: adds <nic>_rx_usage and <nic>_tx_usage "
