@@ -20,9 +20,10 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import stat
 import time
-from typing import Iterator, Mapping, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 from libcheck.rates import Snapshot
 
@@ -33,14 +34,32 @@ PRUNE_EVERY = 3600.0
 PRUNE_AFTER = 7 * 86400.0
 
 
-def default_state_dir(environ: Mapping[str, str] = os.environ, euid: Optional[int] = None) -> str:
+def _passwd_home(euid: int) -> Optional[str]:
+    try:
+        return pwd.getpwuid(euid).pw_dir
+    except KeyError:
+        return None
+
+
+def default_state_dir(environ: Mapping[str, str] = os.environ, euid: Optional[int] = None,
+                      passwd_home: Callable[[int], Optional[str]] = _passwd_home) -> str:
     """/var/lib/check_vm for root (or when writable), else a per-user directory."""
     euid = os.geteuid() if euid is None else euid
     if euid == 0 or _owned_by(SYSTEM_STATE_DIR, euid):
         return SYSTEM_STATE_DIR
     base = environ.get("XDG_STATE_HOME") or os.path.join(
-        environ.get("HOME") or f"/tmp/check_vm-{euid}", ".local", "state")
+        _home_of(euid, environ, passwd_home), ".local", "state")
     return os.path.join(base, "check_vm")
+
+
+def _home_of(euid: int, environ: Mapping[str, str],
+             passwd_home: Callable[[int], Optional[str]]) -> str:
+    # A daemon started by root that drops to its own user (icinga2, nagios4)
+    # may hand its plugins root's HOME: a HOME the user does not own is not its.
+    home = environ.get("HOME")
+    if home and _owned_by(home, euid):
+        return home
+    return passwd_home(euid) or f"/tmp/check_vm-{euid}"
 
 
 def _owned_by(path: str, euid: int) -> bool:

@@ -403,21 +403,57 @@ def no_system_dir(monkeypatch, tmp_path):
     monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path / "absent"))
 
 
-def test_a_system_directory_of_another_owner_is_not_a_users_default(tmp_path, monkeypatch):
+USER = 1000
+
+
+def no_passwd_entry(euid: int) -> None:
+    return None
+
+
+@pytest.fixture
+def users_home(tmp_path: Path) -> Path:
+    """A home directory that belongs to USER."""
+    home = tmp_path / "home-u"
+    home.mkdir()
+    os.chown(home, USER, -1)
+    return home
+
+
+@as_root
+def test_a_system_directory_of_another_owner_is_not_a_users_default(tmp_path, monkeypatch,
+                                                                   users_home):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o770)  # writable through a group, owned by root
     monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(shared))
-    assert default_state_dir({"HOME": "/home/u"}, euid=1000) == "/home/u/.local/state/check_vm"
+    assert (default_state_dir({"HOME": str(users_home)}, euid=USER)
+            == f"{users_home}/.local/state/check_vm")
 
 
 def test_default_state_dir_for_a_user_follows_xdg_state_home(no_system_dir):
     environ = {"XDG_STATE_HOME": "/x/state", "HOME": "/home/u"}
-    assert default_state_dir(environ, euid=1000) == "/x/state/check_vm"
+    assert default_state_dir(environ, euid=USER) == "/x/state/check_vm"
 
 
-def test_default_state_dir_for_a_user_without_xdg_is_under_home(no_system_dir):
-    environ = {"XDG_STATE_HOME": "", "HOME": "/home/u"}
-    assert default_state_dir(environ, euid=1000) == "/home/u/.local/state/check_vm"
+@as_root
+def test_default_state_dir_for_a_user_without_xdg_is_under_home(no_system_dir, users_home):
+    environ = {"XDG_STATE_HOME": "", "HOME": str(users_home)}
+    assert default_state_dir(environ, euid=USER) == f"{users_home}/.local/state/check_vm"
+
+
+def test_a_home_the_user_does_not_own_gives_way_to_the_password_database(no_system_dir,
+                                                                         tmp_path):
+    # As under a daemon started by root that drops to its own user: HOME is root's.
+    def nagios_home(euid: int) -> str:
+        return "/var/lib/nagios" if euid == USER else "/elsewhere"
+
+    environ = {"HOME": str(tmp_path)}
+    assert (default_state_dir(environ, euid=USER, passwd_home=nagios_home)
+            == "/var/lib/nagios/.local/state/check_vm")
+
+
+def test_without_home_the_password_database_gives_the_home(no_system_dir):
+    assert (default_state_dir({}, euid=USER, passwd_home=lambda euid: f"/home/{euid}")
+            == f"/home/{USER}/.local/state/check_vm")
 
 
 def test_a_state_file_with_a_huge_integer_or_deep_nesting_is_discarded(directory):
@@ -431,8 +467,9 @@ def test_a_state_file_with_a_huge_integer_or_deep_nesting_is_discarded(directory
         assert store.notes and store.notes[0].startswith("previous state discarded: ")
 
 
-def test_default_state_dir_for_a_user_without_home_is_per_uid_under_tmp(no_system_dir):
-    assert default_state_dir({}, euid=1000) == "/tmp/check_vm-1000/.local/state/check_vm"
+def test_default_state_dir_for_a_user_without_any_home_is_per_uid_under_tmp(no_system_dir):
+    assert (default_state_dir({}, euid=USER, passwd_home=no_passwd_entry)
+            == "/tmp/check_vm-1000/.local/state/check_vm")
 
 
 def test_default_state_dir_for_a_user_who_owns_the_system_directory(monkeypatch, tmp_path):
