@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench deb
 
 setup:
 	@sh scripts/setup.sh
@@ -18,3 +18,7 @@ bench: setup
 	@command -v /usr/bin/time >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null)
 	.venv/bin/python -B bench/run.py
+
+# The Debian package: dist/check-vm_<version>_all.deb, checked by lintian.
+deb:
+	@sh scripts/build-deb.sh

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO
 
+from libcheck import __version__
 from libcheck.errors import CheckError, DomainVanished
 from libcheck.inspector import Inspector, default_uri, parse_devices
 from libcheck.samples import DomainIdentity
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the host name libvirt reports)")
     parser.add_argument("--all", action="store_true",
                         help="list inactive (shut off) domains too")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
