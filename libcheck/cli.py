@@ -123,6 +123,12 @@ def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
     return parser
 
 
+def check_parser(check) -> argparse.ArgumentParser:
+    """The parser of one check definition (a module's CHECK): what its executable parses."""
+    return build_parser(f"check_vm_{check.name}", check.description, check.specs,
+                        getattr(check, "add_options", None))
+
+
 def _add_state_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", metavar="DIR", default=None,
                         help="where the previous counters are kept (default: "

@@ -146,9 +146,7 @@ class Run:
             return self._guarded(options)
 
     def _parse(self, argv):
-        parser = cli.build_parser(f"check_vm_{self._check.name}", self._check.description,
-                                  self._check.specs, getattr(self._check, "add_options", None))
-        return cli.parse(parser, argv)
+        return cli.parse(cli.check_parser(self._check), argv)
 
     def _guarded(self, options) -> int:
         try:

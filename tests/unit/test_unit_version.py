@@ -4,10 +4,10 @@ and what every executable's --version prints."""
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from libcheck import __version__
 
