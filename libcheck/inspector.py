@@ -85,8 +85,10 @@ def _connection_hint(error: libvirt.libvirtError, uri: str) -> str:
         libvirt.VIR_ERR_AUTH_FAILED,
         libvirt.VIR_ERR_AUTH_UNAVAILABLE,
     ):
-        hint = ("no permission on libvirt's read-only socket: add this user to the "
-                "libvirt group, allow it in polkit, or set auth_unix_ro in libvirtd.conf")
+        # Never the libvirt group: it owns the read-write socket too (root-equivalent).
+        hint = ("no permission on libvirt's read-only socket: allow this user in polkit "
+                "(org.libvirt.unix.monitor) or set auth_unix_ro = \"none\" in libvirtd.conf; "
+                "not the libvirt group, which grants read-write access")
     elif "No such file or directory" in message or "Connection refused" in message:
         hint = "is libvirtd (or virtqemud) running on this host?"
     elif "no connection driver" in message or code == libvirt.VIR_ERR_NO_CONNECT:

@@ -87,8 +87,4 @@ class SilentServer:
         self._socket.close()
 
 
-def as_nobody() -> list[str]:
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CI runs as root)")

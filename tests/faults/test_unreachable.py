@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 
 import pytest
-from checkrun import CHECKS as CHECKS_DIR
+from asuser import nobody_command
 from checkrun import CheckRun
-from faultkit import CHECKS, as_nobody, assert_one_line, assert_state_valid, needs_root, timed_check
+from faultkit import CHECKS, assert_one_line, assert_state_valid, needs_root, timed_check
 
 ALL = sorted(CHECKS)
 
@@ -47,16 +46,17 @@ def test_permission_denied_on_a_root_only_socket(check, nobody_dir):
     state.mkdir()
     os.chown(state, 65534, 65534)
     try:
-        completed = subprocess.run(
-            [*as_nobody(), sys.executable, str(CHECKS_DIR / check), "--connect",
-             f"qemu+unix:///system?socket={path}", "-d", "vm", "--state-dir", str(state)],
-            capture_output=True, text=True, timeout=30, check=False)
+        with nobody_command(check) as command:
+            completed = subprocess.run(
+                [*command, "--connect", f"qemu+unix:///system?socket={path}", "-d", "vm",
+                 "--state-dir", str(state)],
+                capture_output=True, text=True, timeout=30, check=False)
     finally:
         server.close()
     run = CheckRun(completed.returncode, completed.stdout, completed.stderr)
     assert run.returncode == 3
     assert_one_line(run, check, "UNKNOWN", "Permission denied",
-                    "add this user to the libvirt group")
+                    'set auth_unix_ro = "none" in libvirtd.conf', "not the libvirt group")
 
 
 @pytest.mark.parametrize("check", ALL)

@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from checkrun import CHECKS, CheckRun, run_check
+from asuser import nobody_command
+from checkrun import CheckRun, run_check
 
 pytestmark = pytest.mark.realvm
 
@@ -117,14 +117,10 @@ def test_unprivileged_user_reads_through_the_read_only_socket(hypervisor, guest,
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to an unprivileged user")
     state = nobody_state_dir
-    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-               *_check_command(hypervisor.uri, guest.name, state)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    with nobody_command("check_vm_cpu") as command:
+        completed = subprocess.run(
+            [*command, "--connect", hypervisor.uri, "-d", guest.name, "--state-dir", str(state)],
+            capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.startswith(f"VM_CPU OK - {guest.name}: ")
     assert any(path.stat().st_uid == 65534 for path in state.iterdir())
-
-
-def _check_command(uri: str, domain: str, state: Path) -> list[str]:
-    return [sys.executable, str(CHECKS / "check_vm_cpu"), "--connect", uri, "-d", domain,
-            "--state-dir", str(state)]
