@@ -53,6 +53,20 @@ _BULK_KEYS = {Group.CPU: "cpu.time", Group.MEMORY: "balloon.current",
               Group.DISK: "block.count", Group.NIC: "net.count"}
 
 
+def _job_numbers_left_out(stats: Mapping, groups: frozenset[Group]) -> bool:
+    """Whether a bulk answer for an active domain lacks what QEMU gives only in a job.
+
+    The balloon's memory statistics and the disks' counters come from QEMU's
+    monitor inside a domain job; the sizes, the state, CPU and interfaces do not.
+    """
+    if stats.get("state.state") not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED):
+        return False
+    if Group.MEMORY in groups and "balloon.current" in stats and "balloon.rss" not in stats:
+        return True
+    disks = int(stats.get("block.count", 0)) if Group.DISK in groups else 0
+    return disks > 0 and not any(f"block.{index}.rd.reqs" in stats for index in range(disks))
+
+
 def _midpoint(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
     """The (wall, monotonic) moment halfway between two readings of the clocks."""
     return (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
@@ -263,13 +277,22 @@ class Inspector:
         nowait = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
         with _translated("reading statistics"):
             try:
-                result = self._connection.domainListGetStats([domain], flags, nowait)
+                stats = self._domain_stats(domain, flags, nowait)
             except libvirt.libvirtError as error:
                 if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
                     return {}  # no bulk call on this driver: the per-domain calls answer
                 if not nowait or error.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
                     raise
-                result = self._connection.domainListGetStats([domain], flags, 0)
+                return self._domain_stats(domain, flags, 0)
+            if nowait and _job_numbers_left_out(stats, groups):
+                # Another client (a concurrent check) held the domain's job: wait
+                # for it, within the plugin's timeout, rather than report a
+                # running VM without its disk or balloon numbers.
+                return self._domain_stats(domain, flags, 0)
+        return stats
+
+    def _domain_stats(self, domain: libvirt.virDomain, groups_flags: int, flags: int) -> dict:
+        result = self._connection.domainListGetStats([domain], groups_flags, flags)
         return dict(result[0][1]) if result else {}
 
     @staticmethod

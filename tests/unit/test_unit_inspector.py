@@ -7,6 +7,8 @@ built-in `test:///default` driver for real.
 
 from __future__ import annotations
 
+import re
+
 import libvirt
 import pytest
 from fakes import NS, UUID, FakeConnection, FakeDomain, libvirt_error
@@ -192,6 +194,44 @@ def test_a_refusal_of_the_retry_too_is_a_libvirt_failure():
                        match=r"^libvirt failed while reading statistics: invalid argument"):
         inspect(connection, domain)
     assert len(connection.stats_flags) == 2
+
+
+def _without_job_numbers(stats: dict) -> dict:
+    """BULK as a NOWAIT call answers while another client holds the domain's job."""
+    job_only = re.compile(r"^(block\.\d+\.(rd|wr|fl|errors)|balloon\.(?!current|maximum))")
+    return {key: value for key, value in stats.items() if not job_only.match(key)}
+
+
+def _answers(*answers: dict):
+    pending = list(answers)
+    return lambda: pending.pop(0)
+
+
+@pytest.mark.parametrize("groups", [frozenset({Group.DISK}), frozenset({Group.MEMORY}), ALL])
+def test_numbers_a_busy_job_left_out_are_asked_for_again_waiting(groups):
+    domain = FakeDomain()
+    connection = FakeConnection([domain], stats=_answers(_without_job_numbers(BULK), dict(BULK)))
+    sample = inspect(connection, domain, groups)
+    assert [flags for _stats, flags in connection.stats_flags] == [NOWAIT, 0]
+    if Group.DISK in groups:
+        assert sample.disks[0].rd_reqs == 10
+    if Group.MEMORY in groups:
+        assert sample.memory.balloon["rss"] == 700000
+
+
+@pytest.mark.parametrize("answer", [
+    dict(BULK),  # complete
+    {**_without_job_numbers(BULK), "state.state": 5, "state.reason": 1},  # shut off
+    {"state.state": 1, "state.reason": 1},  # a driver whose bulk call gives the state only
+    {**_without_job_numbers(BULK), "block.count": 0},  # no disks, the balloon complete
+])
+def test_a_complete_answer_or_one_with_nothing_to_wait_for_is_one_call(answer):
+    domain = FakeDomain()
+    answer = {**answer, **({"balloon.rss": 700000} if "balloon.current" in answer
+                           and answer["state.state"] == 1 else {})}
+    connection = FakeConnection([domain], stats=answer)
+    inspect(connection, domain, frozenset({Group.DISK, Group.MEMORY}))
+    assert [flags for _stats, flags in connection.stats_flags] == [NOWAIT]
 
 
 def test_other_bulk_errors_are_not_retried():
