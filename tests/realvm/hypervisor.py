@@ -36,11 +36,17 @@ LIBVIRT_SOCKET = Path("/run/libvirt/libvirt-sock")
 VIRTLOGD_SOCKET = Path("/run/libvirt/virtlogd-sock")
 QEMU_PIDFILES = Path("/run/libvirt/qemu")
 DAEMON_START_TIMEOUT = 60
+# Who may do what is stock Debian's; only the mechanism differs. On Debian
+# polkit decides: read-write for root and group libvirt (60-libvirt.rules),
+# read-only for any local user (org.libvirt.unix.monitor). polkit needs D-Bus,
+# which does not run here, so the sockets' owner and modes say the same: the
+# read-write socket root:libvirt 0770, the read-only one open to everybody. A
+# user such as nagios thus gets read-only access and no more.
 LIBVIRTD_CONF = """\
-# libvirtd.conf of the check_vm realvm tier: read-only access for any user
-unix_sock_group = "root"
+# libvirtd.conf of the check_vm realvm tier: stock Debian semantics without polkit
+unix_sock_group = "libvirt"
 unix_sock_ro_perms = "0777"
-unix_sock_rw_perms = "0700"
+unix_sock_rw_perms = "0770"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
 """

@@ -1,0 +1,263 @@
+"""The Debian package as an operator meets it: installed, run by the stock daemons, purged.
+
+The package is built from this checkout and installed with apt. Debian's
+icinga2 and nagios4 then run its checks as packaged: their own stock
+configuration, started as their systemd units say, dropping root for the
+nagios user, with one added file of hosts and services each (Nagios also gets
+the example templates, as README says). The VMs are a running guest and a
+shut-off domain on the tier's own libvirtd, whose sockets give nagios
+read-only access, as a stock Debian hypervisor does. The tests run in file
+order: the last one purges the package.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from realvm.hypervisor import LIBVIRT_SOCKET
+
+from libcheck import __version__
+from libcheck.state import state_key
+
+from . import debpackage, stock_icinga2, stock_nagios4
+from .nagiosuser import PYTHON3, group_names, run_as_nagios, uid
+from .results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
+from .service import SYSTEM_PATH
+
+pytestmark = pytest.mark.realvm
+
+PLUGINS = ("check_vm_cpu", "check_vm_mem", "check_vm_disk_io", "check_vm_nic")
+PLUGIN_DIR = Path("/usr/lib/nagios/plugins")
+SHARE_DIR = Path("/usr/share/check-vm")
+NAGIOS_COMMANDS = Path("/etc/nagios-plugins/config/check-vm.cfg")
+DEBIAN_RUNTIME = {"python3", "python3-libvirt", "python3-nagiosplugin", "python3-lxml"}
+URI = "qemu:///system"
+READ_WRITE_URI = f"{URI}?socket={LIBVIRT_SOCKET}"
+STATE_CHECKS = ("cpu", "mem", "disk_io", "nic")
+
+RUNNING, SHUTOFF = "check-vm-running", "check-vm-shutoff"
+RUNNING_CPU = Expected("VM_CPU", OK, ("cpu_usage", "vcpu0_usage", "vcpu1_usage"))
+RUNNING_MEM = Expected("VM_MEM", OK, ("mem_usage", "mem_used"))
+RUNNING_DISK = Expected("VM_DISK_IO", OK, ("vda_capacity", "vdb_capacity",
+                                           "total_read_bytes_per_second"))
+RUNNING_NIC = Expected("VM_NIC", OK, ("total_rx_bits_per_second", "total_tx_bits_per_second"))
+# A memory warning at 1 %, which a running guest's kernel alone exceeds.
+TIGHT_MEM = Expected("VM_MEM", WARNING, ("mem_usage",))
+# The state policy's default for a stopped domain (--state-if-stopped critical).
+STOPPED = {prefix: Expected(prefix, CRITICAL) for prefix in
+           ("VM_CPU", "VM_MEM", "VM_DISK_IO", "VM_NIC")}
+
+ICINGA2_EXPECTED = {
+    RUNNING: RUNNING_CPU,
+    f"{RUNNING}!vm-cpu": RUNNING_CPU,
+    f"{RUNNING}!vm-mem": RUNNING_MEM,
+    f"{RUNNING}!vm-disk-io": RUNNING_DISK,
+    f"{RUNNING}!vm-nic": RUNNING_NIC,
+    f"{RUNNING}!vm-mem-tight": TIGHT_MEM,
+    SHUTOFF: STOPPED["VM_CPU"],
+    f"{SHUTOFF}!vm-cpu": STOPPED["VM_CPU"],
+}
+# The services of check_vm-templates.cfg, and one with a service threshold.
+NAGIOS4_EXPECTED = {
+    RUNNING: RUNNING_CPU,
+    f"{RUNNING}!VM CPU": RUNNING_CPU,
+    f"{RUNNING}!VM memory": RUNNING_MEM,
+    f"{RUNNING}!VM disk I/O": RUNNING_DISK,
+    f"{RUNNING}!VM network": RUNNING_NIC,
+    f"{RUNNING}!VM memory tight": TIGHT_MEM,
+    SHUTOFF: STOPPED["VM_CPU"],
+    f"{SHUTOFF}!VM CPU": STOPPED["VM_CPU"],
+    f"{SHUTOFF}!VM memory": STOPPED["VM_MEM"],
+    f"{SHUTOFF}!VM disk I/O": STOPPED["VM_DISK_IO"],
+    f"{SHUTOFF}!VM network": STOPPED["VM_NIC"],
+}
+
+
+def icinga2_hosts(vms) -> list[stock_icinga2.VmHost]:
+    services = {"vm-cpu": ("vm_cpu", {}), "vm-mem": ("vm_mem", {}),
+                "vm-disk-io": ("vm_disk_io", {}), "vm-nic": ("vm_nic", {}),
+                "vm-mem-tight": ("vm_mem", {"vm_mem_warning": "1"})}
+    return [stock_icinga2.VmHost(RUNNING, vms.running.name, services),
+            stock_icinga2.VmHost(SHUTOFF, vms.shutoff.name, {"vm-cpu": ("vm_cpu", {})})]
+
+
+def nagios4_hosts(vms) -> list[stock_nagios4.VmHost]:
+    return [stock_nagios4.VmHost(RUNNING, vms.running.name,
+                                 {"VM memory tight": "check_vm_mem!--warning mem_usage=1"}),
+            stock_nagios4.VmHost(SHUTOFF, vms.shutoff.name)]
+
+
+@pytest.fixture(scope="module")
+def icinga2_run(installed, vms, nagios_state, daemons_stopped,
+                tmp_path_factory) -> DaemonRun:
+    """Icinga 2's results after every check ran twice (the daemon stopped again)."""
+    log = tmp_path_factory.mktemp("icinga2") / "daemon.out"
+    try:
+        return stock_icinga2.run_checks(icinga2_hosts(vms), log)
+    except stock_icinga2.InvalidConfig as exc:
+        pytest.fail(f"icinga2 daemon -C rejects the configuration:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def nagios4_run(installed, vms, nagios_state, daemons_stopped,
+                tmp_path_factory) -> DaemonRun:
+    """Nagios's results after every check was forced once (the daemon stopped again)."""
+    log = tmp_path_factory.mktemp("nagios4") / "daemon.out"
+    try:
+        return stock_nagios4.run_checks(nagios4_hosts(vms), log)
+    except stock_nagios4.InvalidConfig as exc:
+        pytest.fail(f"nagios4 -v rejects the configuration:\n{exc}", pytrace=False)
+
+
+def not_private_to_nagios(path: Path, mode: int) -> str:
+    """What is wrong when `path` is not nagios's with exactly `mode`; '' when it is."""
+    info = path.stat()
+    if (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid(), mode):
+        return ""
+    return f"{path}: owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):o}"
+
+
+def written_since(path: Path, since: float) -> bool:
+    return path.exists() and path.stat().st_mtime >= since
+
+
+def state_file_problems(directory: Path, stems: list[str], since: float) -> list[str]:
+    """What betrays that the plugins did not run as nagios, or wrote no fresh state."""
+    if not directory.is_dir():
+        return [f"no state directory {directory}"]
+    found = [not_private_to_nagios(directory, 0o700),
+             *(not_private_to_nagios(entry, 0o600) for entry in directory.iterdir())]
+    found += [f"{stem}.json: not written since {since}" for stem in stems
+              if not written_since(directory / f"{stem}.json", since)]
+    return [problem for problem in found if problem]
+
+
+def interpreter(script: Path) -> str:
+    """The program of a script's `#!` line (dh_python3 writes `#! /usr/bin/python3`)."""
+    first = script.read_text().splitlines()[0]
+    return first[2:].split()[0] if first.startswith("#!") else ""
+
+
+def running_guest_stems(vms) -> list[str]:
+    return [state_key(URI, vms.running.uuid, check) for check in STATE_CHECKS]
+
+
+# The installed layout.
+
+def test_the_installed_version_is_the_library_version(installed):
+    assert debpackage.field("Version") == __version__
+
+
+def test_the_package_depends_on_debians_python_packages_only(installed):
+    assert debpackage.depended_on() == DEBIAN_RUNTIME
+
+
+def test_every_executable_runs_debians_python3(installed):
+    executables = [path for path in debpackage.listed_paths()
+                   if path.parent in (PLUGIN_DIR, Path("/usr/bin"))]
+    assert sorted(path.name for path in executables) == sorted([*PLUGINS, "check_vm_inventory"])
+    interpreters = {path.name: interpreter(path) for path in executables}
+    assert interpreters == dict.fromkeys(interpreters, PYTHON3)
+
+
+def test_the_library_is_byte_compiled(installed):
+    modules = sorted((SHARE_DIR / "libcheck").glob("*.py"))
+    compiled = {path.name.split(".")[0] for path in
+                (SHARE_DIR / "libcheck" / "__pycache__").glob("*.pyc")}
+    assert modules and {module.stem for module in modules} <= compiled
+
+
+def test_the_library_is_not_on_pythons_path(installed):
+    result = run_as_nagios(PYTHON3, "-c", "import libcheck")
+    assert result.returncode == 1 and "No module named 'libcheck'" in result.stderr
+
+
+def test_check_vm_inventory_is_on_the_path(installed):
+    assert shutil.which("check_vm_inventory", path=SYSTEM_PATH) == "/usr/bin/check_vm_inventory"
+    result = run_as_nagios("check_vm_inventory", "--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"check_vm_inventory {__version__}")
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_a_plugin_prints_the_version(installed, plugin):
+    result = run_as_nagios(str(PLUGIN_DIR / plugin), "--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"{plugin} {__version__}")
+
+
+# What nagios may do on a stock hypervisor.
+
+def test_nagios_gets_read_only_libvirt_access_and_no_more(vms):
+    assert "libvirt" not in group_names()
+    read_only = run_as_nagios(PYTHON3, "-c", f"import libvirt; libvirt.openReadOnly({URI!r})")
+    assert read_only.returncode == 0, read_only.stderr
+    read_write = run_as_nagios(PYTHON3, "-c", f"import libvirt; libvirt.open({URI!r})")
+    assert read_write.returncode == 1 and "Permission denied" in read_write.stderr
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_a_plugin_refused_by_the_socket_names_the_fix(installed, vms, nagios_state, plugin):
+    result = run_as_nagios(str(PLUGIN_DIR / plugin), "--connect", READ_WRITE_URI,
+                           "--domain", vms.running.name)
+    lines = (result.stdout + result.stderr).splitlines()
+    prefix = plugin.replace("check_", "", 1).upper()
+    assert result.returncode == 3 and len(lines) == 1, result
+    assert lines[0].startswith(f"{prefix} UNKNOWN - ")
+    assert "auth_unix_ro" in lines[0] and "polkit" in lines[0]
+
+
+# Icinga 2 as packaged.
+
+@pytest.mark.parametrize("name", ICINGA2_EXPECTED)
+def test_icinga2_result(icinga2_run, name):
+    result = icinga2_run.results.get(name)
+    assert result, f"icinga2 recorded no result for {name}: {sorted(icinga2_run.results)}"
+    assert problems(result, ICINGA2_EXPECTED[name], icinga2_run.started_at) == []
+
+
+def test_icinga2_hands_a_service_threshold_to_the_plugin(icinga2_run):
+    usage = icinga2_run.results[f"{RUNNING}!vm-mem-tight"].perfdata_items()["mem_usage"]
+    assert float(usage.warn) == 1
+
+
+def test_icinga2_runs_the_checks_as_nagios(icinga2_run, vms, nagios_state):
+    stems = running_guest_stems(vms)
+    assert state_file_problems(nagios_state, stems, icinga2_run.started_at) == []
+
+
+# Nagios Core 4 as packaged.
+
+@pytest.mark.parametrize("name", NAGIOS4_EXPECTED)
+def test_nagios4_result(nagios4_run, name):
+    result = nagios4_run.results.get(name)
+    assert result, f"nagios4 recorded no result for {name}: {sorted(nagios4_run.results)}"
+    assert problems(result, NAGIOS4_EXPECTED[name], nagios4_run.started_at) == []
+
+
+def test_nagios4_hands_a_service_threshold_to_the_plugin(nagios4_run):
+    usage = nagios4_run.results[f"{RUNNING}!VM memory tight"].perfdata_items()["mem_usage"]
+    assert float(usage.warn) == 1
+
+
+def test_nagios4_runs_the_checks_as_nagios(nagios4_run, vms, nagios_state):
+    stems = running_guest_stems(vms)
+    assert state_file_problems(nagios_state, stems, nagios4_run.started_at) == []
+
+
+# Last: the purge.
+
+def test_purge_removes_the_package_but_not_the_checks_state(installed, icinga2_run, nagios4_run,
+                                                            nagios_state):
+    listed, conffiles = debpackage.listed_paths(), debpackage.conffiles()
+    assert NAGIOS_COMMANDS in conffiles
+    state_files = sorted(path.name for path in nagios_state.iterdir())
+    assert state_files, "the daemons' checks left no state to keep"
+    debpackage.purge()
+    assert debpackage.status() in ("", "not-installed")
+    left = [path for path in {*listed, *conffiles} if path.exists() or path.is_symlink()]
+    shared = debpackage.owned_by_any_package([path for path in left if path.is_dir()])
+    assert sorted(set(left) - shared) == []
+    assert not SHARE_DIR.exists() and not NAGIOS_COMMANDS.exists()
+    assert sorted(path.name for path in nagios_state.iterdir()) == state_files
