@@ -62,6 +62,16 @@ def _home_of(euid: int, environ: Mapping[str, str],
     return passwd_home(euid) or f"/tmp/check_vm-{euid}"
 
 
+def _make_private_directories(path: str) -> None:
+    # makedirs gives missing parents (~/.local/state) the umask's mode, not
+    # `mode`: under a daemon's umask of 0007 they would be group-writable.
+    umask = os.umask(0o077)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    finally:
+        os.umask(umask)
+
+
 def _owned_by(path: str, euid: int) -> bool:
     # Writable through a group is not enough: the store refuses what it does not own.
     try:
@@ -200,7 +210,7 @@ class StateStore:
 
     def _open_directory(self) -> int:
         try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            _make_private_directories(self.directory)
             dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
                              os.O_CLOEXEC)
         except OSError as error:

@@ -476,3 +476,16 @@ def test_default_state_dir_for_a_user_who_owns_the_system_directory(monkeypatch,
     monkeypatch.setattr(state_module, "SYSTEM_STATE_DIR", str(tmp_path))
     owner = tmp_path.stat().st_uid
     assert default_state_dir({"HOME": "/home/u"}, euid=owner) == str(tmp_path)
+
+
+def test_missing_parents_of_the_state_directory_are_private_whatever_the_umask(tmp_path):
+    directory = tmp_path / "home" / ".local" / "state" / "check_vm"
+    umask = os.umask(0o007)  # Icinga's unit runs its daemon so
+    try:
+        with StateStore(str(directory)).slot(STEM) as slot:
+            slot.save([FIRST])
+    finally:
+        os.umask(umask)
+    created = [tmp_path / "home", tmp_path / "home" / ".local", directory.parent, directory]
+    assert [stat.S_IMODE(path.stat().st_mode) for path in created] == [0o700] * 4
+    assert os.umask(umask) == umask  # the process's umask is back
