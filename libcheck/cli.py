@@ -12,8 +12,9 @@ from typing import Callable, Optional, Sequence
 
 from libcheck import __version__
 from libcheck.errors import UsageError
+from libcheck.evaluation import UNMEASURED_OPTION
 from libcheck.inspector import default_uri
-from libcheck.policy import DEFAULTS, STATE_NAMES
+from libcheck.policy import CASE_WORDS, DEFAULTS, STATE_NAMES
 from libcheck.state import default_state_dir
 from libcheck.thresholds import LabelSpec
 
@@ -27,7 +28,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing usage and exiting 2."""
+    """argparse that raises UsageError instead of printing usage and exiting 2,
+    and that takes a value starting with a negative number as a value."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Python 3.11 takes only a bare negative number (-5, -.5) for a value and
+        # `-w -5:-1` for an option -5:-1; newer argparse has this very rule. No
+        # option of ours starts with a digit, so nothing else changes.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
         raise UsageError(f"{message} (see --help)")
@@ -109,6 +118,11 @@ def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
                         default=[], help=f"warning threshold. {THRESHOLD_HELP}")
     parser.add_argument("-c", "--critical", metavar="[LABEL=]RANGE", action="append",
                         default=[], help=f"critical threshold. {THRESHOLD_HELP}")
+    add_state_option(parser, UNMEASURED_OPTION,
+                     "a threshold judges nothing in a run (the driver does not report its "
+                     "label, its device is not reported, no link speed...); ok makes it a "
+                     "note in the long output, for thresholds shared by hosts that differ",
+                     "unknown")
     parser.add_argument("-t", "--timeout", type=duration, default=DEFAULT_TIMEOUT,
                         metavar="SECONDS",
                         help="give up with UNKNOWN after this long (default: 10)")
@@ -145,7 +159,8 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     for case, default in DEFAULTS.items():
-        add_state_option(parser, f"--state-if-{case}", f"the domain is {case}", default)
+        add_state_option(parser, f"--state-if-{case}",
+                         CASE_WORDS.get(case, f"the domain is {case}"), default)
 
 
 def add_state_option(parser: argparse.ArgumentParser, flag: str, when: str,

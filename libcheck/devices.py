@@ -53,3 +53,16 @@ class Selection(NamedTuple):
                 have = ", ".join(sorted(known)) or "none"
                 raise UsageError(f"--{option}{self.kind} {unknown[0]}: this domain has no "
                                  f"such {self.kind} (it has: {have})")
+
+
+def nothing_to_report(kind: str, chosen: Sequence[str], lacking: str) -> str:
+    """Why none of the chosen devices is reported while others could be.
+
+    Either the chosen ones (named, or left by the exclusions) lack what is
+    measured, which `lacking` says ("no I/O statistics..."), or the
+    selection left none at all.
+    """
+    if not chosen:
+        return f"no {kind} left to report (see --{kind} and --exclude-{kind})"
+    verb = "has" if len(chosen) == 1 else "have"
+    return f"{kind} {', '.join(chosen)} {verb} {lacking}"

@@ -14,13 +14,13 @@ from typing import Optional
 
 from nagiosplugin.state import Unknown
 
-from libcheck.devices import Selection, add_selection_options
-from libcheck.evaluation import Condition, Reading
+from libcheck.devices import Selection, add_selection_options, nothing_to_report
+from libcheck.evaluation import Condition, Phrase, Reading
 from libcheck.measure import Measurement
 from libcheck.rates import Counters
 from libcheck.samples import DiskSample, DomainSample, Group
-from libcheck.thresholds import LabelSpec
-from libcheck.units import human_bytes
+from libcheck.thresholds import LabelSpec, Target
+from libcheck.units import decimal, human_bytes, whole
 
 NS_PER_MS = 1e6
 
@@ -60,10 +60,35 @@ SPECS = (OPS, READ_BYTES, WRITE_BYTES, READ_OPS, WRITE_OPS, READ_LATENCY, WRITE_
 
 _COUNTERS = ("rd_bytes", "wr_bytes", "rd_reqs", "wr_reqs", "rd_total_ns", "wr_total_ns",
              "fl_reqs")
-_RATES = ((READ_BYTES, "rd_bytes", "read {}/s"), (WRITE_BYTES, "wr_bytes", "write {}/s"),
-          (READ_OPS, "rd_reqs", "reads {}/s"), (WRITE_OPS, "wr_reqs", "writes {}/s"),
-          (FLUSH_OPS, "fl_reqs", "flushes {}/s"))
+_RATES = ((READ_BYTES, "rd_bytes", "read"), (WRITE_BYTES, "wr_bytes", "write"),
+          (READ_OPS, "rd_reqs", "reads"), (WRITE_OPS, "wr_reqs", "writes"),
+          (FLUSH_OPS, "fl_reqs", "flushes"))
 _SIZES = ((CAPACITY, "capacity"), (ALLOCATION, "allocation"), (PHYSICAL, "physical"))
+_TOTALS = ((TOTAL_READ_BYTES, READ_BYTES, "read ", "/s"),
+           (TOTAL_WRITE_BYTES, WRITE_BYTES, "write ", "/s"),
+           (TOTAL_READ_OPS, READ_OPS, "", " reads/s"),
+           (TOTAL_WRITE_OPS, WRITE_OPS, "", " writes/s"),
+           (TOTAL_OPS, OPS, "", " IOPS"))
+
+# What each per-disk label needs from the disk's sample, and how to say it is missing.
+_NEEDS = {OPS: ("rd_reqs", "wr_reqs"), READ_BYTES: ("rd_bytes",), WRITE_BYTES: ("wr_bytes",),
+          READ_OPS: ("rd_reqs",), WRITE_OPS: ("wr_reqs",), FLUSH_OPS: ("fl_reqs",),
+          READ_LATENCY: ("rd_reqs", "rd_total_ns"), WRITE_LATENCY: ("wr_reqs", "wr_total_ns"),
+          ERRORS: ("errors",), READ_TOTAL: ("rd_bytes",), WRITE_TOTAL: ("wr_bytes",),
+          CAPACITY: ("capacity",), ALLOCATION: ("allocation",), PHYSICAL: ("physical",),
+          ALLOCATION_USAGE: ("capacity", "allocation")}
+_FIELD_WORDS = {"rd_bytes": "bytes read", "wr_bytes": "bytes written",
+                "rd_reqs": "read requests", "wr_reqs": "write requests",
+                "rd_total_ns": "time spent reading (QEMU's rd_total_times)",
+                "wr_total_ns": "time spent writing (QEMU's wr_total_times)",
+                "fl_reqs": "flush requests", "errors": "I/O errors (QEMU counts none)",
+                "capacity": "capacity", "allocation": "allocation", "physical": "physical size"}
+_RATE_SPECS = (OPS, READ_BYTES, WRITE_BYTES, READ_OPS, WRITE_OPS, FLUSH_OPS, READ_LATENCY,
+               WRITE_LATENCY)
+
+
+def _number(spec: LabelSpec):
+    return human_bytes if spec.uom == "B" else decimal
 
 
 def _skipped_by_default(disk: DiskSample) -> bool:
@@ -127,17 +152,16 @@ class DiskCheck:
         readings = [self._ops(disk.name, rates)] if {"rd_reqs", "wr_reqs"} <= set(rates) else []
         for spec, counter, words in _RATES:
             if counter in rates:
-                shown = human_bytes(rates[counter]) if spec.uom == "B" else \
-                    f"{rates[counter]:.1f}"
-                readings.append(Reading(spec, rates[counter],
-                                        f"{disk.name} {words.format(shown)}", disk.name))
+                readings.append(Reading.of(spec, rates[counter],
+                                           Phrase(f"{disk.name} {words} ", "/s", _number(spec)),
+                                           disk.name))
         readings += self._latencies(disk.name, rates)
         return readings + self._counters_and_sizes(disk)
 
     @staticmethod
     def _ops(name: str, rates: dict) -> Reading:
         total = rates["rd_reqs"] + rates["wr_reqs"]
-        return Reading(OPS, total, f"{name} {total:.1f} IOPS", name)
+        return Reading.of(OPS, total, Phrase(f"{name} ", " IOPS"), name)
 
     @staticmethod
     def _latencies(name: str, rates: dict) -> list[Reading]:
@@ -146,8 +170,8 @@ class DiskCheck:
                                          (WRITE_LATENCY, "wr_reqs", "wr_total_ns", "write")):
             if reqs in rates and total in rates:
                 latency = _latency_ms(rates[total], rates[reqs])
-                readings.append(Reading(spec, latency,
-                                        f"{name} {words} latency {latency:.1f} ms", name))
+                readings.append(Reading.of(spec, latency,
+                                           Phrase(f"{name} {words} latency ", " ms"), name))
         return readings
 
     @staticmethod
@@ -157,33 +181,47 @@ class DiskCheck:
                                    (READ_TOTAL, disk.rd_bytes, "read in all"),
                                    (WRITE_TOTAL, disk.wr_bytes, "written in all")):
             if value is not None:
-                readings.append(Reading(spec, value, f"{disk.name} {words} {value}", disk.name))
+                readings.append(Reading.of(spec, value, Phrase(f"{disk.name} {words} ", "", whole),
+                                           disk.name))
         for spec, field in _SIZES:
             value = getattr(disk, field)
             if value is not None:
-                readings.append(Reading(spec, value,
-                                        f"{disk.name} {field} {human_bytes(value)}", disk.name))
+                readings.append(Reading.of(spec, value,
+                                           Phrase(f"{disk.name} {field} ", "", human_bytes),
+                                           disk.name))
         if disk.capacity and disk.allocation is not None:
             share = disk.allocation / disk.capacity * 100
-            readings.append(Reading(ALLOCATION_USAGE, share,
-                                    f"{disk.name} allocation {share:.1f}% of capacity",
-                                    disk.name))
+            readings.append(Reading.of(ALLOCATION_USAGE, share,
+                                       Phrase(f"{disk.name} allocation ", "% of capacity"),
+                                       disk.name))
         return readings
 
     @staticmethod
     def _totals(readings: list[Reading]) -> list[Reading]:
         totals = []
-        for total, part, words in ((TOTAL_READ_BYTES, READ_BYTES, "read {}/s"),
-                                   (TOTAL_WRITE_BYTES, WRITE_BYTES, "write {}/s"),
-                                   (TOTAL_READ_OPS, READ_OPS, "{} reads/s"),
-                                   (TOTAL_WRITE_OPS, WRITE_OPS, "{} writes/s"),
-                                   (TOTAL_OPS, OPS, "{} IOPS")):
+        for total, part, before, after in _TOTALS:
             values = [reading.value for reading in readings if reading.spec is part]
             if values:
                 value = sum(values)
-                shown = human_bytes(value) if total.uom == "B" else f"{value:.1f}"
-                totals.append(Reading(total, value, "all disks " + words.format(shown)))
+                totals.append(Reading.of(total, value,
+                                         Phrase(f"all disks {before}", after, _number(total))))
         return totals
+
+    def unmeasured_reason(self, measurement: Measurement, options,
+                          target: Target) -> Optional[str]:
+        """Why a disk label has no value in this run, where the check knows."""
+        chosen = self.selected(measurement.sample, options)
+        spec = next((part for total, part, *_ in _TOTALS if total is target.spec), target.spec)
+        if target.device is None:
+            reasons = dict.fromkeys(_why_unmeasured(disk, spec, measurement) for disk in chosen)
+            return "; ".join(reason for reason in reasons if reason) or None
+        disk = next((disk for disk in measurement.sample.disks if disk.name == target.device),
+                    None)
+        if disk is None:
+            return None
+        if disk not in chosen:
+            return _why_left_out(disk, options)
+        return _why_unmeasured(disk, spec, measurement)
 
     def condition(self, measurement: Measurement, options) -> Optional[Condition]:
         """UNKNOWN, and why, when no reported disk has counters to measure."""
@@ -193,7 +231,10 @@ class DiskCheck:
         if not disks:
             return Condition(Unknown, "the domain has no disks")
         if any(self.counters_of(disk) for disk in disks):
-            return Condition(Unknown, "no disk left to report (see --disk and --exclude-disk)")
+            chosen = [disk.name for disk in self.selected(measurement.sample, options)]
+            return Condition(Unknown, nothing_to_report(
+                "disk", chosen, "no I/O statistics (an empty cdrom or a disk without a source "
+                                "has none)"))
         return Condition(Unknown, "no disk has I/O statistics (cdroms and disks without a "
                                   "source have none)")
 
@@ -219,6 +260,32 @@ class DiskCheck:
         return [f"disk {disk.name}: {disk.device or 'disk'}, source {disk.source or 'none'}"
                 + ("" if disk.name in chosen else " (not reported)")
                 for disk in measurement.sample.disks]
+
+
+def _why_left_out(disk: DiskSample, options) -> str:
+    """Why a disk of the domain is not reported, from the selection options."""
+    if disk.name in getattr(options, "exclude_disk", ()):
+        return f"--exclude-disk {disk.name} leaves it out"
+    named = getattr(options, "disk", ())
+    if named:
+        return f"disk {disk.name} is not among the disks --disk names ({', '.join(named)})"
+    return (f"disk {disk.name} ({disk.device or 'disk'}, source {disk.source or 'none'}) is "
+            f"reported only when named: --disk {disk.name}")
+
+
+def _why_unmeasured(disk: DiskSample, spec: LabelSpec, measurement: Measurement
+                    ) -> Optional[str]:
+    """Why one reported disk has no value for a metric, where the sample tells."""
+    missing = [field for field in _NEEDS.get(spec, ()) if getattr(disk, field) is None]
+    if missing:
+        return (f"this driver reports no {' and no '.join(_FIELD_WORDS[f] for f in missing)} "
+                f"for disk {disk.name}")
+    if spec in _RATE_SPECS and disk.name not in measurement.rates:
+        return (f"the counters of disk {disk.name} went back during the run (it was reset); "
+                "the next run measures again")
+    if spec is ALLOCATION_USAGE and not disk.capacity:
+        return f"disk {disk.name} has a capacity of 0"
+    return None
 
 
 def _latency_ms(total_ns_rate: float, requests_rate: float) -> float:

@@ -4,22 +4,54 @@ A check turns a measurement into readings (label, value, unit, and the words
 for a status line); this module judges them against the thresholds with
 nagiosplugin and gathers the state, the status text, the perfdata and the
 long output.
+
+Every threshold must judge something: one whose label no reading of the run
+carries (the driver does not report it, the device is not reported, there
+is no link speed...) makes the run UNKNOWN, in the check's words for why,
+or the state the user chose for it (ok: a note).  A reading that crosses a
+threshold is shown with enough decimals to see it cross.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+import math
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import nagiosplugin
-from nagiosplugin.state import Critical, Ok, ServiceState, Warn
+from nagiosplugin import Range
+from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from libcheck.errors import CheckError
 from libcheck.perfdata import Perfdata
-from libcheck.thresholds import LabelSpec, Thresholds, violation
+from libcheck.thresholds import LabelSpec, Target, Thresholds, violation
+from libcheck.units import decimal
+
+# The option that sets the state of a threshold that judges nothing (ok: a note).
+UNMEASURED_OPTION = "--state-if-unmeasured-threshold"
+# No status line needs more to show a value on the right side of a threshold.
+MAX_DECIMALS = 12
+
+Number = Callable[[float, Optional[int]], str]
+
+
+class Phrase(NamedTuple):
+    """How a reading reads: words around its number, at any precision."""
+
+    before: str
+    after: str = ""
+    number: Number = decimal
+
+    def at(self, value: float, decimals: Optional[int] = None) -> str:
+        """The words with the number shown at `decimals` (None: its usual precision)."""
+        return f"{self.before}{self.number(value, decimals)}{self.after}"
 
 
 class Reading(NamedTuple):
-    """One value a check reports, with how to name it in a status line."""
+    """One value a check reports, with how to name it in a status line.
+
+    `phrase`, where given, lets a status line show the number with more
+    decimals than `text` has, so that a crossed threshold is visibly crossed.
+    """
 
     spec: LabelSpec
     value: float
@@ -27,11 +59,37 @@ class Reading(NamedTuple):
     device: Optional[str] = None
     minimum: Optional[float] = 0
     maximum: Optional[float] = None
+    phrase: Optional[Phrase] = None
+
+    @classmethod
+    def of(cls, spec: LabelSpec, value: float, phrase: Phrase, device: Optional[str] = None,
+           minimum: Optional[float] = 0, maximum: Optional[float] = None) -> Reading:
+        """A reading whose text is its phrase at the usual precision."""
+        return cls(spec, value, phrase.at(value), device, minimum, maximum, phrase)
 
     @property
     def label(self) -> str:
         """The perfdata label."""
         return self.spec.label_for(self.device)
+
+    def text_against(self, threshold: Range) -> str:
+        """The text, with the decimals it takes to read differently from the ends of
+        `threshold` (`0.004% (> 0)`, not `0.0% (> 0)`)."""
+        if self.phrase is None:
+            return self.text
+        return self.phrase.at(self.value, _decimals_apart(self.phrase.number, self.value,
+                                                          threshold))
+
+
+def _decimals_apart(number: Number, value: float, threshold: Range) -> Optional[int]:
+    # Rounding keeps order: once the value reads differently from an end, it
+    # reads on its own side of that end.
+    ends = [end for end in (threshold.start, threshold.end)
+            if math.isfinite(end) and end != value]
+    for decimals in (None, *range(1, MAX_DECIMALS + 1)):
+        if all(number(value, decimals) != number(end, decimals) for end in ends):
+            return decimals
+    return MAX_DECIMALS
 
 
 class ReadingsResource(nagiosplugin.Resource):
@@ -71,6 +129,13 @@ class ThresholdContext(nagiosplugin.Context):
                 return self.result_cls(state, violation(threshold, metric.value), metric)
         return self.result_cls(Ok, None, metric)
 
+    def text_of(self, result) -> str:
+        """The reading's text, precise enough to show the threshold it crossed."""
+        reading = result.resource.readings[result.metric.name]
+        warning, critical = self._thresholds.ranges_for(reading.spec, result.metric.name)
+        crossed = {Critical: critical, Warn: warning}.get(result.state)
+        return reading.text_against(crossed) if crossed is not None else reading.text
+
     def performance(self, metric, resource):
         reading = resource.readings[metric.name]
         warning, critical = self._thresholds.ranges_for(reading.spec, metric.name)
@@ -89,26 +154,25 @@ class ProblemSummary(nagiosplugin.Summary):
         return f"{self._domain_name}: {self._ok_text}"
 
     def problem(self, results):
-        worst = results.most_significant
-        first = worst[0]
-        reading = first.resource.readings[first.metric.name]
+        first = results.most_significant[0]
         more = len([r for r in results if r.state != Ok]) - 1
         tail = f" (+{more} more)" if more > 0 else ""
-        return f"{self._domain_name}: {reading.text} ({first.hint}){tail}"
+        return f"{self._domain_name}: {first.context.text_of(first)} ({first.hint}){tail}"
 
     def verbose(self, results):
-        return [f"{result.metric.name}: {result.resource.readings[result.metric.name].text}"
+        return [f"{result.metric.name}: {result.context.text_of(result)}"
                 + (f" ({result.state}: {result.hint})" if result.state != Ok else "")
                 for result in results]
 
 
 class Outcome(NamedTuple):
-    """What a run prints and how it exits."""
+    """What a run prints and how it exits: `details` are for -v, `notes` for every run."""
 
     state: ServiceState
     text: str
     perfdata: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _rank(state: ServiceState) -> int:
@@ -123,18 +187,73 @@ class Condition(NamedTuple):
     text: str
 
 
+def _no_reason(target: Target) -> Optional[str]:
+    return None
+
+
+class Unmeasured(NamedTuple):
+    """How a run treats a threshold that judges no reading.
+
+    `reason` is the check's: why a metric (on a device, or on all: None) was
+    not measured, or None when it does not know; `state` is what such a
+    threshold makes the run (Ok: a note, for thresholds shared by hosts that
+    differ).
+    """
+
+    reason: Callable[[Target], Optional[str]] = _no_reason
+    state: ServiceState = Unknown
+
+
+# Without the check's reasons, and loud.
+UNMEASURED_IS_UNKNOWN = Unmeasured()
+
+
 def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Reading],
-          thresholds: Thresholds, condition: Optional[Condition] = None) -> Outcome:
+          thresholds: Thresholds, condition: Optional[Condition] = None,
+          unmeasured: Unmeasured = UNMEASURED_IS_UNKNOWN) -> Outcome:
     """Evaluate readings against thresholds with nagiosplugin.
 
-    A `condition` wins the status line unless a threshold is worse.
+    A `condition` wins the status line unless a threshold is worse; a threshold
+    that judges nothing is such a condition (UNKNOWN), unless the check has
+    one of its own already, which says why readings are missing.
     """
     check = nagiosplugin.Check(ReadingsResource(check_name, readings),
                                ThresholdContext(thresholds),
                                ProblemSummary(domain_name, ok_text))
     check()
     details = tuple(check.summary.verbose(check.results))
+    condition, notes = _with_unjudged(condition, _unjudged(readings, thresholds, unmeasured),
+                                      unmeasured.state)
     state, text = check.state, check.summary_str
     if condition is not None and (not readings or _rank(condition.state) >= _rank(state)):
         state, text = condition.state, f"{domain_name}: {condition.text}"
-    return Outcome(state, text, tuple(check.perfdata), details)
+    return Outcome(state, text, tuple(check.perfdata), details, notes)
+
+
+def _unjudged(readings: Sequence[Reading], thresholds: Thresholds,
+              unmeasured: Unmeasured) -> list[str]:
+    """One line per threshold that judges no reading: which, and why."""
+    labels = thresholds.unjudged((reading.spec, reading.label) for reading in readings)
+    return [f"threshold {thresholds.options_for(label)} judges nothing: "
+            f"{_reason(thresholds.targets(label), unmeasured.reason)}" for label in labels]
+
+
+def _reason(targets: Sequence[Target], reason: Callable[[Target], Optional[str]]) -> str:
+    for target in targets:
+        words = reason(target)
+        if words:
+            return words
+    return "it was not measured in this run"
+
+
+def _with_unjudged(condition: Optional[Condition], lines: list[str],
+                   state: ServiceState) -> tuple[Optional[Condition], tuple[str, ...]]:
+    """The condition of the run and the notes, given the thresholds that judge nothing."""
+    if not lines or condition is not None:
+        return condition, tuple(lines)
+    if state == Ok:
+        return None, tuple(f"{line} (accepted: {UNMEASURED_OPTION} ok)" for line in lines)
+    more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+    hint = (f"{UNMEASURED_OPTION} ok makes this a note, for thresholds shared by hosts "
+            "that differ")
+    return Condition(state, lines[0] + more), (*lines, hint)

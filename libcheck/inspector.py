@@ -68,8 +68,25 @@ def _job_numbers_left_out(stats: Mapping, groups: frozenset[Group]) -> bool:
 
 
 def _midpoint(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
-    """The (wall, monotonic) moment halfway between two readings of the clocks."""
+    """The (wall, boot-time) moment halfway between two readings of the clocks."""
     return (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_clock() -> float:
+    """Seconds on the boot-time clock: never stepped, and counting time suspended."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def boot_id(path: str = BOOT_ID_PATH) -> Optional[str]:
+    """The kernel's ID of this boot of the host (None when it cannot be read)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read(64).strip() or None
+    except (OSError, ValueError):
+        return None
 
 
 def default_uri(environ: Mapping[str, str] = os.environ) -> str:
@@ -167,16 +184,21 @@ class Inspector:
     """Reads samples of one libvirt connection's domains.
 
     `connection` is an open virConnect (tests hand in a test-driver one);
-    `Inspector.open(uri)` opens the read-only production connection.
+    `Inspector.open(uri)` opens the read-only production connection.  A
+    sample's time comes from this host's clocks, also for a remote URI:
+    `clock` is the wall clock, `monotonic` the boot-time clock that times
+    intervals, and `boot` names the boot in which that clock compares.
     """
 
     def __init__(self, connection: libvirt.virConnect, uri: Optional[str] = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = boot_clock,
+                 boot: Callable[[], Optional[str]] = boot_id) -> None:
         self._connection = connection
         self.uri = uri or connection.getURI()
         self._clock = clock
         self._monotonic = monotonic
+        self._boot = boot
 
     @classmethod
     def open(cls, uri: str, **kwargs) -> Inspector:
@@ -246,13 +268,13 @@ class Inspector:
         moment = _midpoint(bulk_started, self._now())
         identity = self._identity(domain, stats)
         if not identity.is_active:
-            return DomainSample(identity, *moment)
+            return DomainSample(identity, *moment, boot_id=self._boot())
         description = self._describe(domain, groups)
         calls_started = self._now()
         parts = self._read_groups(domain, groups, stats, description)
         if any(_BULK_KEYS[group] not in stats for group in groups):
             moment = _midpoint(calls_started, self._now())
-        return DomainSample(identity, *moment, **parts)
+        return DomainSample(identity, *moment, boot_id=self._boot(), **parts)
 
     def _now(self) -> tuple[float, float]:
         return self._clock(), self._monotonic()
@@ -363,6 +385,14 @@ class Inspector:
             return _merge_nics(devices, _nics_from_bulk(stats))
         with _translated("reading interface statistics"):
             return tuple(_nic_from_calls(domain, nic) for nic in devices)
+
+    # -- configuration -------------------------------------------------------
+
+    def inactive_domain_xml(self, domain: libvirt.virDomain) -> str:
+        """The persistent domain XML: the devices the domain gets when it starts
+        (without the names libvirt gives taps at start, such as vnet0)."""
+        with _translated("reading the inactive domain XML"):
+            return domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
 
 
 def _merge_disks(devices: tuple[DiskDevice, ...],

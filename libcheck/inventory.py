@@ -7,7 +7,10 @@ VM" way of modelling, see icinga2-conf/example-hosts-per-vm.conf), or as JSON
 for import tools such as the Icinga Director.
 
 Interfaces are keyed by MAC address: libvirt names a tap (vnet0...) anew on
-every start of the VM, the MAC stays. Every failure is one line and exit 3.
+every start of the VM, the MAC stays. A running VM's interfaces come from its
+live XML (those with a host-side device, named as now); a shut-off VM's from
+its persistent XML (those that get a host-side device when it starts, most
+of them without a name yet). Every failure is one line and exit 3.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO
+from xml.etree import ElementTree
 
 from libcheck import __version__
 from libcheck.errors import CheckError, DomainVanished
@@ -31,9 +35,10 @@ EXIT_UNKNOWN = 3
 
 @dataclass(frozen=True)
 class Interface:
-    """A network interface with a host-side device."""
+    """A network interface the checks count: its host-side device, where it has
+    a name yet (a shut-off VM's tap is named when the VM starts), and its MAC."""
 
-    target: str
+    target: Optional[str]
     mac: Optional[str]
 
 
@@ -69,15 +74,24 @@ class Inventory:
     def _domain(self, domain, include_inactive: bool) -> Optional[Domain]:
         try:
             identity = self._inspector.sample(domain, frozenset()).identity
-            if not (include_inactive or _is_active(identity)):
+            active = _is_active(identity)
+            if not (include_inactive or active):
                 return None
-            devices = parse_devices(self._inspector.domain_xml(domain))
+            disks, interfaces = self._devices(domain, active)
         except DomainVanished:
             return None  # undefined between the listing and the reading
-        return Domain(
-            name=identity.name, uuid=identity.uuid, state=identity.state.words,
-            disks=tuple(disk.name for disk in devices.disks if _reported_disk(disk)),
-            interfaces=tuple(Interface(nic.name, nic.mac) for nic in devices.nics if nic.name))
+        return Domain(name=identity.name, uuid=identity.uuid, state=identity.state.words,
+                      disks=disks, interfaces=interfaces)
+
+    def _devices(self, domain, active: bool) -> tuple[tuple[str, ...], tuple[Interface, ...]]:
+        """The disks and interfaces to list: an active domain's as they are now
+        (live XML), a shut-off one's as they will be when it starts."""
+        if active:
+            devices = parse_devices(self._inspector.domain_xml(domain))
+            return _reported_disks(devices), tuple(
+                Interface(nic.name, nic.mac) for nic in devices.nics if nic.name)
+        xml = self._inspector.inactive_domain_xml(domain)
+        return _reported_disks(parse_devices(xml)), _interfaces_at_start(xml)
 
 
 def _is_active(identity: DomainIdentity) -> bool:
@@ -85,9 +99,31 @@ def _is_active(identity: DomainIdentity) -> bool:
     return identity.domain_id is not None
 
 
-def _reported_disk(disk) -> bool:
+# Interface types for which libvirt makes no host-side device (no tap, no
+# macvtap): a check has no counters to read for them.
+_DEVICELESS_TYPES = frozenset({"user", "mcast", "udp", "server", "client", "null",
+                               "hostdev", "vdpa", "vds"})
+
+
+def _interfaces_at_start(inactive_xml: str) -> tuple[Interface, ...]:
+    """The interfaces a shut-off domain's XML gives a host-side device when it starts.
+
+    libvirt names most taps only then (vnet0...): the target is the configured
+    name where there is one, else None; the MAC is the key either way.
+    """
+    interfaces = []
+    for node in ElementTree.fromstring(inactive_xml).iterfind("devices/interface"):
+        if node.get("type") not in _DEVICELESS_TYPES:
+            target, mac = node.find("target"), node.find("mac")
+            interfaces.append(Interface(target.get("dev") if target is not None else None,
+                                        mac.get("address") if mac is not None else None))
+    return tuple(interfaces)
+
+
+def _reported_disks(devices) -> tuple[str, ...]:
     """The disks check_vm_disk_io reports by default: no cdrom, floppy or empty drive."""
-    return disk.device not in ("cdrom", "floppy") and disk.source is not None
+    return tuple(disk.name for disk in devices.disks
+                 if disk.device not in ("cdrom", "floppy") and disk.source is not None)
 
 
 # -- Icinga 2 DSL --------------------------------------------------------------
@@ -142,9 +178,12 @@ def _dsl_interfaces(interfaces: Sequence[Interface]) -> list[str]:
     keyed = [nic for nic in interfaces if nic.mac]
     if not keyed:
         return ["\tvars.vm_interfaces = { }"]
-    entries = [f"\t\t{dsl_string(nic.mac)} = {{ target = {dsl_string(nic.target)} }}"
-               for nic in keyed]
+    entries = [f"\t\t{dsl_string(nic.mac)} = {_dsl_interface_entry(nic)}" for nic in keyed]
     return ["\tvars.vm_interfaces = {", *entries, "\t}"]
+
+
+def _dsl_interface_entry(nic: Interface) -> str:
+    return f"{{ target = {dsl_string(nic.target)} }}" if nic.target else "{ }"
 
 
 def icinga2_document(domains: Sequence[Domain], hypervisor: str, uri: str) -> str:
@@ -167,7 +206,7 @@ def json_record(domain: Domain, hypervisor: str, uri: str) -> dict:
         "hypervisor": hypervisor,
         "vm_connect": uri,
         "vm_disks": list(domain.disks),
-        "vm_interfaces": {nic.mac: {"target": nic.target}
+        "vm_interfaces": {nic.mac: ({"target": nic.target} if nic.target else {})
                           for nic in domain.interfaces if nic.mac},
     }
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import time
 from types import MappingProxyType
-from typing import Callable, Mapping, NamedTuple, Optional
+from typing import Callable, Iterable, Mapping, NamedTuple, Optional
 
-from libcheck.rates import BaselinePolicy, Counters, Snapshot, group_rates, interval
+from libcheck.rates import (
+    DOMAIN_GROUP,
+    BaselinePolicy,
+    Counters,
+    Snapshot,
+    group_rates,
+    interval,
+)
 from libcheck.samples import DomainSample
 from libcheck.state import StateSlot
 
@@ -24,6 +31,9 @@ class Measurement(NamedTuple):
 
     `rates` maps a counter group (`""` for the domain, else a device) to its
     counters' rates; a group that could not be measured is absent.
+    `interval` is what the rates span, and `basis` says against what: when
+    some groups were measured within the run while the rest used the stored
+    baseline, `interval` is the baseline's and `basis` names the others.
     """
 
     sample: DomainSample
@@ -34,6 +44,9 @@ class Measurement(NamedTuple):
     def rate(self, group: str, counter: str) -> Optional[float]:
         """One counter's rate per second, or None when it is not known."""
         return self.rates.get(group, {}).get(counter)
+
+
+SINCE_PREVIOUS_RUN = "since the previous run"
 
 
 class Measurer:
@@ -65,38 +78,30 @@ class Measurer:
         baseline = self._policy.choose(history, now)
         rates = _rates_between(baseline, now)
         if baseline is not None and set(rates) == set(now.counters):
-            measurement = Measurement(sample, rates, interval(baseline, now),
-                                      "since the previous run")
+            measurement = Measurement(sample, rates, interval(baseline, now), SINCE_PREVIOUS_RUN)
         else:
-            reason = (self._policy.refusal(history, now) if baseline is None
-                      else "a counter was reset or a device is new")
-            measurement, history, now = self._measure_within_run(history, baseline, now, reason)
+            refusal = self._policy.refusal(history, now) if baseline is None else None
+            measurement, history, now = self._measure_within_run(history, baseline, now,
+                                                                 refusal)
         if slot is not None and measurement.sample.identity.is_active:
             slot.save(self._policy.retain(history, now))
         return measurement
 
     def _measure_within_run(self, history: list[Snapshot], baseline: Optional[Snapshot],
-                            first: Snapshot, reason: str):
+                            first: Snapshot, refusal: Optional[str]):
+        """Sample again after the pause: groups unsound against `baseline` (all
+        of them when it is None, refused for `refusal`) are measured over it."""
         self._sleep(self._sample_interval)
         sample = self._read()
         if not sample.identity.is_active:
             return Measurement(sample), history, first
         later = self._snapshot(sample)
-        rates = _rates_between(first, later)
-        # Only groups that were sound against the baseline at the first sample
-        # may use it: a reset counter can outgrow its old value during the pause.
-        sound = _rates_between(baseline, first)
-        rates.update({group: values for group, values in _rates_between(baseline, later).items()
-                      if group in sound})
-        measurement = Measurement(sample, rates, interval(first, later),
-                                  f"within this run ({reason})")
-        kept = [first] if baseline is None or len(sound) < len(first.counters) else [
-            *history, first]
-        return measurement, kept, later
+        # The next run's baseline must know every group: the stored ones do not.
+        return _measurement_within_run(sample, baseline, first, later, refusal), [first], later
 
     def _snapshot(self, sample: DomainSample) -> Snapshot:
-        return Snapshot(sample.wall_time, sample.identity.domain_id,
-                        self._counters(sample), sample.monotonic_time)
+        return Snapshot(sample.wall_time, sample.identity.domain_id, self._counters(sample),
+                        sample.monotonic_time, sample.boot_id)
 
 
 def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str, float]]:
@@ -108,3 +113,50 @@ def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str
         if values is not None:
             rates[group] = values
     return rates
+
+
+def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], first: Snapshot,
+                            later: Snapshot, refusal: Optional[str]) -> Measurement:
+    """Rates of the groups sound against `baseline` over it, of the others over
+    the run's own two samples (`first`, `later`)."""
+    # Only groups that were sound against the baseline at the first sample
+    # may use it: a reset counter can outgrow its old value during the pause.
+    sound = _rates_between(baseline, first)
+    from_baseline = {group: values for group, values in _rates_between(baseline, later).items()
+                     if group in sound}
+    within_run = {group: values for group, values in _rates_between(first, later).items()
+                  if group not in from_baseline}
+    rates = {**within_run, **from_baseline}
+    remeasured = [group for group in first.counters if group not in from_baseline]
+    if from_baseline:
+        return Measurement(sample, rates, interval(baseline, later),
+                           _mixed_basis(baseline, first, later, remeasured))
+    why = refusal or _why_remeasured(baseline, first, remeasured)
+    return Measurement(sample, rates, interval(first, later), f"within this run ({why})")
+
+
+def _mixed_basis(baseline: Snapshot, first: Snapshot, later: Snapshot,
+                 remeasured: list[str]) -> str:
+    """"since the previous run; vdb over 1.50 s within this run (vdb is new)"."""
+    names = ", ".join(_group_name(group) for group in remeasured)
+    return (f"{SINCE_PREVIOUS_RUN}; {names} over {interval(first, later):.2f} s within this run "
+            f"({_why_remeasured(baseline, first, remeasured)})")
+
+
+def _why_remeasured(baseline: Snapshot, first: Snapshot, groups: Iterable[str]) -> str:
+    """What kept each of `groups` from the baseline, e.g. "vdb is new"."""
+    return ", ".join(_why_group_remeasured(baseline.counters.get(group), first.counters[group],
+                                           _group_name(group)) for group in groups)
+
+
+def _why_group_remeasured(before: Optional[Mapping[str, float]], after: Mapping[str, float],
+                          name: str) -> str:
+    if before is None:
+        return f"{name} is new"
+    if any(counter not in before for counter in after):
+        return f"{name} has a new counter"
+    return f"a counter of {name} was reset"
+
+
+def _group_name(group: str) -> str:
+    return "the domain" if group == DOMAIN_GROUP else group

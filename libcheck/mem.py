@@ -7,6 +7,10 @@ driver in the guest, no stats period, or numbers older than their period
 allows) nothing is guessed: the check reports the host-side view, QEMU's
 resident memory against the configured size, labelled as host-side, in a
 state chosen by --state-if-no-balloon.
+
+Freshness never compares two machines' clocks where it can help it: the
+balloon's last_update (the hypervisor's clock) is compared with its value at
+the previous sample, over this host's interval between the two.
 """
 
 from __future__ import annotations
@@ -14,18 +18,21 @@ from __future__ import annotations
 import argparse
 from typing import NamedTuple, Optional
 
-from libcheck.evaluation import Condition, Reading
+from libcheck.evaluation import Condition, Phrase, Reading
 from libcheck.measure import Measurement
 from libcheck.policy import STATE_NAMES
 from libcheck.rates import DOMAIN_GROUP, Counters
 from libcheck.samples import DomainSample, Group, MemorySample
-from libcheck.thresholds import LabelSpec
-from libcheck.units import KIB, human_bytes
+from libcheck.thresholds import LabelSpec, Target
+from libcheck.units import KIB, decimal, human_bytes
 
 # A stats period of P seconds leaves numbers at most P old; allow for the
 # poll landing just after our read and for whole-second timestamps.
 STALE_PERIODS = 3
 STALE_SLACK_SECONDS = 5
+# last_update counts whole seconds: a timestamp less than this ahead of the
+# local clock is its rounding, not a clock that runs ahead.
+TIMESTAMP_RESOLUTION_SECONDS = 1.0
 
 USAGE = LabelSpec("mem_usage", "%", "memory used inside the guest, in percent of the memory "
                   "it sees (the headline)", headline=True)
@@ -52,6 +59,12 @@ _RATE_COUNTERS = (("swap_in", SWAP_IN, KIB, "swap-in"), ("swap_out", SWAP_OUT, K
                   ("major_fault", MAJOR, 1, "major faults"),
                   ("minor_fault", MINOR, 1, "minor faults"))
 
+_RATE_SPECS = tuple(spec for _counter, spec, *_rest in _RATE_COUNTERS)
+# The balloon field each label needs (the guest's balloon driver may omit some).
+_BALLOON_FIELD_OF = {USABLE: "usable", UNUSED: "unused", CACHES: "disk_caches",
+                     ACTUAL: "actual", RSS: "rss",
+                     **{spec: counter for counter, spec, *_rest in _RATE_COUNTERS}}
+
 HINT_NO_DEVICE = ("add <memballoon model='virtio'><stats period='10'/></memballoon> to the "
                   "domain to see memory inside the guest")
 HINT_NO_DRIVER = ("load the virtio balloon driver in the guest (Linux: virtio_balloon; "
@@ -60,40 +73,111 @@ HINT_NO_PERIOD = ("set <stats period='10'/> in the domain's <memballoon> (live: 
                   "dommemstat DOMAIN --period 10 --live)")
 HINT_STALE = ("the guest's balloon driver stopped reporting, or the stats period is longer "
               "than --balloon-max-age")
+HINT_STALE_BY_CLOCK = ("the guest's balloon driver stopped reporting, or this host's clock is "
+                       "ahead of the hypervisor's (with no update seen between two samples, "
+                       "the clocks were compared; sync them, e.g. NTP)")
+HINT_CLOCK_BEHIND = ("this host's clock is behind the hypervisor's: sync them (e.g. NTP); the "
+                     "next run judges by the updates since this one")
 
 
 class BalloonVerdict(NamedTuple):
-    """Whether the balloon numbers can be judged, and if not, why."""
+    """Whether the balloon numbers can be judged, and if not, why; `basis` says
+    how their freshness was judged (for -v)."""
 
     fresh: bool
     reason: str = ""
     hint: str = ""
+    basis: str = ""
 
 
-def judge_balloon(memory: MemorySample, now: float, max_age: Optional[float]) -> BalloonVerdict:
+class BalloonProgress(NamedTuple):
+    """How far last_update moved between two samples: `advance` seconds of the
+    hypervisor's clock over `interval` seconds of this host's."""
+
+    advance: float
+    interval: float
+
+    @property
+    def lag(self) -> float:
+        """How much older the statistics grew between the samples: with clocks
+        that tick alike, a lower bound of their age now."""
+        return self.interval - self.advance
+
+
+def judge_balloon(memory: MemorySample, now: float, max_age: Optional[float],
+                  progress: Optional[BalloonProgress] = None) -> BalloonVerdict:
     """Decide whether the balloon statistics are present and fresh.
 
     `max_age` None means: three stats periods plus a few seconds; 0 trusts
     numbers of any age (for drivers without a clock, such as the test driver).
+    Fresh means that last_update advanced between two samples and did not
+    fall behind this host's interval by more than that bound.  Only when the
+    two samples tell nothing (no update between them, but less time than the
+    bound) is last_update compared with `now`, this host's clock: then a
+    timestamp ahead of it is never fresh.
     """
+    missing = _missing_statistics(memory, max_age)
+    if missing is not None or max_age == 0:
+        return missing or BalloonVerdict(True)
+    bound = max_age or STALE_PERIODS * memory.stats_period + STALE_SLACK_SECONDS
+    updated = memory.balloon.get("last_update") or 0
+    if updated <= 0:
+        return BalloonVerdict(False, f"balloon statistics are stale (never updated, limit "
+                                     f"{bound:g} s)", HINT_STALE)
+    if progress is not None and (progress.advance > 0 or progress.interval > bound):
+        return _judge_progress(progress, bound)
+    return _judge_by_clock(now - updated, bound)
+
+
+def _missing_statistics(memory: MemorySample, max_age: Optional[float]
+                        ) -> Optional[BalloonVerdict]:
+    """Why there are no statistics to judge, or None when there are."""
     balloon = memory.balloon
     if memory.balloon_model == "none":
         return BalloonVerdict(False, "no balloon device (memballoon model 'none')",
                               HINT_NO_DEVICE)
     if "available" not in balloon or not ("usable" in balloon or "unused" in balloon):
         return BalloonVerdict(False, "no balloon statistics from the guest", HINT_NO_DRIVER)
-    if max_age == 0:
-        return BalloonVerdict(True)
     if max_age is None and not memory.stats_period:
         return BalloonVerdict(False, "balloon statistics are not polled (no stats period)",
                               HINT_NO_PERIOD)
-    bound = max_age or STALE_PERIODS * memory.stats_period + STALE_SLACK_SECONDS
-    updated = balloon.get("last_update") or 0
-    if updated <= 0 or now - updated > bound:
-        age = f"{now - updated:.0f} s old" if updated > 0 else "never updated"
-        return BalloonVerdict(False, f"balloon statistics are stale ({age}, limit {bound:g} s)",
-                              HINT_STALE)
-    return BalloonVerdict(True)
+    return None
+
+
+def _judge_progress(progress: BalloonProgress, bound: float) -> BalloonVerdict:
+    basis = (f"balloon last_update advanced {progress.advance:.0f} s in "
+             f"{progress.interval:.1f} s between two samples")
+    if progress.advance <= 0:
+        return BalloonVerdict(False, f"balloon statistics are stale (not updated in "
+                                     f"{progress.interval:.0f} s, limit {bound:g} s)",
+                              HINT_STALE, basis)
+    if progress.lag > bound:
+        return BalloonVerdict(False, f"balloon statistics are stale (they fell "
+                                     f"{progress.lag:.0f} s behind in {progress.interval:.0f} "
+                                     f"s, limit {bound:g} s)", HINT_STALE, basis)
+    return BalloonVerdict(True, basis=basis)
+
+
+def _judge_by_clock(age: float, bound: float) -> BalloonVerdict:
+    basis = (f"balloon last_update {age:.0f} s old by this host's clock (no update seen "
+             "between two samples)")
+    if age < -TIMESTAMP_RESOLUTION_SECONDS:
+        return BalloonVerdict(False, f"balloon statistics cannot be judged fresh (their last "
+                                     f"update is {-age:.0f} s ahead of this host's clock)",
+                              HINT_CLOCK_BEHIND, basis)
+    if age > bound:
+        return BalloonVerdict(False, f"balloon statistics are stale ({age:.0f} s old by this "
+                                     f"host's clock, limit {bound:g} s)",
+                              HINT_STALE_BY_CLOCK, basis)
+    return BalloonVerdict(True, basis=basis)
+
+
+def balloon_progress(measurement: Measurement) -> Optional[BalloonProgress]:
+    """last_update's advance over the measurement's interval, where both are known."""
+    rate = measurement.rate(DOMAIN_GROUP, "last_update")
+    if rate is None or not measurement.interval:
+        return None
+    return BalloonProgress(rate * measurement.interval, measurement.interval)
 
 
 class MemCheck:
@@ -140,7 +224,8 @@ class MemCheck:
     @staticmethod
     def _verdict(measurement: Measurement, options) -> BalloonVerdict:
         return judge_balloon(measurement.sample.memory, measurement.sample.wall_time,
-                             getattr(options, "balloon_max_age", None))
+                             getattr(options, "balloon_max_age", None),
+                             balloon_progress(measurement))
 
     @staticmethod
     def _guest_readings(memory: MemorySample) -> list[Reading]:
@@ -177,8 +262,8 @@ class MemCheck:
             rate = measurement.rate(DOMAIN_GROUP, counter)
             if rate is not None:
                 value = rate / updates * scale
-                shown = human_bytes(value) if scale == KIB else f"{value:.1f}"
-                readings.append(Reading(spec, value, f"{words} {shown}/s"))
+                number = human_bytes if scale == KIB else decimal
+                readings.append(Reading.of(spec, value, Phrase(f"{words} ", "/s", number)))
         return readings
 
     @staticmethod
@@ -196,6 +281,25 @@ class MemCheck:
             actual = memory.balloon["actual"] * KIB
             readings.append(Reading(ACTUAL, actual, f"balloon size {human_bytes(actual)}"))
         return readings
+
+    def unmeasured_reason(self, measurement: Measurement, options,
+                          target: Target) -> Optional[str]:
+        """Why a memory label has no value in this run, where the check knows."""
+        memory = measurement.sample.memory
+        field = _BALLOON_FIELD_OF.get(target.spec)
+        if field is not None and field not in memory.balloon:
+            return f"libvirt's balloon statistics of this domain have no '{field}'"
+        verdict = self._verdict(measurement, options)
+        if target.spec is RSS_USAGE:
+            return ("host_rss_usage is reported only by the host-side fallback, without "
+                    "fresh balloon statistics" if verdict.fresh else None)
+        if not verdict.fresh:
+            return verdict.reason
+        if target.spec in _RATE_SPECS and not measurement.rate(DOMAIN_GROUP, "last_update"):
+            period = f", stats period {memory.stats_period} s" if memory.stats_period else ""
+            return (f"the guest's balloon statistics did not update between the two samples "
+                    f"({measurement.interval or 0:.1f} s apart{period}): no rate until they do")
+        return None
 
     def condition(self, measurement: Measurement, options) -> Optional[Condition]:
         """Without fresh balloon statistics: the policy's state and why."""
@@ -226,8 +330,9 @@ class MemCheck:
         memory = measurement.sample.memory
         fields = ", ".join(f"{name}={value}" for name, value in sorted(memory.balloon.items()))
         period = f"{memory.stats_period} s" if memory.stats_period else "none"
+        basis = self._verdict(measurement, options).basis
         return [f"balloon model {memory.balloon_model or 'none'}, stats period {period}",
-                f"balloon fields (KiB, counts): {fields or 'none'}"]
+                f"balloon fields (KiB, counts): {fields or 'none'}", *([basis] if basis else [])]
 
 
 CHECK = MemCheck()

@@ -24,11 +24,11 @@ from nagiosplugin.state import Unknown
 
 from libcheck.devices import Selection, add_selection_options
 from libcheck.errors import UsageError
-from libcheck.evaluation import Condition, Reading
+from libcheck.evaluation import Condition, Phrase, Reading
 from libcheck.measure import Measurement
 from libcheck.rates import Counters
 from libcheck.samples import DomainSample, Group, NicSample
-from libcheck.thresholds import LabelSpec, parse_number
+from libcheck.thresholds import LabelSpec, Target, parse_number
 from libcheck.units import human_bits, human_bytes
 
 BITS_PER_BYTE = 8
@@ -57,6 +57,14 @@ class Direction(NamedTuple):
     def counter(self, field: str) -> str:
         """The counter's name in NicSample and in the stored state: rx_bytes..."""
         return f"{self.key}_{field}"
+
+    def needs(self, spec: LabelSpec) -> tuple[str, ...]:
+        """The counters (rx_bytes...) a label of this direction is computed from."""
+        fields = {self.bits: ("bytes",), self.usage: ("bytes",), self.packets: ("packets",),
+                  self.errors: ("errors",), self.drops: ("drops",),
+                  self.errors_pct: ("errors", "packets"), self.drops_pct: ("drops", "packets"),
+                  self.cumulative_bytes: ("bytes",), self.total_bits: ("bytes",)}
+        return tuple(self.counter(field) for field in fields.get(spec, ()))
 
 
 def _direction(key: str, verb: str, noun: str) -> Direction:
@@ -198,18 +206,19 @@ class NicCheck:
         readings = []
         if direction.counter("bytes") in rates:
             bits = rates[direction.counter("bytes")] * BITS_PER_BYTE
-            readings.append(Reading(direction.bits, bits,
-                                    f"{name} {direction.key} {human_bits(bits)}", name,
-                                    maximum=link_speed))
+            readings.append(Reading.of(direction.bits, bits,
+                                       Phrase(f"{name} {direction.key} ", "", human_bits), name,
+                                       maximum=link_speed))
             if link_speed:
                 usage = min(bits / link_speed * 100, 100.0)
-                readings.append(Reading(direction.usage, usage,
-                                        f"{name} {direction.key} {usage:.1f}% of "
-                                        f"{human_bits(link_speed)}", name, maximum=100))
+                readings.append(Reading.of(direction.usage, usage,
+                                           Phrase(f"{name} {direction.key} ",
+                                                  f"% of {human_bits(link_speed)}"),
+                                           name, maximum=100))
         if direction.counter("packets") in rates:
             packets = rates[direction.counter("packets")]
-            readings.append(Reading(direction.packets, packets,
-                                    f"{name} {direction.key} {packets:.1f} packets/s", name))
+            readings.append(Reading.of(direction.packets, packets,
+                                       Phrase(f"{name} {direction.key} ", " packets/s"), name))
         return readings
 
     @staticmethod
@@ -222,11 +231,11 @@ class NicCheck:
             if lost is None:
                 continue
             words = f"{name} {direction.key} {field}"
-            readings.append(Reading(per_second, lost, f"{words} {lost:.1f}/s", name))
+            readings.append(Reading.of(per_second, lost, Phrase(f"{words} ", "/s"), name))
             if packets is not None:
                 share = loss_pct(lost, packets)
-                readings.append(Reading(pct, share, f"{words} {share:.1f}%", name,
-                                        maximum=100))
+                readings.append(Reading.of(pct, share, Phrase(f"{words} ", "%"), name,
+                                           maximum=100))
         return readings
 
     @staticmethod
@@ -235,9 +244,9 @@ class NicCheck:
         for direction in DIRECTIONS:
             value = getattr(nic, direction.counter("bytes"))
             if value is not None:
-                readings.append(Reading(direction.cumulative_bytes, value,
-                                        f"{nic.name} {direction.key} {human_bytes(value)} "
-                                        "in all", nic.name))
+                readings.append(Reading.of(direction.cumulative_bytes, value,
+                                           Phrase(f"{nic.name} {direction.key} ", " in all",
+                                                  human_bytes), nic.name))
         return readings
 
     @staticmethod
@@ -247,9 +256,26 @@ class NicCheck:
             values = [reading.value for reading in readings if reading.spec is direction.bits]
             if values:
                 value = sum(values)
-                totals.append(Reading(direction.total_bits, value,
-                                      f"all interfaces {direction.key} {human_bits(value)}"))
+                totals.append(Reading.of(direction.total_bits, value,
+                                         Phrase(f"all interfaces {direction.key} ", "",
+                                                human_bits)))
         return totals
+
+    def unmeasured_reason(self, measurement: Measurement, options,
+                          target: Target) -> Optional[str]:
+        """Why an interface label has no value in this run, where the check knows."""
+        chosen = [nic for nic in self.selected(measurement.sample, options)
+                  if _has_statistics(nic)]
+        if target.device is None:
+            reasons = dict.fromkeys(_why_unmeasured(nic, target.spec, measurement, options)
+                                    for nic in chosen)
+            return "; ".join(reason for reason in reasons if reason) or None
+        nic = next((nic for nic in measurement.sample.nics if nic.name == target.device), None)
+        if nic is None:
+            return None
+        if nic not in chosen:
+            return _why_left_out(nic, options)
+        return _why_unmeasured(nic, target.spec, measurement, options)
 
     def condition(self, measurement: Measurement, options) -> Optional[Condition]:
         """UNKNOWN, and why, when no reported interface has counters to measure."""
@@ -287,6 +313,37 @@ class NicCheck:
         if link_speed:
             lines.append(f"usage in percent of --speed {human_bits(link_speed)} each way")
         return lines
+
+
+def _why_left_out(nic: NicSample, options) -> str:
+    """Why an interface of the domain is not reported."""
+    if not _has_statistics(nic):
+        return f"interface {nic.name} has no traffic statistics"
+    if _answers_to(nic) & set(_lowercase_macs(getattr(options, "exclude_interface", ()))):
+        return f"--exclude-interface leaves interface {nic.name} out"
+    named = getattr(options, "interface", ())
+    return (f"interface {nic.name} is not among the interfaces --interface names "
+            f"({', '.join(named)})")
+
+
+def _why_unmeasured(nic: NicSample, spec: LabelSpec, measurement: Measurement,
+                    options) -> Optional[str]:
+    """Why one reported interface has no value for a metric, where the sample tells."""
+    direction = next((d for d in DIRECTIONS if d.needs(spec)), None)
+    if direction is None:
+        return None
+    missing = [counter for counter in direction.needs(spec) if getattr(nic, counter) is None]
+    if missing:
+        words = " and no ".join(counter.replace("_", " ") for counter in missing)
+        return f"this driver reports no {words} for interface {nic.name}"
+    if spec is direction.usage and not (getattr(options, "speed", None)
+                                        or getattr(nic, f"{direction.key}_limit_bps")):
+        return (f"interface {nic.name} has no link speed to take {direction.key} usage of: give "
+                f"--speed (e.g. --speed 1G) or a <bandwidth> limit in the domain XML")
+    if spec is not direction.cumulative_bytes and nic.name not in measurement.rates:
+        return (f"the counters of interface {nic.name} went back during the run (it was "
+                "reset); the next run measures again")
+    return None
 
 
 def _describe(nic: NicSample, chosen: bool) -> str:

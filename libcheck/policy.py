@@ -1,21 +1,37 @@
 """Domain state policy: what a check says about a VM that is not running.
 
 A stopped VM is a problem, so nothing but a running VM is OK by default.
-Each non-running case maps to a state that an option can change.
+Each non-running case maps to a state that an option can change.  The case
+follows the state and, where it changes what an operator must do, libvirt's
+reason for it:
+
+- a pause on an error (a disk I/O error, the guest's watchdog, a failed
+  post-copy migration, an operation that could not resume the VM) is an
+  outage that waits for an administrator: "paused-error", critical;
+- a pause after a guest crash, and a shut-off VM whose guest or QEMU
+  crashed, are crashes: "crashed", whatever --state-if-stopped says;
+- every other pause (by a user, or for a job such as a migration, a
+  snapshot or a save, which ends by itself) is "paused", a warning.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from libcheck.reasons import Paused, Shutoff, describe
 from libcheck.samples import DomainIdentity, DomainState
 
 STATE_NAMES = {"ok": Ok, "warning": Warn, "critical": Critical, "unknown": Unknown}
 
-DEFAULTS = {"stopped": "critical", "paused": "warning", "crashed": "critical",
-            "missing": "critical"}
+# One --state-if-CASE option each (libcheck.cli), in this order.
+DEFAULTS = {"stopped": "critical", "paused": "warning", "paused-error": "critical",
+            "crashed": "critical", "missing": "critical"}
+# When an option applies, for its help where "the domain is CASE" says too little.
+CASE_WORDS = {"paused-error": "the domain is paused on an error: disk I/O error, watchdog, "
+                              "failed post-copy migration or resume"}
 
 _CASE_OF_STATE = {
     DomainState.SHUTOFF: "stopped",
@@ -24,6 +40,21 @@ _CASE_OF_STATE = {
     DomainState.PMSUSPENDED: "paused",
     DomainState.CRASHED: "crashed",
 }
+
+_CASE_OF_REASON = {
+    (DomainState.PAUSED, Paused.IOERROR): "paused_error",
+    (DomainState.PAUSED, Paused.WATCHDOG): "paused_error",
+    (DomainState.PAUSED, Paused.POSTCOPY_FAILED): "paused_error",
+    (DomainState.PAUSED, Paused.API_ERROR): "paused_error",
+    (DomainState.PAUSED, Paused.CRASHED): "crashed",
+    (DomainState.SHUTOFF, Shutoff.CRASHED): "crashed",
+}
+
+
+def case_of(identity: DomainIdentity) -> Optional[str]:
+    """The policy case of a domain that is not running (a StatePolicy field)."""
+    return (_CASE_OF_REASON.get((identity.state, identity.reason))
+            or _CASE_OF_STATE.get(identity.state))
 
 
 class Verdict(NamedTuple):
@@ -38,21 +69,29 @@ class StatePolicy(NamedTuple):
 
     stopped: ServiceState = Critical
     paused: ServiceState = Warn
+    paused_error: ServiceState = Critical
     crashed: ServiceState = Critical
     missing: ServiceState = Critical
 
     @classmethod
     def from_names(cls, **names: str) -> StatePolicy:
-        """Build from option values such as stopped='ok'."""
+        """Build from state names by field, such as stopped='ok'."""
         return cls(**{case: STATE_NAMES[name] for case, name in names.items()})
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> StatePolicy:
+        """Build from the parsed --state-if-CASE options, one per DEFAULTS entry."""
+        fields = (case.replace("-", "_") for case in DEFAULTS)
+        return cls.from_names(**{field: getattr(options, f"state_if_{field}")
+                                 for field in fields})
 
     def for_identity(self, identity: DomainIdentity) -> Optional[Verdict]:
         """The verdict for a domain that is not running; None when it runs."""
         if identity.is_active:
             return None
-        case = _CASE_OF_STATE.get(identity.state)
+        case = case_of(identity)
         state = getattr(self, case) if case else Unknown
-        return Verdict(state, f"{identity.name}: {identity.state.words}")
+        return Verdict(state, f"{identity.name}: {describe(identity.state, identity.reason)}")
 
     def for_missing(self, message: str) -> Verdict:
         """The verdict for a domain that does not exist."""

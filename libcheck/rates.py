@@ -1,13 +1,17 @@
 """Counter snapshots, the choice of a baseline, and per-second rates.
 
 A snapshot is the flat form of a sample that the state store keeps: for each
-group (`""` for the domain, else a device name) its cumulative counters.  A
-rate is a delta over the real interval between two snapshots.  A baseline is
-refused when the domain was restarted (its ID changed), when it is older than
-the maximum age, or when it lies in the future (the clock went back); a group
-is refused when any of its counters went down (a counter reset).  A refused
-or missing baseline is never guessed around: the caller takes a second
-sample itself.
+group (`""` for the domain, else a device name) its cumulative counters, the
+wall time, and the time on the monitoring host's boot-time clock with that
+boot's ID.  A rate is a delta over the interval on the boot-time clock, which
+no clock step bends and which counts time suspended.  A baseline is refused
+when it has no boot-time reading (an earlier version stored it), when it was
+taken in another boot of the monitoring host, when the domain was restarted
+(its ID changed), when its wall and boot-time intervals disagree (the wall
+clock was stepped), or when it is older than the maximum age by the wall
+clock; a group is refused when any of its counters went down (a counter
+reset).  A refused or missing baseline is never guessed around: the caller
+takes a second sample itself.
 """
 
 from __future__ import annotations
@@ -17,32 +21,55 @@ from typing import Any, Iterable, Mapping, NamedTuple, Optional
 
 DOMAIN_GROUP = ""
 
+# How far the wall clock may drift from the boot-time clock over an interval
+# before the baseline counts as stepped: 2 s, or 1% of longer intervals.  The
+# kernel's NTP discipline changes the clock's rate by at most 500 ppm (under
+# 2 s in an hour) and the two clocks are read microseconds apart, so a clock
+# only kept in time stays well inside (a fast chrony slew may cost one
+# measurement within the run).  A step inside cannot bend a rate (rates are
+# timed on the boot-time clock) and moves a --max-age judgement by at most 1%.
+STEP_TOLERANCE_SECONDS = 2.0
+STEP_TOLERANCE_FRACTION = 0.01
+_LONGEST_BOOT_ID = 64
+
 Counters = Mapping[str, Mapping[str, float]]
 
 
 class Snapshot(NamedTuple):
-    """Cumulative counters at one moment, grouped by device."""
+    """Cumulative counters at one moment, grouped by device.
+
+    `boot_time` is seconds on the monitoring host's boot-time clock, comparable
+    only with snapshots of the same `boot_id` (None where unknown).
+    """
 
     wall_time: float
     domain_id: Optional[int]
     counters: Counters
-    # Only meaningful between two snapshots of the same process; never stored.
-    monotonic_time: Optional[float] = None
+    boot_time: Optional[float] = None
+    boot_id: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
-        return {"wall_time": self.wall_time, "domain_id": self.domain_id,
+        return {"wall_time": self.wall_time, "boot_time": self.boot_time,
+                "boot_id": self.boot_id, "domain_id": self.domain_id,
                 "counters": {group: dict(values) for group, values in self.counters.items()}}
 
     @classmethod
     def from_json(cls, data: Any) -> Snapshot:
-        """Rebuild a stored snapshot; ValueError for anything of the wrong shape."""
+        """Rebuild a stored snapshot; ValueError for anything of the wrong shape.
+
+        The boot-time fields are optional: an earlier version stored none.
+        """
         if not isinstance(data, dict):
             raise ValueError("a snapshot is not an object")
         wall_time, domain_id = data.get("wall_time"), data.get("domain_id")
         if not _is_number(wall_time) or not _is_domain_id(domain_id):
             raise ValueError("a snapshot has no valid time or domain ID")
-        return cls(float(wall_time), domain_id, _counters_from_json(data.get("counters")))
+        boot_time, boot_id = data.get("boot_time"), data.get("boot_id")
+        if not (boot_time is None or _is_number(boot_time)) or not _is_boot_id(boot_id):
+            raise ValueError("a snapshot has an invalid boot time or boot ID")
+        return cls(float(wall_time), domain_id, _counters_from_json(data.get("counters")),
+                   None if boot_time is None else float(boot_time), boot_id)
 
 
 def _is_number(value: Any) -> bool:
@@ -58,6 +85,10 @@ def _is_domain_id(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _is_boot_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and len(value) <= _LONGEST_BOOT_ID)
+
+
 def _counters_from_json(data: Any) -> dict[str, dict[str, float]]:
     if not isinstance(data, dict):
         raise ValueError("snapshot counters are not an object")
@@ -70,11 +101,17 @@ def _counters_from_json(data: Any) -> dict[str, dict[str, float]]:
     return counters
 
 
-def interval(old: Snapshot, new: Snapshot) -> float:
-    """Seconds between two snapshots, by the monotonic clock where both have it."""
-    if old.monotonic_time is not None and new.monotonic_time is not None:
-        return new.monotonic_time - old.monotonic_time
-    return new.wall_time - old.wall_time
+def interval(old: Snapshot, new: Snapshot) -> Optional[float]:
+    """Seconds between two snapshots on the boot-time clock; None when one has
+    no boot-time reading or they lie in different boots of the monitoring host."""
+    if old.boot_time is None or new.boot_time is None or old.boot_id != new.boot_id:
+        return None
+    return new.boot_time - old.boot_time
+
+
+def step_tolerance(seconds: float) -> float:
+    """How far wall and boot-time intervals of `seconds` may disagree unstepped."""
+    return max(STEP_TOLERANCE_SECONDS, STEP_TOLERANCE_FRACTION * abs(seconds))
 
 
 def group_rates(old: Snapshot, new: Snapshot, group: str) -> Optional[dict[str, float]]:
@@ -86,7 +123,7 @@ def group_rates(old: Snapshot, new: Snapshot, group: str) -> Optional[dict[str, 
     """
     seconds = interval(old, new)
     before, after = old.counters.get(group), new.counters.get(group)
-    if before is None or after is None or seconds <= 0:
+    if before is None or after is None or seconds is None or seconds <= 0:
         return None
     if any(name not in before or after[name] < before[name] for name in after):
         return None  # a counter went down, or one appeared: no sound baseline
@@ -99,7 +136,8 @@ class BaselinePolicy(NamedTuple):
     `settled_age`: a baseline at least this old is measured against, newest
     first.  `shortest_age`: a younger baseline is still used (the oldest such)
     when it is at least this old, so that back-to-back or concurrent runs
-    neither sleep nor measure over milliseconds.  `max_age`: older is stale.
+    neither sleep nor measure over milliseconds.  Ages are on the boot-time
+    clock.  `max_age`: older, by the wall clock, is stale.
     """
 
     shortest_age: float
@@ -108,47 +146,60 @@ class BaselinePolicy(NamedTuple):
 
     def valid(self, history: Iterable[Snapshot], now: Snapshot) -> list[Snapshot]:
         """Snapshots that may serve as a baseline for `now`, oldest first."""
-        return sorted((old for old in history
-                       if old.domain_id == now.domain_id
-                       and 0 < now.wall_time - old.wall_time <= self.max_age),
-                      key=lambda old: old.wall_time)
+        return sorted((old for old in history if self._unfit(old, now) is None),
+                      key=lambda old: old.boot_time)
 
     def choose(self, history: Iterable[Snapshot], now: Snapshot) -> Optional[Snapshot]:
         """The baseline to measure `now` against, or None when none is fit."""
         candidates = self.valid(history, now)
-        settled = [old for old in candidates if now.wall_time - old.wall_time >= self.settled_age]
+        settled = [old for old in candidates if interval(old, now) >= self.settled_age]
         if settled:
             return settled[-1]
-        usable = [old for old in candidates
-                  if now.wall_time - old.wall_time >= self.shortest_age]
+        usable = [old for old in candidates if interval(old, now) >= self.shortest_age]
         return usable[0] if usable else None
 
     def refusal(self, history: Iterable[Snapshot], now: Snapshot) -> str:
-        """Why no stored snapshot can be a baseline, in a few words."""
-        history = list(history)
-        if not history:
+        """Why no stored snapshot can be a baseline, in a few words: the reason
+        of the previous run's newest sample, unless one was merely too young."""
+        reasons = [self._unfit(old, now) for old in history]
+        if not reasons:
             return "no previous sample"
-        if all(old.domain_id != now.domain_id for old in history):
+        if None in reasons:
+            return "the previous sample is only moments old"
+        return reasons[-1]
+
+    def _unfit(self, old: Snapshot, now: Snapshot) -> Optional[str]:
+        """Why `old` can never be a baseline for `now` (None: it can, once old enough)."""
+        if old.boot_time is None or now.boot_time is None:
+            return ("the previous sample was stored by an earlier version, "
+                    "without a boot-time clock reading")
+        if old.boot_id != now.boot_id:
+            return "the monitoring host was restarted since the previous sample"
+        if old.domain_id != now.domain_id:
             return "the domain was restarted since the previous sample"
-        if all(old.wall_time >= now.wall_time for old in history):
-            return "the clock went back since the previous sample"
-        if all(now.wall_time - old.wall_time > self.max_age for old in history):
+        seconds, wall_seconds = interval(old, now), now.wall_time - old.wall_time
+        step = wall_seconds - seconds  # what the wall clock gained on the boot-time clock
+        if abs(step) > step_tolerance(seconds):
+            return (f"the clock was stepped since the previous sample, "
+                    f"{abs(step):.0f} s {'forward' if step > 0 else 'back'}")
+        if seconds <= 0:
+            return "the previous sample is not older than this one"
+        if wall_seconds > self.max_age:
             return "the previous sample is older than --max-age"
-        return "the previous sample is only moments old"
+        return None
 
     def retain(self, history: Iterable[Snapshot], current: Snapshot) -> list[Snapshot]:
         """What to store: `current`, the next run's likely baseline, and the
         oldest young snapshot (it settles soonest).  Three at most."""
         candidates = [old for old in self.valid(history, current) if old != current]
-        settled = [old for old in candidates
-                   if current.wall_time - old.wall_time >= self.settled_age]
+        settled = [old for old in candidates if interval(old, current) >= self.settled_age]
         young = [old for old in candidates if old not in settled]
         kept = [_only_groups_of(old, current) for old in settled[-1:] + young[:1]]
-        return sorted([*kept, current], key=lambda snapshot: snapshot.wall_time)
+        return [*kept, current]
 
 
 def _only_groups_of(old: Snapshot, current: Snapshot) -> Snapshot:
     """`old` without the groups (devices) that `current` no longer has."""
     counters = {group: values for group, values in old.counters.items()
                 if group in current.counters}
-    return Snapshot(old.wall_time, old.domain_id, counters, old.monotonic_time)
+    return old._replace(counters=counters)

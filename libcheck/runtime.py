@@ -12,20 +12,21 @@ import os
 import sys
 import threading
 import traceback
+from functools import partial
 from typing import Callable, NoReturn, Optional, Protocol, Sequence, TextIO
 
 from nagiosplugin.state import ServiceState, Unknown
 
 from libcheck import cli
 from libcheck.errors import CheckError, DomainNotFound, DomainVanished, UsageError
-from libcheck.evaluation import Outcome, Reading, judge
+from libcheck.evaluation import Outcome, Reading, Unmeasured, judge
 from libcheck.inspector import Inspector
 from libcheck.measure import Measurement, Measurer
-from libcheck.policy import StatePolicy
+from libcheck.policy import STATE_NAMES, StatePolicy
 from libcheck.rates import BaselinePolicy, Counters
 from libcheck.samples import DomainSample, Group
 from libcheck.state import StateStore, state_key
-from libcheck.thresholds import LabelSpec, Thresholds
+from libcheck.thresholds import LabelSpec, Target, Thresholds
 
 # A baseline this old is measured against in preference to younger ones.
 SETTLED_AGE = 5.0
@@ -49,6 +50,9 @@ class CheckDefinition(Protocol):
     def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str: ...
 
     def details(self, measurement: Measurement, options) -> list[str]: ...
+
+    def unmeasured_reason(self, measurement: Measurement, options,
+                          target: Target) -> Optional[str]: ...
 
 
 class Reporter:
@@ -163,12 +167,10 @@ class Run:
 
     def _evaluate(self, options) -> Outcome:
         thresholds = Thresholds(self._check.specs, options.warning, options.critical)
-        policy = StatePolicy.from_names(
-            stopped=options.state_if_stopped, paused=options.state_if_paused,
-            crashed=options.state_if_crashed, missing=options.state_if_missing)
+        policy = StatePolicy.from_options(options)
         inspector = self._open_inspector(options.connect)
         try:
-            measurement, notes = self._measure_settled(inspector, options)
+            measurement, store = self._measure_settled(inspector, options)
         except DomainNotFound as missing:
             verdict = policy.for_missing(str(missing))
             return Outcome(verdict.state, verdict.text)
@@ -176,10 +178,10 @@ class Run:
             inspector.close()
         verdict = policy.for_identity(measurement.sample.identity)
         if verdict is not None:
-            return Outcome(verdict.state, verdict.text, details=tuple(notes))
-        return self._judge(measurement, thresholds, options, notes)
+            return Outcome(verdict.state, verdict.text, details=tuple(store.notes))
+        return self._judge(measurement, thresholds, options, store)
 
-    def _measure_settled(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
+    def _measure_settled(self, inspector: Inspector, options) -> tuple[Measurement, StateStore]:
         """Measure; if the domain stopped or vanished meanwhile, look again once,
         so that the state policy (stopped, missing) judges where it now stands."""
         try:
@@ -187,7 +189,7 @@ class Run:
         except DomainVanished:
             return self._measure(inspector, options)
 
-    def _measure(self, inspector: Inspector, options) -> tuple[Measurement, list[str]]:
+    def _measure(self, inspector: Inspector, options) -> tuple[Measurement, StateStore]:
         domain = inspector.find(options.domain)
         store = StateStore(options.state_dir, lock_timeout=options.timeout / 4)
         baseline_policy = BaselinePolicy(shortest_age=options.sample_interval,
@@ -200,22 +202,35 @@ class Run:
         stem = state_key(inspector.uri, domain.UUIDString(), self._check.name)
         with store.slot(stem) as slot:
             measurement = measurer.measure(slot)
-        return measurement, store.notes
+        return measurement, store
 
     def _judge(self, measurement: Measurement, thresholds: Thresholds, options,
-               notes: list[str]) -> Outcome:
+               store: StateStore) -> Outcome:
         thresholds.check_devices(self._check.devices(measurement.sample))
         readings = self._check.readings(measurement, options)
         condition = getattr(self._check, "condition", None)
         outcome = judge(self._check.name, measurement.sample.identity.name,
                         self._check.ok_text(measurement, readings), readings, thresholds,
-                        condition(measurement, options) if condition else None)
-        details = list(notes)
+                        condition(measurement, options) if condition else None,
+                        self._unmeasured(measurement, options))
+        details = list(store.notes) + list(outcome.notes)
         if options.verbose >= 1:
             details += list(outcome.details) + self._check.details(measurement, options)
         if options.verbose >= 2:
             details.append(_basis_line(measurement))
-        return Outcome(outcome.state, outcome.text, outcome.perfdata, tuple(details))
+        return Outcome(outcome.state, _with_trouble(outcome.text, store.trouble),
+                       outcome.perfdata, tuple(details))
+
+    def _unmeasured(self, measurement: Measurement, options) -> Unmeasured:
+        """The check's reasons for labels without a value, and the state they make."""
+        return Unmeasured(partial(self._check.unmeasured_reason, measurement, options),
+                          STATE_NAMES[options.state_if_unmeasured_threshold])
+
+
+def _with_trouble(text: str, trouble: Optional[str]) -> str:
+    # A store that does not work makes every run measure within itself: that
+    # must show where the operator looks, not only in the long output.
+    return f"{text} ({trouble})" if trouble else text
 
 
 def _basis_line(measurement: Measurement) -> str:

@@ -150,8 +150,11 @@ class NicSample(NamedTuple):
 class DomainSample(NamedTuple):
     """Everything read from a domain at one moment.
 
-    `wall_time` is seconds since the epoch (it is compared across runs);
-    `monotonic_time` only between two samples of the same process.
+    `wall_time` is seconds since the epoch (for display and ages);
+    `monotonic_time` is seconds on the monitoring host's boot-time clock
+    (never stepped, counting time suspended), which times the intervals, and
+    `boot_id` names that host's boot, in which alone it compares (None where
+    unknown).  Both clocks are the local host's, whatever host libvirt runs on.
     """
 
     identity: DomainIdentity
@@ -161,3 +164,4 @@ class DomainSample(NamedTuple):
     memory: Optional[MemorySample] = None
     disks: tuple[DiskSample, ...] = ()
     nics: tuple[NicSample, ...] = ()
+    boot_id: Optional[str] = None

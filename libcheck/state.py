@@ -5,8 +5,10 @@ of those (a VM name may hold `/`, `..`, quotes or anything else).  A run
 holds an exclusive lock file for the whole read-sample-write cycle so that
 concurrent runs of one service serialise.  Writes go to a temporary file
 that is renamed over the old one, so a reader (or a run after a kill -9)
-only ever sees a whole file.  Nothing is ever opened through a symlink; the
-directory must belong to the running user and be writable by no one else.
+only ever sees a whole file.  Nothing is ever opened through a symlink, at
+any component of its path; the directory must belong to the running user and
+be writable by no one else, and so must every directory above it (root may
+own those, and a sticky one such as /tmp may be writable by all).
 
 Problems with the store never fail a check: they become notes, and the check
 measures within the run instead.
@@ -30,8 +32,12 @@ from libcheck.rates import Snapshot
 STATE_FORMAT = "check_vm-state/1"
 MAX_STATE_BYTES = 1024 * 1024
 SYSTEM_STATE_DIR = "/var/lib/check_vm"
+# Where a user without any home keeps its state (check_vm-UID below it).
+TEMPORARY_BASE = "/tmp"
 PRUNE_EVERY = 3600.0
 PRUNE_AFTER = 7 * 86400.0
+# The notes that mean the store does not work (StateStore.trouble).
+TROUBLE = ("state not used: ", "state not saved: ")
 
 
 def _passwd_home(euid: int) -> Optional[str]:
@@ -59,17 +65,73 @@ def _home_of(euid: int, environ: Mapping[str, str],
     home = environ.get("HOME")
     if home and _owned_by(home, euid):
         return home
-    return passwd_home(euid) or f"/tmp/check_vm-{euid}"
+    return passwd_home(euid) or os.path.join(TEMPORARY_BASE, f"check_vm-{euid}")
 
 
-def _make_private_directories(path: str) -> None:
-    # makedirs gives missing parents (~/.local/state) the umask's mode, not
-    # `mode`: under a daemon's umask of 0007 they would be group-writable.
+_WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LAST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_private_directory(path: str) -> int:
+    """Open the state directory from / one component at a time, never through a
+    symlink, creating what is missing with mode 0700 (whatever the umask).
+
+    Every directory on the way must belong to root or to the running user and
+    be writable by no one else (a sticky one such as /tmp excepted): anyone
+    else could swap what lies below it.  The directory itself must belong to
+    the running user.  Raises StateUnavailable with the reason.
+    """
     umask = os.umask(0o077)
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        return _walk(os.path.abspath(path))
     finally:
         os.umask(umask)
+
+
+def _walk(path: str) -> int:
+    names = [name for name in path.split("/") if name]
+    fd, walked = os.open("/", _WALK_FLAGS if names else _LAST_FLAGS), "/"
+    try:
+        for position, name in enumerate(names):
+            _require_safe_parent(os.fstat(fd), walked)
+            walked = os.path.join(walked, name)
+            last = position == len(names) - 1
+            next_fd = _open_component(fd, name, _LAST_FLAGS if last else _WALK_FLAGS,
+                                      path, walked)
+            os.close(fd)
+            fd = next_fd
+        _require_private_directory(os.fstat(fd), path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_component(parent_fd: int, name: str, flags: int, path: str, walked: str) -> int:
+    where = path if walked == path else f"{path}: {walked}"
+    try:
+        return _open_or_create(parent_fd, name, flags)
+    except OSError as error:
+        if error.errno in (errno.ENOTDIR, errno.ELOOP) and _is_symlink(parent_fd, name):
+            raise StateUnavailable(f"{where} is a symlink (the state directory is never "
+                                   "reached through one)") from None
+        raise StateUnavailable(f"{where}: {error.strerror or error}") from None
+
+
+def _open_or_create(parent_fd: int, name: str, flags: int) -> int:
+    try:
+        return os.open(name, flags, dir_fd=parent_fd)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        return os.open(name, flags, dir_fd=parent_fd)
+
+
+def _is_symlink(parent_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _owned_by(path: str, euid: int) -> bool:
@@ -191,6 +253,15 @@ class StateStore:
         self._sleep = sleep
         self.notes: list[str] = []
 
+    @property
+    def trouble(self) -> Optional[str]:
+        """The note saying that the state was not used or not saved, if any.
+
+        It belongs in the status line: such runs measure within themselves,
+        or against an ever older sample, until someone fixes the store.
+        """
+        return next((note for note in self.notes if note.startswith(TROUBLE)), None)
+
     @contextlib.contextmanager
     def slot(self, stem: str) -> Iterator[Optional[StateSlot]]:
         """The locked slot for `stem`, or None (with a note) when unusable."""
@@ -210,37 +281,41 @@ class StateStore:
 
     def _open_directory(self) -> int:
         try:
-            _make_private_directories(self.directory)
-            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
-                             os.O_CLOEXEC)
+            return open_private_directory(self.directory)
         except OSError as error:
             raise StateUnavailable(f"{self.directory}: {error.strerror or error}") from None
-        try:
-            _require_private_directory(os.fstat(dir_fd), self.directory)
-        except StateUnavailable:
-            os.close(dir_fd)
-            raise
-        return dir_fd
 
     @contextlib.contextmanager
     def _locked(self, dir_fd: int, stem: str) -> Iterator[bool]:
         try:
-            lock_fd = os.open(f"{stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW |
-                              os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+            lock_fd, acquired = self._lock(dir_fd, f"{stem}.lock")
         except OSError as error:
             self.notes.append(f"state not used: lock file: {error.strerror or error}")
             yield False
             return
         try:
-            acquired = self._acquire(lock_fd)
             if not acquired:
                 self.notes.append("state not used: another run held its lock too long")
             yield acquired
         finally:
             os.close(lock_fd)
 
-    def _acquire(self, lock_fd: int) -> bool:
+    def _lock(self, dir_fd: int, name: str) -> tuple[int, bool]:
+        """Open and lock the lock file: (its descriptor, whether the lock was had).
+
+        Pruning may unlink a lock file between our open and our lock; that
+        inode is then no lock at all, so the file is opened and locked again.
+        """
         deadline = self._clock() + self._lock_timeout
+        while True:
+            lock_fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              0o600, dir_fd=dir_fd)
+            acquired = self._acquire(lock_fd, deadline)
+            if not acquired or _still_linked(lock_fd, name, dir_fd):
+                return lock_fd, acquired
+            os.close(lock_fd)
+
+    def _acquire(self, lock_fd: int, deadline: float) -> bool:
         while True:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -269,14 +344,61 @@ class StateStore:
 
 
 def _prune_older_than(dir_fd: int, cutoff: float) -> None:
-    # Lock files stay: a run may hold one, and a new inode would split the lock.
     with os.scandir(dir_fd) as entries:
-        for entry in entries:
-            if not entry.name.endswith((".json", ".json.tmp")):
-                continue
+        names = [entry.name for entry in entries]
+    for name in names:
+        if name.endswith((".json", ".json.tmp")) and _modified_before(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    os.unlink(entry.name, dir_fd=dir_fd)
+                os.unlink(name, dir_fd=dir_fd)
+    for name in names:
+        if name.endswith(".lock") and _stale_lock(name, dir_fd, cutoff):
+            with contextlib.suppress(OSError):
+                _unlink_unheld_lock(name, dir_fd)
+
+
+def _modified_before(name: str, dir_fd: int, cutoff: float) -> bool:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def _stale_lock(name: str, dir_fd: int, cutoff: float) -> bool:
+    # A lock file is never written, so its time is its creation's: old, and
+    # with no state file beside it (pruned, or never saved), no run uses it.
+    state_file = name[:-len(".lock")] + ".json"
+    try:
+        os.stat(state_file, dir_fd=dir_fd, follow_symlinks=False)
+        return False
+    except FileNotFoundError:
+        return _modified_before(name, dir_fd, cutoff)
+    except OSError:
+        return False
+
+
+def _unlink_unheld_lock(name: str, dir_fd: int) -> None:
+    """Remove a lock file unless a run holds it, holding it while it goes.
+
+    A run that opened it just before waits for our lock, then finds the file
+    unlinked and takes a new one (StateStore._lock): the lock never splits.
+    """
+    fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _still_linked(fd, name, dir_fd):
+            os.unlink(name, dir_fd=dir_fd)
+    finally:
+        os.close(fd)
+
+
+def _still_linked(fd: int, name: str, dir_fd: int) -> bool:
+    """Whether `name` in the directory is still the file open as `fd`."""
+    try:
+        linked = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (linked.st_dev, linked.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _require_private_directory(info: os.stat_result, path: str) -> None:
@@ -285,3 +407,12 @@ def _require_private_directory(info: os.stat_result, path: str) -> None:
         raise StateUnavailable(f"{path} belongs to another user")
     if info.st_mode & 0o022:
         raise StateUnavailable(f"{path} is writable by other users")
+
+
+def _require_safe_parent(info: os.stat_result, path: str) -> None:
+    if info.st_uid not in (0, os.geteuid()):
+        raise StateUnavailable(f"{path} belongs to another user, who could replace the "
+                               "state directory below it (give --state-dir)")
+    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        raise StateUnavailable(f"{path} is writable by other users, who could replace "
+                               "the state directory below it (give --state-dir)")

@@ -3,7 +3,9 @@
 A threshold is either a bare range (it applies to the check's headline
 metric) or LABEL=RANGE for any perfdata label.  Per-device metrics have two
 labels: the device's own (`vda_read_latency`) and the generic one for every
-device of that kind (`disk_read_latency`); the device's own wins.
+device of that kind (`disk_read_latency`); the device's own wins.  Every
+threshold must judge at least one reading of a run: `unjudged` names those
+that judge none (the label was not measured, for a reason the check knows).
 
 Numbers may end in a unit suffix: k/K, M, G, T, P multiply by powers of
 1000, Ki, Mi, Gi, Ti, Pi by powers of 1024 (`1.5G` = 1500000000,
@@ -53,7 +55,7 @@ def parse_range(text: str) -> Range:
     start = float("-inf") if start_text == "~" else parse_number(start_text) if start_text else 0
     end = parse_number(end_text) if end_text else float("inf")
     if start > end:
-        raise UsageError(f"range '{text}': start {start_text} is greater than end {end_text}")
+        raise UsageError(f"range '{text}': start {start_text or 0} is greater than end {end_text}")
     # _make builds the tuple directly: no round trip through text, whose
     # exponent notation (1e-05) nagiosplugin's own parser cannot read.
     return Range._make((invert, start, end))
@@ -112,11 +114,11 @@ class LabelSpec(NamedTuple):
         return f"{device}_{self.metric}" if self.kind else self.metric
 
 
-class _DeviceLabel(NamedTuple):
-    """A reading of a per-device label: which metric, for which device."""
+class Target(NamedTuple):
+    """What a threshold may name: a metric, on one device or (None) on every one."""
 
     spec: LabelSpec
-    device: str
+    device: Optional[str] = None
 
 
 class Thresholds:
@@ -157,11 +159,21 @@ class Thresholds:
         except UsageError as error:
             raise UsageError(f"{option} '{prefix}{text}': {error}") from None
 
-    def _device_candidates(self, label: str) -> list[_DeviceLabel]:
-        return [_DeviceLabel(spec, label[: -len(spec.metric) - 1])
-                for spec in self._specs
+    def _device_candidates(self, label: str) -> list[Target]:
+        # The longest metric first: vda_read_ops_per_second is read_ops_per_second
+        # of vda before it is ops_per_second of a device named vda_read.
+        return [Target(spec, label[: -len(spec.metric) - 1])
+                for spec in sorted(self._specs, key=lambda spec: -len(spec.metric))
                 if spec.kind and label.endswith(f"_{spec.metric}")
                 and len(label) > len(spec.metric) + 1]
+
+    def targets(self, label: Optional[str]) -> list[Target]:
+        """What a threshold's label may name, the likeliest first (None: the headline)."""
+        if label is None:
+            return [Target(spec) for spec in self._specs if spec.headline]
+        if label in self._generic:
+            return [Target(self._generic[label])]
+        return self._device_candidates(label)
 
     def known_labels(self) -> list[str]:
         """The generic labels, and the pattern of the per-device ones."""
@@ -186,6 +198,28 @@ class Thresholds:
 
     def _labels_set(self) -> set[Optional[str]]:
         return set(self._warning) | set(self._critical)
+
+    def unjudged(self, judged: Iterable[tuple[LabelSpec, str]]) -> list[Optional[str]]:
+        """The thresholds' labels that judge none of the (spec, label) readings
+        given, in the order the options gave them (None: a bare range)."""
+        matched: set[Optional[str]] = set()
+        for spec, label in judged:
+            matched.update((label, spec.generic_label))
+            if spec.headline:
+                matched.add(None)
+        given = dict.fromkeys([*self._warning, *self._critical])
+        return [label for label in given if label not in matched]
+
+    def options_for(self, label: Optional[str]) -> str:
+        """How the command line set a label's thresholds: `-w/-c cpu_steal`, `-c 90`."""
+        options = "/".join(option for option, table in (("-w", self._warning),
+                                                        ("-c", self._critical))
+                           if label in table)
+        if label is not None:
+            return f"{options} {label}"
+        ranges = [format_range(table[None]) for table in (self._warning, self._critical)
+                  if None in table]
+        return f"{options} {'/'.join(ranges)}"
 
     def ranges_for(self, spec: LabelSpec, label: str) -> tuple[Optional[Range], Optional[Range]]:
         """The warning and critical ranges for one emitted label."""

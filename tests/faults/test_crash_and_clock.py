@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -15,7 +14,19 @@ from pathlib import Path
 import pytest
 from checkrun import CHECKS as CHECKS_DIR
 from checkrun import CheckRun
-from faultkit import CHECKS, assert_state_valid, needs_root, timed_check
+from faultkit import (
+    BOOT_CLOCK_VM_CPUS,
+    BOOT_CLOCK_VM_VCPUS,
+    CHECKS,
+    TimedRun,
+    assert_state_valid,
+    boot_clock_vm_check,
+    faketime_library,
+    needs_root,
+    steady_usage_bounds,
+    stepped_clock,
+    timed_check,
+)
 
 URI = "test:///default"
 ALL = sorted(CHECKS)
@@ -72,36 +83,109 @@ def test_a_tiny_timeout_is_unknown_and_the_next_run_is_sane(check, state_dir):
         sane_cpu(timed.run)
 
 
-def shift_stored_clock(state_dir: Path, seconds: float) -> None:
+def edit_stored_snapshots(state_dir: Path, **changes) -> None:
+    """Change every stored snapshot: a number is added to its field, None removes
+    the field, a string replaces it."""
     for path in state_dir.glob("*.json"):
         document = json.loads(path.read_text())
         for snapshot in document["snapshots"]:
-            snapshot["wall_time"] += seconds
+            for field, change in changes.items():
+                if change is None:
+                    snapshot.pop(field, None)
+                elif isinstance(change, str):
+                    snapshot[field] = change
+                else:
+                    snapshot[field] += change
         path.write_text(json.dumps(document))
 
 
-@pytest.mark.parametrize(("shift", "reason"), [
-    (86400.0, "the clock went back since the previous sample"),
-    (-7200.0, "the previous sample is older than --max-age"),
-])
-def test_clock_jumps_between_runs_are_measured_within_the_run(state_dir, shift, reason):
+# Long against the start-up of a run, so that steady_usage_bounds are narrow.
+PAUSE = 2.0
+
+
+def assert_true_usage(timed: TimedRun, cpus: float = 1.0, vcpus: int = 2) -> None:
+    """The run measured within itself and reports the steady usage it really had."""
+    assert timed.run.returncode == 0, timed.run.stdout
+    low, high = steady_usage_bounds(timed, PAUSE, cpus, vcpus)
+    assert low <= timed.run.perfdata["cpu_usage"].value <= high, (low, high, timed.run.stdout)
+    assert "within this run (" in timed.run.stdout
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"wall_time": 86400.0},
+     "the clock was stepped since the previous sample, 86400 s back"),
+    ({"wall_time": -7200.0, "boot_time": -7200.0},
+     "the previous sample is older than --max-age"),
+], ids=["wall-clock-back-a-day", "two-hours-old"])
+def test_clock_jumps_between_runs_are_measured_within_the_run(state_dir, changes, reason):
     timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
-    shift_stored_clock(state_dir, shift)
+    edit_stored_snapshots(state_dir, **changes)
     timed = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
     sane_cpu(timed.run)
     assert f"within this run ({reason})" in timed.run.stdout
     assert_state_valid(state_dir)
 
 
-def test_clock_forward_within_max_age_gives_the_true_long_interval(state_dir):
-    # The test driver's counter follows the real clock: a baseline that looks
-    # 30 s older than it is gives a lower, never a negative or absurd, rate.
+def test_clock_forward_within_max_age_gives_the_true_rate(state_dir):
+    # The baseline's wall time says 30 s more passed than the boot-time clock
+    # does: a wall clock stepped forward.  The test driver's counter follows the
+    # real (unstepped) clock, so the true usage is its steady 50%.
     timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
-    shift_stored_clock(state_dir, -30.0)
-    timed = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
-    usage = timed.run.perfdata["cpu_usage"].value
-    assert 0 <= usage < 10
-    assert re.search(r"rates measured over 3\d\.\d\d s since the previous run", timed.run.stdout)
+    edit_stored_snapshots(state_dir, wall_time=-30.0)
+    timed = timed_check("check_vm_cpu", "--connect", URI, "-d", "test", "-vv",
+                        "--sample-interval", str(PAUSE), state_dir=state_dir)
+    assert_true_usage(timed)
+    assert "the clock was stepped since the previous sample, 30 s forward" in timed.run.stdout
+    assert_state_valid(state_dir)
+
+
+@pytest.fixture
+def faketime() -> Path:
+    return faketime_library()
+
+
+def test_a_wall_clock_stepped_back_within_the_interval_keeps_the_true_rate(state_dir, faketime):
+    # 60 s of work at one CPU-second per second; the wall clock then goes back
+    # 50 s, so that it shows only 10 s between the runs.
+    boot_clock_vm_check(state_dir=state_dir, earlier=60.0)
+    timed = boot_clock_vm_check("-vv", "--sample-interval", str(PAUSE), state_dir=state_dir,
+                                env=stepped_clock(faketime, -50.0))
+    assert_true_usage(timed, BOOT_CLOCK_VM_CPUS, BOOT_CLOCK_VM_VCPUS)
+    assert "the clock was stepped since the previous sample, 50 s back" in timed.run.stdout
+    assert_state_valid(state_dir)
+
+
+def test_a_wall_clock_stepped_forward_within_max_age_keeps_the_true_rate(state_dir, faketime):
+    boot_clock_vm_check(state_dir=state_dir)
+    timed = boot_clock_vm_check("-vv", "--sample-interval", str(PAUSE), state_dir=state_dir,
+                                env=stepped_clock(faketime, 300.0))
+    assert_true_usage(timed, BOOT_CLOCK_VM_CPUS, BOOT_CLOCK_VM_VCPUS)
+    assert "the clock was stepped since the previous sample, 300 s forward" in timed.run.stdout
+    assert_state_valid(state_dir)
+
+
+def test_a_baseline_from_another_boot_of_the_monitoring_host_is_not_used(state_dir):
+    timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
+    edit_stored_snapshots(state_dir, boot_id="00000000-0000-4000-8000-000000000000")
+    timed = timed_check("check_vm_cpu", "--connect", URI, "-d", "test", "-vv",
+                        "--sample-interval", str(PAUSE), state_dir=state_dir)
+    assert_true_usage(timed)
+    assert "within this run (the monitoring host was restarted since the previous sample)" \
+        in timed.run.stdout
+    assert_state_valid(state_dir)
+
+
+def test_a_state_file_without_boot_time_costs_one_measurement_within_the_run(state_dir):
+    timed_check("check_vm_cpu", *check_args("check_vm_cpu"), state_dir=state_dir)
+    edit_stored_snapshots(state_dir, boot_time=None, boot_id=None)
+    first = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
+    sane_cpu(first.run)
+    assert "within this run (the previous sample was stored by an earlier version" \
+        in first.run.stdout
+    assert_state_valid(state_dir)
+    second = timed_check("check_vm_cpu", *check_args("check_vm_cpu", "-vv"), state_dir=state_dir)
+    sane_cpu(second.run)
+    assert "since the previous run" in second.run.stdout
 
 
 def mount(*args: str) -> None:

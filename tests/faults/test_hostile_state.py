@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+from asuser import nobody_command
+from checkrun import CheckRun
 from faultkit import CHECKS, assert_state_valid, needs_root, timed_check
 
 from libcheck.state import state_key
@@ -40,6 +43,12 @@ def assert_measured_with_note(timed, check: str, note: str) -> None:
     assert any(note in line for line in lines[1:]), timed.run.stdout
     assert "Traceback" not in timed.run.stdout and timed.run.stderr == ""
     assert timed.seconds < 5
+
+
+def assert_measured_saying_so(timed, check: str, note: str) -> None:
+    """Measured within the run, and the status line ends with why the state was not used."""
+    assert_measured_with_note(timed, check, note)
+    assert timed.run.status.endswith(f" ({note})"), timed.run.status
 
 
 CORRUPT = {
@@ -92,7 +101,7 @@ def test_world_writable_state_directory_is_not_used(check, state_dir):
     state_dir.mkdir()
     state_dir.chmod(0o777)
     timed = run(check, state_dir)
-    assert_measured_with_note(timed, check, f"state not used: {state_dir} is writable by "
+    assert_measured_saying_so(timed, check, f"state not used: {state_dir} is writable by "
                                             "other users")
     assert list(state_dir.iterdir()) == []
 
@@ -103,7 +112,7 @@ def test_state_directory_of_another_user_is_not_used(check, state_dir):
     state_dir.mkdir(mode=0o700)
     os.chown(state_dir, 65534, 65534)
     timed = run(check, state_dir)
-    assert_measured_with_note(timed, check, f"state not used: {state_dir} belongs to another "
+    assert_measured_saying_so(timed, check, f"state not used: {state_dir} belongs to another "
                                             "user")
     assert list(state_dir.iterdir()) == []
 
@@ -135,5 +144,48 @@ def test_a_symlinked_state_directory_is_refused(check, tmp_path):
     link = tmp_path / "link"
     link.symlink_to(real)
     timed = run(check, link)
-    assert_measured_with_note(timed, check, f"state not used: {link}")
+    assert_measured_saying_so(timed, check, f"state not used: {link} is a symlink (the state "
+                                            "directory is never reached through one)")
     assert list(real.iterdir()) == []
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_a_symlink_above_the_state_directory_is_refused(check, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    state_dir = tmp_path / "link" / "state"
+    timed = run(check, state_dir)
+    assert_measured_saying_so(timed, check, f"state not used: {state_dir}: {tmp_path / 'link'} "
+                                            "is a symlink (the state directory is never reached "
+                                            "through one)")
+    assert list(real.iterdir()) == []
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_a_file_given_as_the_state_directory_is_said_in_the_status_line(check, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    timed = run(check, blocker)
+    assert_measured_saying_so(timed, check, f"state not used: {blocker}: Not a directory")
+
+
+@needs_root
+@pytest.mark.parametrize("check", ALL)
+def test_a_state_directory_the_user_cannot_write_is_said_in_the_status_line(check,
+                                                                            nobody_dir):
+    # As a daemon's user with someone else's HOME: measured within the run, and said so.
+    private = nobody_dir / "root-only"
+    private.mkdir(mode=0o700)
+    state_dir = private / "state"
+    options = FAST if check == "check_vm_mem" else FAST[:2]
+    with nobody_command(check) as command:
+        completed = subprocess.run(
+            [*command, "--connect", URI, "-d", "test", *options, "--state-dir", str(state_dir)],
+            capture_output=True, text=True, timeout=30, check=False)
+    run = CheckRun(completed.returncode, completed.stdout, completed.stderr)
+    note = f"state not used: {state_dir}: Permission denied"
+    assert (run.returncode, run.stderr) == (0, ""), run.stdout + run.stderr
+    assert run.status.startswith(f"{CHECKS[check]} OK - test: ")
+    assert run.status.endswith(f" ({note})")
+    assert note in run.lines[1:]

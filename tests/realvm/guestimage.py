@@ -54,6 +54,8 @@ for module in @MODULES@; do
     insmod "/lib/modules/$module.ko" || echo "cv: insmod $module failed"
 done
 mount -t tmpfs -o size=75% hold /hold
+# Page faults count 4 KiB pages only when no huge page can serve a fault.
+echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
 
 for word in $(cat /proc/cmdline); do
     case "$word" in
@@ -89,6 +91,9 @@ do_read() { dd if="/dev/$1" of=/dev/null bs=512k count=$(($2 * 2)) iflag=direct;
 do_ping() { ping -q -c "$1" -s "$2" -i 0.2 -W 5 "$HOST_IP"; }
 do_alloc() { dd if=/dev/zero of=/hold/blob bs=1M count="$1"; }
 do_free() { rm -f /hold/blob; }
+# dd's one block of N MiB is fresh anonymous memory that reading /dev/zero
+# fills: one minor fault per 4 KiB page, N * 256, and no major fault.
+do_fault() { dd if=/dev/zero of=/dev/null bs="$1"M count=1; }
 do_idle() { :; }
 
 serve() {
@@ -96,7 +101,7 @@ serve() {
     exec 3<>/dev/ttyS1
     while read -r cmd arg1 arg2 <&3; do
         case "$cmd" in
-            cpu|write|read|ping|alloc|free|idle)
+            cpu|write|read|ping|alloc|free|fault|idle)
                 if "do_$cmd" $arg1 $arg2; then reply=done; else reply="error $?"; fi ;;
             meminfo)
                 # The guest's own view, in KiB: ground truth for memory tests.

@@ -9,7 +9,10 @@ sends a few raw frames of an experimental EtherType to the guest, which the
 guest takes in and never answers: the guest receives more than it sends.
 
 The check names directions from the guest's point of view and the tap counts
-from the host's, so guest tx must equal host rx and guest rx host tx.
+from the host's, so guest tx must equal host rx and guest rx host tx.  Each
+rate must lie between that traffic over the longest and over the shortest
+time the two runs' samples can lie apart, by the test's own clock (see
+bracket.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import sys
 import pytest
 from checkrun import CheckRun, run_check
 
+from .bracket import Bracket, sleep_until, timed
+
 pytestmark = pytest.mark.realvm
 
 PINGS = 20
@@ -29,10 +34,9 @@ PING_SIZE = 1000
 PING_FRAME = PING_SIZE + 42  # Ethernet 14 + IPv4 20 + ICMP 8 + payload
 HOST_FRAMES = 10
 HOST_FRAME_BYTES = 200
-# Rates come back through rate x interval, with the interval printed to 10 ms
-# and the rates to 4 decimals: well within one packet and 2% of the bytes.
-PACKET_TOLERANCE = 1
-BYTES_TOLERANCE = 0.02
+# From the end of the first run to the start of the second: long against the
+# runs (a fraction of a second each), so that the bracket is tight.
+SPACING_SECONDS = 8.0
 
 SEND_FRAMES = """\
 import socket, sys
@@ -47,19 +51,12 @@ with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
 """
 
 
-def run_nic(hypervisor, guest, state_dir) -> CheckRun:
+def run_nic(hypervisor, guest, state_dir, *args: str) -> CheckRun:
     """Run check_vm_nic -vv against the real guest."""
     run = run_check("check_vm_nic", "--connect", hypervisor.uri, "-vv", "-d", guest.name,
-                    state_dir=state_dir)
+                    *args, state_dir=state_dir)
     assert run.returncode == 0, run.stdout
     return run
-
-
-def interval_of(run: CheckRun) -> float:
-    """The interval the rates were measured over, from the -vv long output."""
-    match = re.search(r"rates measured over (\d+\.\d+) s since the previous run", run.stdout)
-    assert match, run.stdout
-    return float(match.group(1))
 
 
 def tap_counters(hypervisor, tap: str) -> dict[str, int]:
@@ -83,21 +80,38 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def traffic(hypervisor, guest, tmp_path_factory):
-    """Two check runs around known traffic: (second run, host-side deltas, guest deltas).
+def timed_traffic(hypervisor, guest, tmp_path_factory):
+    """Two timed check runs around known traffic: (first, second, host-side deltas).
 
-    Made once for the module: every test below reads the same traffic.
+    Made once for the module: every test below reads the same traffic.  The
+    first run stores its baseline after a pause of 0.1 s, to keep it short.
     """
     state_dir = tmp_path_factory.mktemp("nic") / "state"
-    first = run_nic(hypervisor, guest, state_dir)
+    first = timed(lambda: run_nic(hypervisor, guest, state_dir, "--sample-interval", "0.1"))
     host_before = tap_counters(hypervisor, guest.tap)
     send_frames_to_guest(hypervisor, guest, HOST_FRAMES, HOST_FRAME_BYTES)
     guest.command(f"ping {PINGS} {PING_SIZE}", timeout=60)
     host = delta(host_before, tap_counters(hypervisor, guest.tap))
-    second = run_nic(hypervisor, guest, state_dir)
-    counted = {key: second.perfdata[f"{guest.tap}_{key}"].value
-               - first.perfdata[f"{guest.tap}_{key}"].value for key in ("rx_bytes", "tx_bytes")}
-    return second, host, counted
+    sleep_until(first.ended + SPACING_SECONDS)
+    second = timed(lambda: run_nic(hypervisor, guest, state_dir))
+    assert "since the previous run" in second.result.stdout
+    return first, second, host
+
+
+@pytest.fixture(scope="module")
+def traffic(timed_traffic, guest):
+    """(second run, host-side deltas, the check's cumulative deltas)."""
+    first, second, host = timed_traffic
+    counted = {key: second.result.perfdata[f"{guest.tap}_{key}"].value
+               - first.result.perfdata[f"{guest.tap}_{key}"].value
+               for key in ("rx_bytes", "tx_bytes")}
+    return second.result, host, counted
+
+
+def rate_bracket(timed_traffic) -> tuple[Bracket, dict]:
+    """The bracket of the two runs, and the second run's perfdata."""
+    first, second, _host = timed_traffic
+    return Bracket.between(first, second), second.result.perfdata
 
 
 def test_the_host_side_sees_exactly_the_traffic_made(traffic):
@@ -107,23 +121,20 @@ def test_the_host_side_sees_exactly_the_traffic_made(traffic):
                     "tx_bytes": PINGS * PING_FRAME + HOST_FRAMES * HOST_FRAME_BYTES}
 
 
-def test_guest_tx_is_what_the_guest_sent(traffic, guest):
-    run, _host, _counted = traffic
-    seconds, perf = interval_of(run), run.perfdata
-    sent = perf[f"{guest.tap}_tx_packets_per_second"].value * seconds
-    assert sent == pytest.approx(PINGS, abs=PACKET_TOLERANCE)
-    sent_bytes = perf[f"{guest.tap}_tx_bits_per_second"].value * seconds / 8
-    assert sent_bytes == pytest.approx(PINGS * PING_FRAME, rel=BYTES_TOLERANCE)
+def test_guest_tx_is_what_the_guest_sent(timed_traffic, guest):
+    bracket, perf = rate_bracket(timed_traffic)
+    bracket.assert_rate("tx packets per second", perf[f"{guest.tap}_tx_packets_per_second"].value,
+                        PINGS)
+    bracket.assert_rate("tx bits per second", perf[f"{guest.tap}_tx_bits_per_second"].value,
+                        PINGS * PING_FRAME * 8)
 
 
-def test_guest_rx_is_what_the_guest_received(traffic, guest):
-    run, _host, _counted = traffic
-    seconds, perf = interval_of(run), run.perfdata
-    received = perf[f"{guest.tap}_rx_packets_per_second"].value * seconds
-    assert received == pytest.approx(PINGS + HOST_FRAMES, abs=PACKET_TOLERANCE)
-    received_bytes = perf[f"{guest.tap}_rx_bits_per_second"].value * seconds / 8
-    assert received_bytes == pytest.approx(PINGS * PING_FRAME + HOST_FRAMES * HOST_FRAME_BYTES,
-                                           rel=BYTES_TOLERANCE)
+def test_guest_rx_is_what_the_guest_received(timed_traffic, guest):
+    bracket, perf = rate_bracket(timed_traffic)
+    bracket.assert_rate("rx packets per second", perf[f"{guest.tap}_rx_packets_per_second"].value,
+                        PINGS + HOST_FRAMES)
+    bracket.assert_rate("rx bits per second", perf[f"{guest.tap}_rx_bits_per_second"].value,
+                        (PINGS * PING_FRAME + HOST_FRAMES * HOST_FRAME_BYTES) * 8)
 
 
 def test_the_host_agrees_in_the_opposite_direction(traffic):

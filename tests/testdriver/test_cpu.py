@@ -140,3 +140,70 @@ def test_first_run_pauses_for_the_default_sample_interval(state_dir):
     basis = re.search(r"rates measured over (\d+\.\d+) s within this run", run.stdout)
     assert basis, run.stdout
     assert 1.5 <= float(basis.group(1)) < 2.5
+
+
+# -- thresholds that judge nothing, negative ranges, visible digits ---------------------------
+
+ACCEPT_HINT = ("--state-if-unmeasured-threshold ok makes this a note, for thresholds shared "
+               "by hosts that differ")
+
+
+def test_a_threshold_on_steal_the_test_driver_does_not_report_is_unknown(cpu):
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", "-c", "cpu_steal=0.0001")
+    assert run.returncode == 3, run.stdout
+    assert run.status == ("VM_CPU UNKNOWN - test: threshold -c cpu_steal judges nothing: this "
+                          "driver or libvirt version reports no vCPU delay (libvirt >= 7.2 "
+                          "reports it for QEMU/KVM guests)")
+    assert run.lines[-1] == ACCEPT_HINT
+    assert "cpu_usage" in run.perfdata  # the values are still there for graphs
+
+
+def test_a_threshold_on_wait_names_why_there_is_none(cpu):
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", "-w", "cpu_wait=1", "-w", "vcpu_wait=1")
+    assert run.returncode == 3, run.stdout
+    assert run.status == ("VM_CPU UNKNOWN - test: threshold -w cpu_wait judges nothing: this "
+                          "driver reports no vCPU wait (+1 more)")
+    assert "threshold -w vcpu_wait judges nothing: this driver reports no vCPU wait" in run.lines
+
+
+def test_accepted_thresholds_that_judge_nothing_are_a_note_below_the_status(cpu):
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", "-c", "cpu_steal=10", "-w", "90",
+              "--state-if-unmeasured-threshold", "ok")
+    assert run.returncode == 0, run.stdout
+    assert OK_LINE.match(run.status)
+    assert run.lines[1:] == ["threshold -c cpu_steal judges nothing: this driver or libvirt "
+                             "version reports no vCPU delay (libvirt >= 7.2 reports it for "
+                             "QEMU/KVM guests) (accepted: --state-if-unmeasured-threshold ok)"]
+
+
+def test_an_unknown_label_is_refused_whatever_is_accepted(cpu):
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", "-c", "cpu_stolen=1",
+              "--state-if-unmeasured-threshold", "ok")
+    assert run.returncode == 3
+    assert run.status.startswith("VM_CPU UNKNOWN - -c 'cpu_stolen=1': unknown label "
+                                 "'cpu_stolen' (known: cpu_usage, ")
+
+
+def test_a_domain_not_running_is_judged_by_the_state_policy_not_its_thresholds(cpu):
+    run = cpu("--connect", NODE_URI, "-d", "stopped01", "-c", "cpu_steal=1")
+    assert run.returncode == 2
+    assert run.status.startswith("VM_CPU CRITICAL - stopped01: shut off")
+    assert "judges nothing" not in run.stdout
+
+
+@pytest.mark.parametrize(("option", "code", "state"), [("-w", 1, "WARNING"),
+                                                       ("-c", 2, "CRITICAL")])
+def test_a_range_of_negative_numbers_is_taken_as_one(cpu, option, code, state):
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", option, "-5:-1")
+    assert run.returncode == code, run.stdout
+    assert re.match(rf"^VM_CPU {state} - test: \d+\.\d% of 2 vCPUs \(> -1\)$", run.status)
+    field = run.perfdata["cpu_usage"].warn if option == "-w" else run.perfdata["cpu_usage"].crit
+    assert field == "-5:-1"
+
+
+def test_a_crossed_threshold_shows_the_digits_that_cross_it(cpu):
+    # The test driver's vCPUs use about 0.01% each: more than 0, which 0.0% would hide.
+    run = cpu("--connect", DEFAULT_URI, "-d", "test", "-w", "vcpu0_usage=~:0")
+    assert run.returncode == 1, run.stdout
+    shown = re.match(r"^VM_CPU WARNING - test: vcpu0 usage (\d+\.\d+)% \(> 0\)$", run.status)
+    assert shown and float(shown.group(1)) > 0, run.status

@@ -111,10 +111,54 @@ def test_help_matches_the_golden_file(disk):
                           "check_vm_disk_io.help").read_text()
 
 
-@pytest.mark.parametrize("options", [("--disk", "sda"),
-                                     ("--exclude-disk", "vda", "--exclude-disk", "vdb")])
-def test_nothing_left_to_report_is_unknown_with_the_reason(disk, options):
-    run = disk("--connect", NODE_URI, "-d", "web01", *options)
+def test_a_named_disk_without_statistics_is_unknown_naming_it(disk):
+    run = disk("--connect", NODE_URI, "-d", "web01", "--disk", "sda")
+    assert (run.returncode, run.stdout) == (
+        3, "VM_DISK_IO UNKNOWN - web01: disk sda has no I/O statistics (an empty cdrom or "
+           "a disk without a source has none)\n")
+
+
+def test_nothing_left_to_report_is_unknown_with_the_reason(disk):
+    run = disk("--connect", NODE_URI, "-d", "web01", "--exclude-disk", "vda",
+               "--exclude-disk", "vdb")
     assert (run.returncode, run.stdout) == (
         3, "VM_DISK_IO UNKNOWN - web01: no disk left to report (see --disk and "
            "--exclude-disk)\n")
+
+
+# -- thresholds that judge nothing ------------------------------------------------------------
+
+def test_a_latency_threshold_without_request_times_is_unknown_saying_so(disk):
+    run = disk("--connect", DEFAULT_URI, "-d", "test", "-c", "disk_read_latency=100")
+    assert run.returncode == 3, run.stdout
+    assert run.status == ("VM_DISK_IO UNKNOWN - test: threshold -c disk_read_latency judges "
+                          "nothing: this driver reports no time spent reading (QEMU's "
+                          "rd_total_times) for disk vda")
+
+
+@pytest.mark.parametrize(("options", "reason"), [
+    (("--disk", "vda"), "disk vdb is not among the disks --disk names (vda)"),
+    (("--exclude-disk", "vdb"), "--exclude-disk vdb leaves it out"),
+])
+def test_a_threshold_on_a_disk_left_out_is_unknown_naming_the_option(disk, options, reason):
+    run = disk("--connect", NODE_URI, "-d", "web01", *options, "-w", "vdb_ops_per_second=1")
+    assert run.returncode == 3, run.stdout
+    assert run.status == (f"VM_DISK_IO UNKNOWN - web01: threshold -w vdb_ops_per_second "
+                          f"judges nothing: {reason}")
+
+
+def test_a_threshold_on_a_disk_reported_only_when_named_says_how_to_name_it(disk):
+    run = disk("--connect", NODE_URI, "-d", "web01", "-c", "sda_read_bytes_per_second=1M")
+    assert run.returncode == 3, run.stdout
+    assert run.status.endswith("judges nothing: disk sda (cdrom, source none) is reported only "
+                               "when named: --disk sda")
+
+
+def test_accepted_it_is_a_note_and_the_disks_are_judged(disk):
+    run = disk("--connect", NODE_URI, "-d", "web01", "--disk", "vda", "-w",
+               "vdb_ops_per_second=1", "-w", "1", "--state-if-unmeasured-threshold", "ok")
+    assert run.returncode == 1, run.stdout
+    assert re.fullmatch(r"VM_DISK_IO WARNING - web01: vda \d+\.\d IOPS \(> 1\)", run.status)
+    assert run.lines[1:] == ["threshold -w vdb_ops_per_second judges nothing: disk vdb is not "
+                             "among the disks --disk names (vda) (accepted: "
+                             "--state-if-unmeasured-threshold ok)"]

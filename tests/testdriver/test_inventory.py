@@ -46,6 +46,16 @@ def test_disks_leave_out_the_empty_cdrom_and_nics_are_keyed_by_mac():
     assert web["vm_uuid"] == "4dea22b3-1d52-d8f3-2516-782e98ab3fa0"
 
 
+def test_a_shut_off_domain_lists_the_interfaces_it_gets_a_device_for_keyed_by_mac():
+    stopped = records("--connect", NODE_URI, "--all")["stopped01"]
+    # The test driver names even a shut-off domain's taps (testnet0), where
+    # QEMU's has no name until it starts; the user-mode NIC never has a device.
+    assert stopped["vm_interfaces"] == {"52:54:00:00:05:01": {"target": "testnet0"},
+                                        "52:54:00:00:05:02": {"target": "tapstop0"}}
+    result = inventory("--connect", NODE_URI, "--all", "--hypervisor", "hv1")
+    assert '\t\t"52:54:00:00:05:02" = { target = "tapstop0" }' in result.stdout
+
+
 def test_the_hypervisor_defaults_to_the_host_name_libvirt_reports():
     (record,) = records("--connect", DEFAULT_URI).values()
     connection = libvirt.openReadOnly(DEFAULT_URI)
@@ -87,4 +97,5 @@ def test_a_connection_handed_in_is_used_as_is():
         inspector.close()
     assert domains["web01"].interfaces[1] == Interface("backend0", "52:54:00:00:00:02")
     assert domains["db 01 'quoted'"].disks == ("vda",)
-    assert domains["stopped01"].interfaces == ()
+    assert [nic.mac for nic in domains["stopped01"].interfaces] == ["52:54:00:00:05:01",
+                                                                     "52:54:00:00:05:02"]

@@ -99,3 +99,13 @@ def test_no_balloon_and_no_numbers_still_takes_the_policy_state(mem):
     run = mem("--connect", NODE_URI, "-d", "db 01 'quoted'", "--state-if-no-balloon", "warning")
     assert run.returncode == 1
     assert run.status.startswith("VM_MEM WARNING - db 01 'quoted': no balloon statistics")
+
+
+def test_a_state_directory_that_cannot_be_used_is_said_in_the_status_line(mem, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = mem("--connect", DEFAULT_URI, "-d", "test", *ACCEPT_ANY_AGE, "--state-dir", str(blocker))
+    assert (run.returncode, run.status) == (
+        0, f"VM_MEM OK - test: 50.0% used (1.0 GiB of 2.0 GiB) (state not used: {blocker}: "
+           "Not a directory)")
+    assert f"state not used: {blocker}: Not a directory" in run.lines[1:]

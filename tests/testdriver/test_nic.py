@@ -231,3 +231,32 @@ def test_bandwidth_limit_from_the_xml_gives_usage_per_direction(nic):
     assert any(line.startswith("interface backend0: mac 52:54:00:00:00:02, source br0, "
                                "bandwidth limit rx 8.0 Mbit/s, tx 4.0 Mbit/s")
                for line in run.lines)
+
+
+# -- thresholds that judge nothing ------------------------------------------------------------
+
+def test_a_usage_threshold_without_a_link_speed_is_unknown_saying_how_to_give_one(nic):
+    run = nic("--connect", DEFAULT_URI, "-d", "test", "-c", "nic_tx_usage=1")
+    assert run.returncode == 3, run.stdout
+    assert run.status == ("VM_NIC UNKNOWN - test: threshold -c nic_tx_usage judges nothing: "
+                          "interface testnet0 has no link speed to take tx usage of: give "
+                          "--speed (e.g. --speed 1G) or a <bandwidth> limit in the domain XML")
+    judged = nic("--connect", DEFAULT_URI, "-d", "test", "-c", "nic_tx_usage=1", "--speed", "1G")
+    assert judged.returncode == 0, judged.stdout
+
+
+def test_a_bandwidth_limit_on_one_interface_judges_the_generic_label(nic):
+    run = nic("--connect", NODE_URI, "-d", "web01", "-c", "nic_tx_usage=99")
+    assert (run.returncode, len(run.lines)) == (0, 1), run.stdout
+    assert run.perfdata["backend0_tx_usage"].crit == "99"
+    alone = nic("--connect", NODE_URI, "-d", "web01", "-c", "testnet0_tx_usage=99")
+    assert alone.returncode == 3
+    assert "interface testnet0 has no link speed" in alone.status
+
+
+def test_a_threshold_on_an_interface_left_out_names_the_option(nic):
+    run = nic("--connect", NODE_URI, "-d", "web01", "--exclude-interface", "backend0",
+              "-w", "backend0_rx_bits_per_second=1G")
+    assert run.returncode == 3, run.stdout
+    assert run.status.endswith("judges nothing: --exclude-interface leaves interface backend0 "
+                               "out")

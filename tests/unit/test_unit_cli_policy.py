@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import libvirt
 import pytest
 from fakes import identity
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
@@ -13,7 +14,8 @@ from libcheck import cli
 from libcheck.cpu import SPECS
 from libcheck.errors import UsageError
 from libcheck.policy import StatePolicy
-from libcheck.samples import DomainState
+from libcheck.reasons import Crashed, Paused, Shutdown, Shutoff, describe, reason_words
+from libcheck.samples import DomainIdentity, DomainState
 
 # -- durations and domain references -----------------------------------------------------
 
@@ -55,8 +57,9 @@ def test_defaults_are_the_documented_ones(monkeypatch):
     assert (options.timeout, options.max_age, options.sample_interval) == (10.0, 3600.0, 1.5)
     assert (options.warning, options.critical, options.verbose) == ([], [], 0)
     assert options.state_dir == "/somewhere"
-    assert (options.state_if_stopped, options.state_if_paused, options.state_if_crashed,
-            options.state_if_missing) == ("critical", "warning", "critical", "critical")
+    assert (options.state_if_stopped, options.state_if_paused, options.state_if_paused_error,
+            options.state_if_crashed, options.state_if_missing) == (
+        "critical", "warning", "critical", "critical", "critical")
 
 
 def test_thresholds_repeat_and_verbosity_is_capped_at_three(tmp_path):
@@ -119,6 +122,131 @@ def test_option_names_change_the_policy_states():
     assert policy.for_missing("no domain 'x'").text == "no domain 'x'"
 
 
+PAUSED, SHUTOFF = DomainState.PAUSED, DomainState.SHUTOFF
+
+
+def reasoned(state: DomainState, reason: int) -> DomainIdentity:
+    return DomainIdentity(name="web", uuid="u", domain_id=None, state=state, reason=reason)
+
+
+@pytest.mark.parametrize(("state", "reason", "expected", "words"), [
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_USER, Warn, "paused (by the user)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR, Critical,
+     "paused (by a disk I/O error: host storage full or failing?)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_WATCHDOG, Critical,
+     "paused (by its watchdog: the guest stopped responding)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED, Critical,
+     "paused (after a failed post-copy migration)"),
+    (PAUSED, 14, Critical, "paused (after an operation failed to resume it)"),  # API_ERROR, 9.2
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_CRASHED, Critical, "paused (after the guest crashed)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION, Warn, "paused (for a migration)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY, Warn,
+     "paused (for a post-copy migration: it runs on the destination)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, Warn, "paused (while a snapshot is taken)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_SAVE, Warn, "paused (while being saved to a file)"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_UNKNOWN, Warn, "paused"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED, Critical, "shut off (destroyed)"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED, Critical,
+     "shut off (migrated to another host)"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FAILED, Critical, "shut off (failed to start)"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED, Critical,
+     "shut off (crashed: QEMU ended unexpectedly or the guest panicked)"),
+    (DomainState.SHUTDOWN, libvirt.VIR_DOMAIN_SHUTDOWN_USER, Critical,
+     "shutting down (on a user's request)"),
+    (DomainState.CRASHED, libvirt.VIR_DOMAIN_CRASHED_PANICKED, Critical,
+     "crashed (the guest kernel panicked)"),
+    (PAUSED, 99, Warn, "paused (libvirt reason 99)"),  # a reason newer than this code
+])
+def test_the_reason_is_said_and_an_error_pause_is_critical(state, reason, expected, words):
+    verdict = StatePolicy().for_identity(reasoned(state, reason))
+    assert verdict == (expected, f"web: {words}")
+
+
+@pytest.mark.parametrize(("state", "reason", "case"), [
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR, "paused_error"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_WATCHDOG, "paused_error"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED, "paused_error"),
+    (PAUSED, 14, "paused_error"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_USER, "paused"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION, "paused"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, "paused"),
+    (PAUSED, libvirt.VIR_DOMAIN_PAUSED_CRASHED, "crashed"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED, "crashed"),
+    (SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED, "stopped"),
+])
+def test_each_case_follows_its_own_option(state, reason, case):
+    names = {"stopped": "ok", "paused": "ok", "paused_error": "ok", "crashed": "ok",
+             "missing": "ok", case: "unknown"}
+    assert StatePolicy.from_names(**names).for_identity(reasoned(state, reason)).state == Unknown
+
+
+def test_the_policy_options_come_from_the_parser(tmp_path):
+    options = cli.parse(parser(), ["-d", "vm1", "--state-dir", str(tmp_path),
+                                   "--state-if-paused-error", "warning",
+                                   "--state-if-paused", "ok"])
+    policy = StatePolicy.from_options(options)
+    assert (policy.paused_error, policy.paused, policy.stopped) == (Warn, Ok, Critical)
+
+
+REASON_ENUMS = {Paused: "VIR_DOMAIN_PAUSED_", Shutoff: "VIR_DOMAIN_SHUTOFF_",
+                Shutdown: "VIR_DOMAIN_SHUTDOWN_", Crashed: "VIR_DOMAIN_CRASHED_"}
+
+
+@pytest.mark.parametrize("enum", REASON_ENUMS, ids=lambda enum: enum.__name__)
+def test_the_reason_numbers_are_libvirts(enum):
+    prefix = REASON_ENUMS[enum]
+    for member in enum:
+        if hasattr(libvirt, prefix + member.name):  # API_ERROR came with libvirt 9.2
+            assert getattr(libvirt, prefix + member.name) == member, member
+
+
+@pytest.mark.parametrize("enum", [Paused, Shutoff, Crashed], ids=lambda enum: enum.__name__)
+def test_every_reason_this_libvirt_knows_has_words(enum):
+    # (The VIR_DOMAIN_SHUTDOWN_* names also hold shutdown flags: Shutdown is checked above.)
+    prefix = REASON_ENUMS[enum]
+    known = {name[len(prefix):] for name in dir(libvirt)
+             if name.startswith(prefix) and not name.endswith("_LAST")}
+    assert known <= {member.name for member in enum}
+    state = {Paused: PAUSED, Shutoff: SHUTOFF, Crashed: DomainState.CRASHED}[enum]
+    for member in enum:
+        words = reason_words(state, member)
+        assert (words == "") == (member == 0), member
+        assert "libvirt reason" not in words
+
+
+def test_a_state_whose_reasons_libvirt_does_not_name_gets_none():
+    assert reason_words(DomainState.PMSUSPENDED, 0) == ""
+    assert describe(DomainState.PMSUSPENDED, 0) == "suspended by guest power management"
+
+
 def test_an_unknown_libvirt_state_number_is_no_state():
     assert DomainState.from_libvirt(42) is DomainState.NOSTATE
     assert DomainState.from_libvirt(5) is DomainState.SHUTOFF
+
+
+# -- threshold options --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "warnings", "criticals"), [
+    (["-w", "-5:-1"], ["-5:-1"], []), (["-c", "-5:-1"], [], ["-5:-1"]),
+    (["-w", "-5:-1", "-c", "-10:-2"], ["-5:-1"], ["-10:-2"]),
+    (["--warning", "-5:-1"], ["-5:-1"], []), (["-w", "-.5:"], ["-.5:"], []),
+    (["-w", "@-5:-1"], ["@-5:-1"], []), (["-w-5:-1"], ["-5:-1"], []),
+    (["--critical=-5:-1"], [], ["-5:-1"]), (["-w", "-5"], ["-5"], []),
+])
+def test_a_range_may_start_with_a_negative_number(args, warnings, criticals, tmp_path):
+    options = cli.parse(parser(), ["-d", "vm1", *args, "--state-dir", str(tmp_path)])
+    assert (options.warning, options.critical) == (warnings, criticals)
+
+
+def test_a_value_that_is_no_number_after_a_threshold_option_is_still_an_option():
+    with pytest.raises(UsageError, match=r"^argument -w/--warning: expected one argument"):
+        cli.parse(parser(), ["-d", "vm1", "-w", "-v"])
+
+
+def test_thresholds_that_judge_nothing_are_unknown_unless_another_state_is_chosen(tmp_path):
+    state = ["--state-dir", str(tmp_path)]
+    assert cli.parse(parser(), ["-d", "vm1", *state]).state_if_unmeasured_threshold == "unknown"
+    assert cli.parse(parser(), ["-d", "vm1", "--state-if-unmeasured-threshold", "OK", *state]
+                     ).state_if_unmeasured_threshold == "ok"
+    with pytest.raises(UsageError, match="'fine' is not a state"):
+        cli.parse(parser(), ["-d", "vm1", "--state-if-unmeasured-threshold", "fine", *state])

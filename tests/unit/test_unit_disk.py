@@ -6,12 +6,15 @@ import argparse
 
 import pytest
 from fakes import FakeClock, MemorySlot, identity
+from nagiosplugin.state import Ok, Unknown
 
 from libcheck.disk import CHECK
 from libcheck.errors import UsageError
+from libcheck.evaluation import Unmeasured, judge
 from libcheck.measure import Measurement, Measurer
 from libcheck.rates import BaselinePolicy
 from libcheck.samples import DiskSample, DomainSample
+from libcheck.thresholds import Thresholds
 
 MIB = 1024 * 1024
 POLICY = BaselinePolicy(shortest_age=1.5, settled_age=5.0, max_age=3600.0)
@@ -135,3 +138,88 @@ def test_removed_disk_is_dropped_from_the_state_and_a_new_one_measured():
     measurement = measurer.measure(slot)
     assert set(measurement.rates) == {"vda", "vdc"}
     assert all("vdb" not in snapshot.counters for snapshot in slot.load())
+
+
+# -- why a label has no value, and how a crossed one reads -------------------------------------
+
+def judged(measurement: Measurement, opts=None, warnings=(), criticals=(), state=Unknown):
+    opts = opts or options()
+    readings = CHECK.readings(measurement, opts)
+    reasons = Unmeasured(lambda target: CHECK.unmeasured_reason(measurement, opts, target),
+                         state)
+    return judge(CHECK.name, "vm1", CHECK.ok_text(measurement, readings), readings,
+                 Thresholds(CHECK.specs, warnings, criticals), None, reasons)
+
+
+def reason(measurement: Measurement, label: str, opts=None) -> str:
+    outcome = judged(measurement, opts, warnings=[f"{label}=1"])
+    assert outcome.state == Unknown, outcome
+    prefix = f"vm1: threshold -w {label} judges nothing: "
+    assert outcome.text.startswith(prefix), outcome.text
+    return outcome.text[len(prefix):]
+
+
+def two_disks(vda_disk: DiskSample = None) -> Measurement:
+    clock = FakeClock()
+    vdb = DiskSample(name="vdb", source="/img/vdb", device="disk", rd_bytes=0, wr_bytes=0,
+                     rd_reqs=0, wr_reqs=0)
+    cdrom = DiskSample(name="sda", device="cdrom", source=None)
+    disk = vda_disk or vda()
+    return measure_pair(domain_sample(clock, disk, vdb, cdrom),
+                        domain_sample(clock, disk, vdb, cdrom), 10)
+
+
+def test_a_disk_left_out_by_the_selection_is_the_reason():
+    assert reason(two_disks(), "vdb_ops_per_second", options(disks=["vda"])) == (
+        "disk vdb is not among the disks --disk names (vda)")
+    assert reason(two_disks(), "vdb_read_latency", options(exclude=["vdb"])) == (
+        "--exclude-disk vdb leaves it out")
+    assert reason(two_disks(), "sda_ops_per_second") == (
+        "disk sda (cdrom, source none) is reported only when named: --disk sda")
+
+
+def test_a_counter_the_driver_lacks_is_the_reason_for_a_device_and_a_generic_label():
+    no_times = DiskSample(name="vda", source="/img/a", device="disk", rd_bytes=0, wr_bytes=0,
+                          rd_reqs=0, wr_reqs=0)
+    measurement = two_disks(no_times)
+    assert reason(measurement, "vda_read_latency") == (
+        "this driver reports no time spent reading (QEMU's rd_total_times) for disk vda")
+    assert reason(measurement, "disk_read_latency") == (
+        "this driver reports no time spent reading (QEMU's rd_total_times) for disk vda; "
+        "this driver reports no time spent reading (QEMU's rd_total_times) for disk vdb")
+    assert reason(measurement, "disk_errors") == (
+        "this driver reports no I/O errors (QEMU counts none) for disk vda; "
+        "this driver reports no I/O errors (QEMU counts none) for disk vdb")
+    assert reason(measurement, "vda_allocation_usage") == (
+        "this driver reports no capacity and no allocation for disk vda")
+
+
+def test_a_disk_reset_during_the_run_is_the_reason():
+    measurement = two_disks()
+    measurement = measurement._replace(rates={"vdb": measurement.rates["vdb"]})
+    assert reason(measurement, "vda_write_ops_per_second") == (
+        "the counters of disk vda went back during the run (it was reset); the next run "
+        "measures again")
+
+
+def test_a_total_without_any_part_gives_the_parts_reason():
+    only_vda = DiskSample(name="vda", source="/img/a", device="disk", rd_bytes=0)
+    clock = FakeClock()
+    measurement = measure_pair(domain_sample(clock, only_vda), domain_sample(clock, only_vda), 1)
+    assert reason(measurement, "total_write_ops_per_second") == (
+        "this driver reports no write requests for disk vda")
+
+
+def test_a_threshold_judged_by_some_disk_is_no_complaint():
+    outcome = judged(two_disks(), warnings=["disk_read_latency=100", "vda_errors=1"])
+    assert outcome.state == Unknown  # vda_errors: QEMU counts none
+    outcome = judged(two_disks(), warnings=["disk_read_latency=100"])
+    assert (outcome.state, outcome.notes) == (Ok, ())
+
+
+def test_a_crossed_byte_rate_shows_the_digits_that_cross():
+    clock = FakeClock()
+    first = domain_sample(clock, vda())
+    second = domain_sample(clock, vda(rd_bytes=500_010))
+    outcome = judged(measure_pair(first, second, 10), warnings=["vda_read_bytes_per_second=50000"])
+    assert outcome.text == "vm1: vda read 48.829 KiB/s (> 50000)"  # 50001 B/s

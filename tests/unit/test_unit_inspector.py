@@ -8,6 +8,7 @@ built-in `test:///default` driver for real.
 from __future__ import annotations
 
 import re
+import time
 
 import libvirt
 import pytest
@@ -172,6 +173,37 @@ def test_without_bulk_numbers_the_sample_time_brackets_the_per_domain_calls():
                           clock=lambda: next(walls), monotonic=lambda: next(monos))
     sample = inspector.sample(domain, ALL)
     assert (sample.wall_time, sample.monotonic_time) == (150.5, 50.5)
+
+
+def test_the_sample_carries_the_boot_in_which_its_boot_time_compares():
+    domain = FakeDomain()
+    inspector = Inspector(FakeConnection([domain], stats=dict(BULK)), clock=lambda: 1.0,
+                          monotonic=lambda: 2.0, boot=lambda: "boot-7")
+    assert inspector.sample(domain, ALL).boot_id == "boot-7"
+    paused = FakeDomain(state=(3, 1))
+    inspector = Inspector(FakeConnection([paused], stats={"state.state": 3}),
+                          clock=lambda: 1.0, monotonic=lambda: 2.0, boot=lambda: "boot-7")
+    assert inspector.sample(paused, ALL).boot_id == "boot-7"
+
+
+def test_by_default_a_sample_is_timed_on_the_boot_time_clock_of_this_boot():
+    domain = FakeDomain()
+    inspector = Inspector(FakeConnection([domain], stats=dict(BULK)))
+    before = time.clock_gettime(time.CLOCK_BOOTTIME)
+    sample = inspector.sample(domain, ALL)
+    after = time.clock_gettime(time.CLOCK_BOOTTIME)
+    assert before <= sample.monotonic_time <= after
+    with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+        assert sample.boot_id == handle.read().strip()
+
+
+def test_an_unreadable_boot_id_is_none(tmp_path):
+    assert inspector_module.boot_id(str(tmp_path / "missing")) is None
+    (tmp_path / "boot_id").write_text("")
+    assert inspector_module.boot_id(str(tmp_path / "boot_id")) is None
+    (tmp_path / "boot_id").write_text("b76ed0a8-8958-4e8f-8872-e0a1d3221b68\n")
+    assert inspector_module.boot_id(str(tmp_path / "boot_id")) == \
+        "b76ed0a8-8958-4e8f-8872-e0a1d3221b68"
 
 
 # -- NOWAIT and bulk-call errors --------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Unit tests of libcheck.inventory: Icinga DSL quoting, the listing rules, the CLI.
 
 The inventory gets a stand-in inspector (any object with list_domains,
-hostname, sample and domain_xml); the DSL literals are decoded back with the
-escape rules of Icinga 2's lexer (lib/config/config_lexer.ll).
+hostname, sample, domain_xml and inactive_domain_xml); the DSL literals are
+decoded back with the escape rules of Icinga 2's lexer
+(lib/config/config_lexer.ll).
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ def test_object_name_replaces_the_bang_icinga_refuses():
 WEB = Domain(name="web01", uuid=UUID, state="running", disks=("vda", "vdb"),
              interfaces=(Interface("vnet0", "52:54:00:00:00:01"), Interface("tap9", None)))
 BARE = Domain(name='odd "$name"!', uuid=UUID, state="shut off", disks=(), interfaces=())
+# Shut off: libvirt names the first tap when the VM starts; the second is named in its XML.
+OFF = Domain(name="off01", uuid=UUID, state="shut off", disks=("vda",),
+             interfaces=(Interface(None, "52:54:00:00:00:03"),
+                         Interface("fixedtap", "52:54:00:00:00:04")))
 
 
 def test_a_host_imports_vm_host_and_runs_on_its_hypervisor():
@@ -121,6 +126,19 @@ def test_an_awkward_name_is_escaped_and_kept_in_vm_name():
     assert '\tvars.vm_name = "odd \\"$$name\\"!"' in text
     assert '\tvars.vm_connect = "test:///x$$y"' in text
     assert "\tvars.vm_disks = [ ]" in text and "\tvars.vm_interfaces = { }" in text
+
+
+def test_an_interface_not_named_yet_is_keyed_by_mac_without_a_target():
+    text = icinga2_host(OFF, "hv1", "qemu:///system")
+    assert """
+\tvars.vm_interfaces = {
+\t\t"52:54:00:00:00:03" = { }
+\t\t"52:54:00:00:00:04" = { target = "fixedtap" }
+\t}
+""" in text
+    (record,) = json.loads(json_document([OFF], "hv1", "qemu:///system"))
+    assert record["vm_interfaces"] == {"52:54:00:00:00:03": {},
+                                       "52:54:00:00:00:04": {"target": "fixedtap"}}
 
 
 def test_the_document_counts_and_separates_the_hosts():
@@ -153,15 +171,38 @@ DEVICES_XML = """<domain><devices>
 </devices></domain>"""
 
 
+# A shut-off QEMU domain's XML, live or inactive alike: libvirt names a tap
+# (vnet0...) only when the domain starts, so only a name set by hand is there.
+SHUT_OFF_XML = """<domain type='kvm'><devices>
+  <disk type='file' device='disk'><source file='/img/off.qcow2'/><target dev='vda'/></disk>
+  <interface type='network'><mac address='52:54:00:00:00:03'/><source network='default'/>
+    <model type='virtio'/></interface>
+  <interface type='ethernet'><mac address='52:54:00:00:00:04'/><target dev='fixedtap'/>
+    </interface>
+  <interface type='bridge'><mac address='52:54:00:00:00:05'/><source bridge='br0'/>
+    </interface>
+  <interface type='direct'><mac address='52:54:00:00:00:06'/><source dev='eth0'/></interface>
+  <interface type='user'><mac address='52:54:00:00:00:07'/></interface>
+  <interface type='hostdev'><mac address='52:54:00:00:00:08'/></interface>
+  <interface type='mcast'><mac address='52:54:00:00:00:09'/></interface>
+</devices></domain>"""
+
+
 class StubInspector:
-    """Answers like Inspector for domains given as (name, domain ID or None)."""
+    """Answers like Inspector for domains given as (name, domain ID or None).
+
+    `xml` is every domain's live XML, `inactive_xml` its persistent XML; like
+    libvirt for a shut-off domain, the live XML of one is its persistent XML.
+    """
 
     def __init__(self, domains: list[tuple[str, Optional[int]]],
-                 vanishing: tuple[str, ...] = (), xml: str = DEVICES_XML) -> None:
+                 vanishing: tuple[str, ...] = (), xml: str = DEVICES_XML,
+                 inactive_xml: str = SHUT_OFF_XML) -> None:
         self._domains = [SimpleNamespace(name=lambda name=name: name, domain_id=domain_id)
                          for name, domain_id in domains]
         self._vanishing = vanishing
         self._xml = xml
+        self._inactive_xml = inactive_xml
 
     def list_domains(self):
         return list(self._domains)
@@ -177,7 +218,10 @@ class StubInspector:
         return SimpleNamespace(identity=identity(domain.name(), domain.domain_id, state))
 
     def domain_xml(self, domain) -> str:
-        return self._xml
+        return self._xml if domain.domain_id is not None else self._inactive_xml
+
+    def inactive_domain_xml(self, domain) -> str:
+        return self._inactive_xml
 
 
 def test_active_domains_only_unless_all_are_asked_for():
@@ -198,6 +242,17 @@ def test_disks_as_the_check_reports_them_interfaces_with_a_device():
     assert domain.disks == ("vda", "vdc")
     assert domain.interfaces == (Interface("vnet4", "52:54:00:00:00:01"),
                                  Interface("tap2", None))
+
+
+def test_a_shut_off_domain_lists_the_interfaces_it_gets_a_device_for_at_start():
+    (domain,) = Inventory(StubInspector([("off", None)])).domains(include_inactive=True)
+    assert domain.disks == ("vda",)
+    # Not the user-mode, passed-through (hostdev) or socket (mcast) ones: no device.
+    assert domain.interfaces == (Interface(None, "52:54:00:00:00:03"),
+                                 Interface("fixedtap", "52:54:00:00:00:04"),
+                                 Interface(None, "52:54:00:00:00:05"),
+                                 Interface(None, "52:54:00:00:00:06"))
+
 
 
 # -- Inspector: libvirt's errors become ours ---------------------------------------
@@ -233,6 +288,20 @@ def test_a_libvirt_error_is_one_line_of_ours(call):
     inspector = Inspector(ListingConnection(failure=error))
     with pytest.raises(LibvirtFailure, match=r"^libvirt failed while [a-z ]+: connection broke$"):
         getattr(inspector, call)()
+
+
+def test_the_inactive_xml_is_the_persistent_one(test_driver):
+    inspector = Inspector(test_driver)
+    domain = inspector.find("test")
+    assert " id='1'" in inspector.domain_xml(domain).splitlines()[0]
+    assert inspector.inactive_domain_xml(domain).splitlines()[0] == "<domain type='test'>"
+
+
+def test_a_domain_gone_before_its_inactive_xml_is_read_is_a_vanished_one():
+    gone = libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found")
+    inspector = Inspector(FakeConnection())
+    with pytest.raises(DomainVanished, match="while reading the inactive domain XML"):
+        inspector.inactive_domain_xml(FakeDomain(failures={"XMLDesc": gone}))
 
 
 def test_the_test_driver_domain_is_listed_with_its_devices(test_driver):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from fakes import FakeClock, identity
+from fakes import FakeClock, MemorySlot, identity
 from nagiosplugin.state import Ok, Unknown, Warn
 
 from libcheck.evaluation import judge
-from libcheck.measure import Measurement
-from libcheck.mem import CHECK, judge_balloon
+from libcheck.measure import Measurement, Measurer
+from libcheck.mem import CHECK, BalloonProgress, balloon_progress, judge_balloon
+from libcheck.rates import BaselinePolicy
 from libcheck.samples import DomainSample, MemorySample
 from libcheck.thresholds import Thresholds
 
@@ -27,10 +28,11 @@ def memory(balloon: dict, period: int | None = 10, model: str | None = "virtio",
                         balloon_model=model, stats_period=period)
 
 
-def measurement(mem: MemorySample, rates: dict | None = None) -> Measurement:
+def measurement(mem: MemorySample, rates: dict | None = None,
+                interval: float = 60.0) -> Measurement:
     clock = FakeClock(wall=NOW)
     sample = DomainSample(identity(), clock.wall, clock.mono, memory=mem)
-    return Measurement(sample, {"": rates or {}}, 60.0, "since the previous run")
+    return Measurement(sample, {"": rates or {}}, interval, "since the previous run")
 
 
 def options(**overrides) -> argparse.Namespace:
@@ -80,8 +82,10 @@ def test_rates_are_per_second_of_the_time_between_balloon_updates():
 
 
 def test_no_balloon_update_within_the_interval_gives_no_rates():
+    # 20 s without an update is within 3 periods + 5 s: still fresh, no rates.
     rates = {"major_fault": 0.0, "swap_in": 0.0, "last_update": 0.0}
-    values = by_label(CHECK.readings(measurement(memory(FULL), rates), options()))
+    values = by_label(CHECK.readings(measurement(memory(FULL), rates, 20.0), options()))
+    assert "mem_usage" in values
     assert not any(label.endswith("_per_second") for label in values)
 
 
@@ -142,3 +146,117 @@ def test_status_line_names_percent_and_sizes():
                     Thresholds(CHECK.specs, ["70"], ["80"]))
     assert outcome.state == Warn
     assert outcome.text == "db01: 75.0% used (2.9 GiB of 3.8 GiB) (> 70)"
+
+
+# -- freshness without comparing two machines' clocks ---------------------------
+#
+# The hypervisor stamps last_update by its clock; this host measures the
+# interval between two samples by its own.  SKEW is how far this host's clock
+# runs ahead of the hypervisor's (negative: behind).
+
+def skewed(age_on_hypervisor: float, skew: float) -> dict:
+    """Balloon numbers `age_on_hypervisor` s old, read by a host `skew` s ahead."""
+    return {**FULL, "last_update": int(NOW - skew - age_on_hypervisor)}
+
+
+def run_after(balloon: dict, interval: float, advance: float,
+              period: int = 10, **overrides) -> tuple[bool, str]:
+    """One run `interval` s after the stored sample, during which last_update
+    advanced `advance` s: (fresh, the condition's text or "")."""
+    the_measurement = measurement(memory(balloon, period),
+                                  {"last_update": advance / interval}, interval)
+    condition = CHECK.condition(the_measurement, options(**overrides))
+    return condition is None, condition.text if condition else ""
+
+
+def test_fresh_statistics_read_by_a_host_40_s_ahead_are_fresh():
+    # Before: judged 43 s old by this host's clock, over 3 * 10 + 5 s: stale.
+    fresh, text = run_after(skewed(3, skew=40), interval=60, advance=60)
+    assert fresh, text
+    readings = CHECK.readings(measurement(memory(skewed(3, skew=40)), {"last_update": 1.0}),
+                              options())
+    assert readings[0].label == "mem_usage"
+
+
+def test_hour_old_statistics_read_by_a_host_behind_are_stale():
+    # Before: -600 s old by this host's clock, which no bound refused: fresh.
+    fresh, text = run_after(skewed(3000, skew=-3600), interval=60, advance=0)
+    assert not fresh
+    assert "balloon statistics are stale (not updated in 60 s, limit 35 s)" in text
+
+
+def test_a_timestamp_ahead_of_this_hosts_clock_is_never_fresh():
+    # A first run (two samples 1.5 s apart, no update between them) can only
+    # compare clocks; 30 s in the future is a clock behind, not fresh numbers.
+    fresh, text = run_after(skewed(3000, skew=-3030), interval=1.5, advance=0)
+    assert not fresh
+    assert "cannot be judged fresh (their last update is 30 s ahead of this host's clock)" \
+        in text
+    assert "sync them" in text
+
+
+def test_a_timestamp_within_its_whole_second_of_now_is_fresh():
+    fresh, text = run_after({**FULL, "last_update": int(NOW) + 1}, interval=1.5, advance=0)
+    assert fresh, text
+
+
+def test_without_an_update_between_close_samples_the_clocks_decide():
+    assert run_after(skewed(3, skew=0), interval=1.5, advance=0)[0]
+    fresh, text = run_after(skewed(100, skew=0), interval=1.5, advance=0)
+    assert not fresh
+    assert "stale (100 s old by this host's clock, limit 35 s)" in text
+    assert "this host's clock is ahead of the hypervisor's" in text
+
+
+def test_an_update_between_close_samples_is_fresh_whatever_the_clocks_say():
+    assert run_after(skewed(1, skew=1000), interval=1.5, advance=2)[0]
+
+
+def test_statistics_that_fell_behind_the_interval_are_stale_though_they_moved():
+    # 300 s between the runs, but last_update moved only 200 s: they stopped
+    # at least 100 s ago.
+    fresh, text = run_after(skewed(100, skew=40), interval=300, advance=200)
+    assert not fresh
+    assert "stale (they fell 100 s behind in 300 s, limit 35 s)" in text
+    # A run after a stalled one sees last_update catch up: fresh again.
+    assert run_after(skewed(1, skew=40), interval=60, advance=1000)[0]
+
+
+def test_balloon_max_age_bounds_how_far_statistics_fall_behind():
+    # 70 s behind in 100 s: stale by default (3 * 10 + 5 s), not with a 90 s limit.
+    assert not run_after(skewed(70, skew=40), interval=100, advance=30)[0]
+    assert run_after(skewed(70, skew=40), interval=100, advance=30, balloon_max_age=90)[0]
+    assert not run_after(skewed(100, skew=40), interval=100, advance=0, balloon_max_age=90)[0]
+    assert run_after(skewed(900, skew=40), interval=600, advance=0, balloon_max_age=0)[0]
+
+
+def test_verbose_output_says_how_freshness_was_judged():
+    between_runs = measurement(memory(skewed(3, skew=40)), {"last_update": 1.0}, 60.0)
+    assert ("balloon last_update advanced 60 s in 60.0 s between two samples"
+            in CHECK.details(between_runs, options()))
+    first_run = measurement(memory(skewed(3, skew=0)), {"last_update": 0.0}, 1.5)
+    assert ("balloon last_update 3 s old by this host's clock (no update seen between two "
+            "samples)" in CHECK.details(first_run, options()))
+
+
+def test_the_measurer_hands_over_last_updates_advance_over_its_interval():
+    # Through the real Measurer and a state slot: a first run measures within
+    # itself (1.5 s, no update between its samples), the next one 60 s later
+    # against the sample the first one stored, during which the guest's
+    # last_update moved 58 s.
+    clock = FakeClock(wall=NOW)
+    stamps = iter([int(NOW) - 3, int(NOW) - 3, int(NOW) + 55])
+
+    def read() -> DomainSample:
+        balloon = {**FULL, "last_update": next(stamps)}
+        return DomainSample(identity(), clock.wall, clock.mono, memory=memory(balloon))
+
+    policy = BaselinePolicy(shortest_age=1.5, settled_age=5.0, max_age=3600.0)
+    measurer = Measurer(read, CHECK.counters, policy, 1.5, sleep=clock.sleep)
+    slot = MemorySlot()
+    first = measurer.measure(slot)
+    assert balloon_progress(first) == BalloonProgress(0.0, 1.5)
+    clock.advance(60.0)
+    second = measurer.measure(slot)
+    assert balloon_progress(second) == pytest.approx(BalloonProgress(58.0, 60.0))
+    assert CHECK.condition(second, options()) is None

@@ -15,7 +15,7 @@ from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from libcheck import cli
 from libcheck.errors import UsageError
-from libcheck.evaluation import judge
+from libcheck.evaluation import Unmeasured, judge
 from libcheck.measure import Measurement, Measurer
 from libcheck.nic import CHECK, loss_pct
 from libcheck.rates import BaselinePolicy
@@ -414,3 +414,69 @@ def test_a_nic_without_target_never_enters_the_state(clock):
     measure(clock, slot, (traffic("vnet0", 0), nic(None, MAC_USER)),
             (traffic("vnet0", 1_500_000), nic(None, MAC_USER)))
     assert all(set(snapshot.counters) == {"vnet0"} for snapshot in slot.load())
+
+
+# -- why a label has no value, and how a crossed one reads -------------------------------------
+
+def judged(measurement: Measurement, opts=None, warnings=(), criticals=(), state=Unknown):
+    opts = opts or options()
+    readings = CHECK.readings(measurement, opts)
+    reasons = Unmeasured(lambda target: CHECK.unmeasured_reason(measurement, opts, target),
+                         state)
+    return judge(CHECK.name, measurement.sample.identity.name,
+                 CHECK.ok_text(measurement, readings), readings,
+                 Thresholds(CHECK.specs, warnings, criticals),
+                 CHECK.condition(measurement, opts), reasons)
+
+
+def unmeasured(measurement: Measurement, label: str, opts=None) -> str:
+    outcome = judged(measurement, opts, criticals=[f"{label}=1"])
+    assert outcome.state == Unknown, outcome
+    prefix = f"web01: threshold -c {label} judges nothing: "
+    assert outcome.text.startswith(prefix), outcome.text
+    return outcome.text[len(prefix):]
+
+
+def test_usage_without_a_link_speed_is_unknown_and_says_how_to_give_one():
+    assert unmeasured(measured(TWO, TWO_RATES), "nic_tx_usage") == (
+        "interface vnet0 has no link speed to take tx usage of: give --speed (e.g. --speed 1G) "
+        "or a <bandwidth> limit in the domain XML; interface vnet1 has no link speed to take "
+        "tx usage of: give --speed (e.g. --speed 1G) or a <bandwidth> limit in the domain XML")
+    limited = (TWO[0]._replace(tx_limit_bps=10_000_000), TWO[1])
+    assert unmeasured(measured(limited, TWO_RATES), "vnet1_tx_usage").startswith(
+        "interface vnet1 has no link speed")
+    assert judged(measured(limited, TWO_RATES), criticals=["nic_tx_usage=90"]).notes == ()
+
+
+def test_an_interface_left_out_is_the_reason():
+    assert unmeasured(measured(TWO, TWO_RATES), "vnet1_rx_bits_per_second",
+                      options(interface=["vnet0"])) == (
+        "interface vnet1 is not among the interfaces --interface names (vnet0)")
+    assert unmeasured(measured(TWO, TWO_RATES), "vnet0_rx_drops_pct",
+                      options(exclude_interface=[MAC0.upper()])) == (
+        "--exclude-interface leaves interface vnet0 out")
+
+
+def test_a_counter_the_driver_lacks_or_a_reset_is_the_reason():
+    no_drops = (TWO[0]._replace(rx_drops=None), TWO[1])
+    without = {name: {counter: rate for counter, rate in values.items()
+                      if (name, counter) != ("vnet0", "rx_drops")}
+               for name, values in TWO_RATES.items()}
+    assert unmeasured(measured(no_drops, without), "vnet0_rx_drops_pct") == (
+        "this driver reports no rx drops for interface vnet0")
+    reset = {"vnet1": TWO_RATES["vnet1"]}
+    assert unmeasured(measured(TWO, reset), "vnet0_rx_packets_per_second") == (
+        "the counters of interface vnet0 went back during the run (it was reset); the next "
+        "run measures again")
+
+
+def test_accepted_thresholds_that_judge_nothing_are_notes():
+    outcome = judged(measured(TWO, TWO_RATES), criticals=["nic_rx_usage=90"], state=Ok)
+    assert outcome.state == Ok
+    assert outcome.notes[0].endswith("(accepted: --state-if-unmeasured-threshold ok)")
+
+
+def test_a_crossed_percentage_shows_the_digits_that_cross():
+    lossy = dict(TWO_RATES, vnet1=rates(rx_packets=99_999, rx_drops=1))
+    outcome = judged(measured(TWO, lossy), warnings=["vnet1_rx_drops_pct=0"])
+    assert (outcome.state, outcome.text) == (Warn, "web01: vnet1 rx drops 0.001% (> 0)")

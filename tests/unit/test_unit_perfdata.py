@@ -12,6 +12,7 @@ from nagiosplugin import Range
 
 from libcheck.perfdata import Perfdata, format_value, quote_label
 from libcheck.thresholds import parse_range
+from libcheck.units import decimal, human_bits, human_bytes, whole
 
 # -- a tiny perfdata parser, written from the plugin guidelines ------------------
 
@@ -138,3 +139,18 @@ def test_every_formatted_item_parses_back_to_its_label_and_value(
     assert len(rest) <= 4
     if warn:
         assert parse_range(rest[0]) == parse_range(warn)
+
+
+# -- status-line numbers: the usual precision, or as many decimals as asked ------------------
+
+@pytest.mark.parametrize(("formatter", "number", "decimals", "text"), [
+    (decimal, 12.345, None, "12.3"), (decimal, 0.004, 3, "0.004"), (decimal, 5, 0, "5"),
+    (whole, 898017486, None, "898017486"), (whole, 2**63 + 1, None, str(2**63 + 1)),
+    (whole, 2.5, 2, "2.50"), (whole, 7.6, None, "8"),
+    (human_bytes, 50001, None, "48.8 KiB"), (human_bytes, 50001, 3, "48.829 KiB"),
+    (human_bytes, 1023.4, None, "1023 B"), (human_bytes, 1023.4, 1, "1023.4 B"),
+    (human_bytes, 3 * 1024**3, None, "3.0 GiB"),
+    (human_bits, 1_000_001, 6, "1.000001 Mbit/s"), (human_bits, 999.5, 1, "999.5 bit/s"),
+])
+def test_status_line_numbers_take_more_decimals_when_asked(formatter, number, decimals, text):
+    assert formatter(number, decimals) == text

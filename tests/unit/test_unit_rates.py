@@ -12,16 +12,24 @@ from hypothesis import strategies as st
 
 from libcheck.rates import BaselinePolicy, Snapshot, group_rates, interval
 
-NOW = 10_000.0
+NOW = 1_700_000_000.0
+BOOT_NOW = 10_000.0
+BOOT = "3f1c2f0e-5c1d-4a57-9d2b-0f6f7f4f0a11"
 POLICY = BaselinePolicy(shortest_age=1.5, settled_age=5.0, max_age=3600.0)
 
 
-def at_age(age: float, domain_id=1) -> Snapshot:
-    """A stored snapshot taken `age` seconds before NOW."""
-    return snapshot(NOW - age, domain_id=domain_id)
+def at_age(age: float, domain_id=1, *, step: float = 0.0, boot: str = BOOT) -> Snapshot:
+    """A stored snapshot taken `age` seconds (by the boot-time clock) before NOW,
+    with the wall clock stepped `step` seconds since (negative: back)."""
+    return Snapshot(NOW - age - step, domain_id, {"": {"time": 0}}, BOOT_NOW - age, boot)
 
 
-CURRENT = snapshot(NOW)
+def timed(wall: float, boot: float, **groups) -> Snapshot:
+    """A snapshot at `wall` and `boot` seconds, with the given counter groups."""
+    return Snapshot(wall, 1, groups, boot, BOOT)
+
+
+CURRENT = at_age(0)
 
 
 # -- Snapshot JSON ---------------------------------------------------------------
@@ -33,10 +41,16 @@ def test_a_snapshot_survives_the_json_round_trip():
     assert restored.counters == original.counters
 
 
-def test_the_stored_form_leaves_out_the_monotonic_time():
-    stored = Snapshot(1.0, None, {}, monotonic_time=99.0).to_json()
-    assert stored == {"wall_time": 1.0, "domain_id": None, "counters": {}}
-    assert Snapshot.from_json(stored).monotonic_time is None
+def test_the_stored_form_keeps_the_boot_time_and_boot_id():
+    stored = Snapshot(1.0, None, {}, 99.5, BOOT).to_json()
+    assert stored == {"wall_time": 1.0, "boot_time": 99.5, "boot_id": BOOT,
+                      "domain_id": None, "counters": {}}
+    assert Snapshot.from_json(stored) == Snapshot(1.0, None, {}, 99.5, BOOT)
+
+
+def test_a_snapshot_stored_by_an_earlier_version_reads_without_boot_time():
+    restored = Snapshot.from_json({"wall_time": 7, "domain_id": 1, "counters": {}})
+    assert (restored.boot_time, restored.boot_id) == (None, None)
 
 
 def test_an_inactive_domain_without_id_round_trips():
@@ -65,6 +79,12 @@ _GOOD = {"wall_time": 1.0, "domain_id": 1, "counters": {"": {"time": 5}}}
     {**_GOOD, "counters": {"": {"time": float("nan")}}},
     {**_GOOD, "counters": {"": {"time": float("-inf")}}},
     {key: value for key, value in _GOOD.items() if key != "counters"},
+    {**_GOOD, "boot_time": "5"},
+    {**_GOOD, "boot_time": True},
+    {**_GOOD, "boot_time": float("nan")},
+    {**_GOOD, "boot_id": 5},
+    {**_GOOD, "boot_id": ["a"]},
+    {**_GOOD, "boot_id": "x" * 65},
 ], ids=repr)
 def test_from_json_rejects_every_wrong_shape(data):
     with pytest.raises(ValueError):
@@ -85,55 +105,62 @@ def test_from_json_rejects_a_bool_domain_id():
 
 # -- interval and group_rates -------------------------------------------------------
 
-def test_interval_prefers_the_monotonic_clock_when_both_have_it():
-    old = Snapshot(0.0, 1, {}, monotonic_time=100.0)
-    new = Snapshot(1000.0, 1, {}, monotonic_time=110.0)
-    assert interval(old, new) == 10.0
+def test_interval_is_timed_on_the_boot_time_clock_not_the_wall_clock():
+    assert interval(timed(0.0, 100.0), timed(1000.0, 110.0)) == 10.0
 
 
-def test_interval_falls_back_to_wall_time_when_one_lacks_the_monotonic_time():
-    old = Snapshot(0.0, 1, {})
-    new = Snapshot(30.0, 1, {}, monotonic_time=110.0)
-    assert interval(old, new) == 30.0
+@pytest.mark.parametrize(("old", "new"), [
+    (Snapshot(0.0, 1, {}), timed(30.0, 110.0)),
+    (timed(0.0, 100.0), Snapshot(30.0, 1, {})),
+    (timed(0.0, 100.0), Snapshot(30.0, 1, {}, 130.0, "another-boot")),
+], ids=["old-without-boot-time", "new-without-boot-time", "another-boot"])
+def test_interval_is_unknown_without_both_boot_times_of_one_boot(old, new):
+    assert interval(old, new) is None
 
 
 def test_group_rates_divides_each_delta_by_the_interval():
-    old = snapshot(100.0, cpu_ns=1e9, vda={"rd": 0, "wr": 100})
-    new = snapshot(110.0, cpu_ns=6e9, vda={"rd": 5000, "wr": 100})
+    old = timed(100.0, 50.0, **{"": {"time": 1e9}, "vda": {"rd": 0, "wr": 100}})
+    new = timed(110.0, 60.0, **{"": {"time": 6e9}, "vda": {"rd": 5000, "wr": 100}})
     assert group_rates(old, new, "") == {"time": 5e8}
     assert group_rates(old, new, "vda") == {"rd": 500.0, "wr": 0.0}
 
 
-def test_group_rates_uses_the_monotonic_interval_over_the_wall_one():
-    old = Snapshot(100.0, 1, {"": {"time": 0}}, monotonic_time=50.0)
-    new = Snapshot(200.0, 1, {"": {"time": 10}}, monotonic_time=52.0)
+def test_group_rates_uses_the_boot_time_interval_over_the_wall_one():
+    old = timed(100.0, 50.0, **{"": {"time": 0}})
+    new = timed(200.0, 52.0, **{"": {"time": 10}})
     assert group_rates(old, new, "") == {"time": 5.0}
 
 
+def test_group_rates_across_two_boots_are_none():
+    old = timed(100.0, 50.0, **{"": {"time": 0}})
+    new = Snapshot(110.0, 1, {"": {"time": 10}}, 60.0, "another-boot")
+    assert group_rates(old, new, "") is None
+
+
 def test_a_counter_that_went_down_makes_the_whole_group_none():
-    old = snapshot(100.0, vda={"rd": 5000, "wr": 10})
-    new = snapshot(110.0, vda={"rd": 4000, "wr": 20})
+    old = timed(100.0, 50.0, vda={"rd": 5000, "wr": 10})
+    new = timed(110.0, 60.0, vda={"rd": 4000, "wr": 20})
     assert group_rates(old, new, "vda") is None
 
 
 def test_a_group_missing_on_either_side_has_no_rates():
-    old = snapshot(100.0, vda={"rd": 1})
-    new = snapshot(110.0, vdb={"rd": 2})
+    old = timed(100.0, 50.0, vda={"rd": 1})
+    new = timed(110.0, 60.0, vdb={"rd": 2})
     assert group_rates(old, new, "vdb") is None
     assert group_rates(old, new, "vda") is None
 
 
 def test_a_counter_only_in_the_new_snapshot_makes_the_group_unsound():
     # Nothing to compare the new counter with: the group is measured afresh.
-    old = snapshot(100.0, vda={"rd": 1})
-    new = snapshot(110.0, vda={"rd": 11, "wr": 99})
+    old = timed(100.0, 50.0, vda={"rd": 1})
+    new = timed(110.0, 60.0, vda={"rd": 11, "wr": 99})
     assert group_rates(old, new, "vda") is None
 
 
 @pytest.mark.parametrize("seconds", [0.0, -5.0])
 def test_a_zero_or_negative_interval_has_no_rates(seconds):
-    old = snapshot(100.0, cpu_ns=0)
-    new = snapshot(100.0 + seconds, cpu_ns=10)
+    old = timed(100.0, 50.0, **{"": {"time": 0}})
+    new = timed(100.0 + seconds, 50.0 + seconds, **{"": {"time": 10}})
     assert group_rates(old, new, "") is None
 
 
@@ -147,8 +174,8 @@ _COUNTER = st.integers(min_value=0, max_value=2**64 - 1)
 def test_rates_are_never_negative_nan_or_infinite_for_growing_counters(before, growth,
                                                                          seconds):
     after = {name: value + growth[index] for index, (name, value) in enumerate(before.items())}
-    old = Snapshot(1000.0, 1, {"g": before}, monotonic_time=10.0)
-    new = Snapshot(1000.0, 1, {"g": after}, monotonic_time=10.0 + seconds)
+    old = timed(1000.0, 10.0, g=before)
+    new = timed(1000.0, 10.0 + seconds, g=after)
     rates = group_rates(old, new, "g")
     assert rates is not None
     assert set(rates) == set(before)
@@ -176,22 +203,59 @@ def test_a_baseline_exactly_max_age_old_is_still_used():
     assert POLICY.choose([at_age(3600.0)], CURRENT) == at_age(3600.0)
 
 
+def test_ages_are_on_the_boot_time_clock():
+    # 5 s by the boot-time clock, 4 s by a wall clock stepped back 1 s: settled.
+    assert POLICY.choose([at_age(5.0, step=-1.0), at_age(4.5)], CURRENT) == at_age(5.0, step=-1.0)
+
+
+def test_max_age_is_judged_by_the_wall_clock():
+    # 3599 s by the boot-time clock, 3601 s by the wall clock (within the tolerance).
+    assert POLICY.choose([at_age(3599.0, step=2.0)], CURRENT) is None
+    assert POLICY.refusal([at_age(3599.0, step=2.0)], CURRENT) == \
+        "the previous sample is older than --max-age"
+
+
+@pytest.mark.parametrize(("age", "step"), [
+    (60.0, 2.0), (60.0, -2.0), (1000.0, 10.0), (1000.0, -10.0), (3.0, -2.0)])
+def test_a_step_within_the_tolerance_keeps_the_baseline_and_its_true_interval(age, step):
+    old = at_age(age, step=step)
+    assert POLICY.choose([old], CURRENT) == old
+    assert interval(old, CURRENT) == age
+
+
+@pytest.mark.parametrize(("age", "step", "words"), [
+    (60.0, -50.0, "50 s back"), (60.0, 300.0, "300 s forward"), (60.0, 2.5, "2 s forward"),
+    (1000.0, -10.5, "10 s back"), (60.0, -86400.0, "86400 s back")])
+def test_a_stepped_wall_clock_refuses_the_baseline(age, step, words):
+    assert POLICY.choose([at_age(age, step=step)], CURRENT) is None
+    assert POLICY.refusal([at_age(age, step=step)], CURRENT) == \
+        f"the clock was stepped since the previous sample, {words}"
+
+
 @pytest.mark.parametrize(("history", "reason"), [
     ([], "no previous sample"),
     ([at_age(0.5), at_age(1.0)], "the previous sample is only moments old"),
-    ([at_age(-30)], "the clock went back since the previous sample"),
-    ([at_age(0)], "the clock went back since the previous sample"),
+    ([at_age(-30)], "the previous sample is not older than this one"),
+    ([at_age(0)], "the previous sample is not older than this one"),
     ([at_age(3601), at_age(7200)], "the previous sample is older than --max-age"),
     ([at_age(60, domain_id=2), at_age(30, domain_id=None)],
      "the domain was restarted since the previous sample"),
-], ids=["empty", "too-young", "future", "same-instant", "stale", "other-domain-id"])
+    ([at_age(60, boot="c0ffee00-0000-4000-8000-000000000000")],
+     "the monitoring host was restarted since the previous sample"),
+    ([snapshot(NOW - 60)],
+     "the previous sample was stored by an earlier version, without a boot-time clock reading"),
+    ([at_age(60, domain_id=2), at_age(20, step=-10)],
+     "the clock was stepped since the previous sample, 10 s back"),
+], ids=["empty", "too-young", "future", "same-instant", "stale", "other-domain-id",
+        "other-boot", "no-boot-time", "newest-reason"])
 def test_no_baseline_is_chosen_and_the_refusal_says_why(history, reason):
     assert POLICY.choose(history, CURRENT) is None
     assert POLICY.refusal(history, CURRENT) == reason
 
 
 def test_unfit_snapshots_are_skipped_in_favour_of_a_fit_one():
-    history = [at_age(-10), at_age(60, domain_id=9), at_age(9000), at_age(20)]
+    history = [at_age(-10), at_age(60, domain_id=9), at_age(9000), at_age(40, step=-30),
+               at_age(30, boot="another"), snapshot(NOW - 25), at_age(20)]
     assert POLICY.choose(history, CURRENT) == at_age(20)
 
 
@@ -204,6 +268,12 @@ def test_retain_keeps_the_newest_settled_the_oldest_young_and_the_current():
 
 def test_retain_drops_future_stale_and_other_domain_snapshots():
     history = [at_age(-5), at_age(4000), at_age(10, domain_id=2), at_age(10)]
+    assert POLICY.retain(history, CURRENT) == [at_age(10), CURRENT]
+
+
+def test_retain_drops_stepped_other_boot_and_earlier_version_snapshots():
+    history = [at_age(60, step=-50), at_age(50, boot="another"), snapshot(NOW - 40),
+               at_age(10)]
     assert POLICY.retain(history, CURRENT) == [at_age(10), CURRENT]
 
 
@@ -220,7 +290,7 @@ def test_retain_keeps_at_most_three_and_always_the_current(ages, ids):
     kept = POLICY.retain(history, CURRENT)
     assert len(kept) <= 3
     assert kept[-1] == CURRENT
-    assert kept == sorted(kept, key=lambda item: item.wall_time)
+    assert kept == sorted(kept, key=lambda item: item.boot_time)
     chosen = POLICY.choose(history, CURRENT)
     if chosen is not None:
         # What this run measured against stays available for the next one.

@@ -22,6 +22,7 @@ from nagiosplugin.state import Ok, Warn
 
 from libcheck import cpu as cpu_module
 from libcheck.cpu import CHECK
+from libcheck.disk import CHECK as DISK_CHECK
 from libcheck.errors import ConnectionFailed
 from libcheck.inspector import Inspector
 from libcheck.runtime import Reporter, Run
@@ -201,6 +202,79 @@ def test_a_domain_that_is_not_running_gets_the_policy_state(tmp_path, state, opt
     assert connection.closed
 
 
+@pytest.fixture
+def commanded():
+    """The test driver's domain `test` on a read-write connection, running again afterwards.
+
+    The checks' own read-only connections see what this one does: the
+    `test:///default` node is shared within the process.
+    """
+    connection = libvirt.open(TEST_URI)
+    domain = connection.lookupByName("test")
+    try:
+        yield domain
+    finally:
+        domain = connection.lookupByName("test")
+        if not domain.isActive():
+            domain.create()
+        elif domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            domain.resume()
+        connection.close()
+
+
+def revert_to_a_snapshot_paused(domain) -> None:
+    snapshot = domain.snapshotCreateXML("<domainsnapshot><name>s</name></domainsnapshot>")
+    domain.revertToSnapshot(snapshot, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)
+
+
+@pytest.mark.parametrize(("command", "options", "code", "status"), [
+    (lambda domain, _path: domain.suspend(), [], 1, "WARNING - test: paused (by the user)"),
+    (lambda domain, _path: revert_to_a_snapshot_paused(domain), [], 1,
+     "WARNING - test: paused (after a revert to a snapshot)"),
+    (lambda domain, _path: domain.destroy(), [], 2, "CRITICAL - test: shut off (destroyed)"),
+    (lambda domain, _path: domain.shutdown(), ["--state-if-stopped", "warning"], 1,
+     "WARNING - test: shut off (a normal shutdown)"),
+    (lambda domain, path: domain.save(str(path / "saved")), [], 2,
+     "CRITICAL - test: shut off (saved to a file)"),
+    # A crash is a crash whatever the policy for stopped domains says.
+    (lambda domain, path: domain.coreDumpWithFormat(str(path / "core"), 0,
+                                                     libvirt.VIR_DUMP_CRASH),
+     ["--state-if-stopped", "ok"], 2,
+     "CRITICAL - test: shut off (crashed: QEMU ended unexpectedly or the guest panicked)"),
+], ids=["suspended", "reverted-paused", "destroyed", "shut-down", "saved", "crashed"])
+def test_the_status_line_says_why_the_test_driver_domain_is_not_running(
+        check, commanded, tmp_path, command, options, code, status):
+    command(commanded, tmp_path)
+    result = check("-d", "test", "--connect", TEST_URI, *options)
+    assert (result.code, result.lines) == (code, [f"VM_CPU {status}"])
+
+
+@pytest.mark.parametrize(("reason", "options", "code", "status"), [
+    (libvirt.VIR_DOMAIN_PAUSED_IOERROR, [], 2,
+     "CRITICAL - vm1: paused (by a disk I/O error: host storage full or failing?)"),
+    (libvirt.VIR_DOMAIN_PAUSED_IOERROR, ["--state-if-paused-error", "warning"], 1,
+     "WARNING - vm1: paused (by a disk I/O error: host storage full or failing?)"),
+    (libvirt.VIR_DOMAIN_PAUSED_IOERROR, ["--state-if-paused", "ok"], 2,
+     "CRITICAL - vm1: paused (by a disk I/O error: host storage full or failing?)"),
+    (libvirt.VIR_DOMAIN_PAUSED_WATCHDOG, [], 2,
+     "CRITICAL - vm1: paused (by its watchdog: the guest stopped responding)"),
+    (libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED, [], 2,
+     "CRITICAL - vm1: paused (after a failed post-copy migration)"),
+    (libvirt.VIR_DOMAIN_PAUSED_MIGRATION, [], 1, "WARNING - vm1: paused (for a migration)"),
+    (libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, [], 1,
+     "WARNING - vm1: paused (while a snapshot is taken)"),
+    (libvirt.VIR_DOMAIN_PAUSED_CRASHED, ["--state-if-crashed", "unknown"], 3,
+     "UNKNOWN - vm1: paused (after the guest crashed)"),
+])
+def test_a_pause_on_an_error_is_critical_by_its_own_option(tmp_path, reason, options, code,
+                                                           status):
+    # No driver pauses on an I/O error on demand: the bulk answer carries libvirt's reason.
+    connection = FakeConnection([FakeDomain()], stats={"state.state": libvirt.VIR_DOMAIN_PAUSED,
+                                                       "state.reason": reason})
+    result = fake_run(connection, "-d", "vm1", "--state-dir", str(tmp_path), *options)
+    assert (result.code, result.lines) == (code, [f"VM_CPU {status}"])
+
+
 # -- a deterministic run on a fake connection and clock -------------------------------------------
 
 def clock_driven_stats(clock: FakeClock):
@@ -247,15 +321,57 @@ def test_a_tiny_threshold_is_judged_not_an_internal_error(tmp_path):
     assert result.first.startswith("VM_CPU WARNING - vm1: 50.0% of 2 vCPUs (> 0.00001)")
 
 
-def test_a_state_problem_is_a_note_in_the_long_output_not_a_failure(tmp_path):
+def test_a_state_problem_is_said_in_the_status_line_and_is_not_a_failure(tmp_path):
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     state_dir.chmod(0o777)
     clock = FakeClock()
     connection = FakeConnection([FakeDomain()], stats=clock_driven_stats(clock))
     result = fake_run(connection, "-d", "vm1", "--state-dir", str(state_dir), clock=clock)
+    note = f"state not used: {state_dir} is writable by other users"
     assert result.code == 0
-    assert result.lines[1:] == [f"state not used: {state_dir} is writable by other users"]
+    assert result.first.startswith(f"VM_CPU OK - vm1: 50.0% of 2 vCPUs ({note}) | ")
+    assert result.lines[1:] == [note]
+    assert clock.sleeps == [1.5]
+
+
+def test_a_state_directory_that_is_a_file_is_said_in_the_status_line(check, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = check("-d", "test", "--connect", TEST_URI, "-w", "0.001",
+                   "--state-dir", str(blocker))
+    assert result.code == 1
+    assert re.fullmatch(rf"VM_CPU WARNING - test: \d+\.\d% of 2 vCPUs \(> 0.001\) "
+                        rf"\(state not used: {re.escape(str(blocker))}: Not a directory\)",
+                        result.first.split(" | ")[0])
+    assert check.sleeps == [1.5]
+
+
+# -- the disk check's selection ------------------------------------------------------------------
+
+NODE_URI = f"test://{Path(__file__).resolve().parents[1] / 'data' / 'node.xml'}"
+
+
+def disk_run(tmp_path: Path, *argv: str) -> Result:
+    """check_vm_disk_io in-process against the test node (web01: vda, vdb, an empty cdrom sda)."""
+    stream = io.StringIO()
+    code = Run(DISK_CHECK, stream=stream, sleep=lambda _seconds: None,
+               open_inspector=lambda uri: Inspector(libvirt.openReadOnly(uri), uri))(
+        ["--connect", NODE_URI, "-d", "web01", "--state-dir", str(tmp_path), *argv])
+    return Result(code, stream.getvalue())
+
+
+def test_a_named_empty_cdrom_is_said_to_have_no_statistics(tmp_path):
+    result = disk_run(tmp_path, "--disk", "sda")
+    assert (result.code, result.lines) == (3, [
+        "VM_DISK_IO UNKNOWN - web01: disk sda has no I/O statistics (an empty cdrom or a disk "
+        "without a source has none)"])
+
+
+def test_excluding_every_disk_leaves_none_to_report(tmp_path):
+    result = disk_run(tmp_path, "--exclude-disk", "vda", "--exclude-disk", "vdb")
+    assert (result.code, result.lines) == (3, [
+        "VM_DISK_IO UNKNOWN - web01: no disk left to report (see --disk and --exclude-disk)"])
 
 
 # -- failures ------------------------------------------------------------------------------------

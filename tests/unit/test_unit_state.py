@@ -7,7 +7,9 @@ may do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -81,6 +83,23 @@ def test_saved_snapshots_load_back_equal(directory):
     assert load(directory) == ([FIRST, SECOND], [])
 
 
+def test_the_boot_time_and_boot_id_are_stored_and_load_back(directory):
+    timed = FIRST._replace(boot_time=512.25, boot_id="b76ed0a8-8958-4e8f-8872-e0a1d3221b68")
+    save(directory, [timed])
+    stored = json.loads((directory / f"{STEM}.json").read_bytes())["snapshots"][0]
+    assert (stored["boot_time"], stored["boot_id"]) == (512.25, timed.boot_id)
+    assert load(directory) == ([timed], [])
+
+
+def test_a_file_of_an_earlier_version_loads_without_a_note_and_without_boot_times(directory):
+    # Same format string: the boot-time fields are optional, not a new format.
+    plant(directory, json.dumps({"format": STATE_FORMAT, "snapshots": [
+        {"wall_time": 1000.0, "domain_id": 4, "counters": {"": {"time": 1e9}}}]}).encode())
+    snapshots, notes = load(directory)
+    assert notes == []
+    assert [(item.boot_time, item.boot_id) for item in snapshots] == [(None, None)]
+
+
 def test_a_missing_state_file_is_no_state_and_no_note(directory):
     assert load(directory) == ([], [])
 
@@ -125,9 +144,11 @@ def test_nothing_but_the_state_lock_and_prune_marker_is_left_behind(directory):
      "no valid time"),
     (b'{"format": "check_vm-state/1", "snapshots": [{"wall_time": 1, "domain_id": 1, '
      b'"counters": {"": {"time": NaN}}}]}', "not numbers"),
+    (b'{"format": "check_vm-state/1", "snapshots": [{"wall_time": 1, "domain_id": 1, '
+     b'"counters": {}, "boot_time": "late"}]}', "invalid boot time"),
     (b" " * (MAX_STATE_BYTES + 1), "too large"),
 ], ids=["empty", "truncated", "binary", "other-format", "a-list", "no-list",
-        "bad-snapshot", "nan-counter", "over-1MiB"])
+        "bad-snapshot", "nan-counter", "bad-boot-time", "over-1MiB"])
 def test_a_corrupt_state_file_is_discarded_with_a_note_and_the_run_goes_on(
         directory, content, reason):
     plant(directory, content)
@@ -245,25 +266,82 @@ def test_a_directory_of_another_user_is_not_used(directory):
     assert store.notes == [f"state not used: {directory} belongs to another user"]
 
 
+def unusable(directory: Path) -> list[str]:
+    """The notes of a store that must refuse `directory`."""
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    return store.notes
+
+
 def test_a_symlinked_state_directory_is_not_used(directory, tmp_path):
     real = tmp_path / "real"
     real.mkdir(mode=0o700)
     directory.symlink_to(real)
-    store = StateStore(str(directory))
-    with store.slot(STEM) as slot:
-        assert slot is None
-    assert len(store.notes) == 1
-    assert store.notes[0].startswith(f"state not used: {directory}: ")
+    assert unusable(directory) == [
+        f"state not used: {directory} is a symlink (the state directory is never reached "
+        "through one)"]
     assert os.listdir(real) == []
+
+
+def test_a_symlink_above_the_state_directory_is_not_followed(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    directory = tmp_path / "link" / "state"
+    assert unusable(directory) == [
+        f"state not used: {directory}: {tmp_path / 'link'} is a symlink (the state "
+        "directory is never reached through one)"]
+    assert os.listdir(real) == []
+
+
+def test_a_symlink_above_an_existing_state_directory_is_not_followed(tmp_path):
+    real = tmp_path / "real"
+    (real / "state").mkdir(mode=0o700, parents=True)
+    (tmp_path / "link").symlink_to(real)
+    unusable(tmp_path / "link" / "state")
+    assert os.listdir(real / "state") == []
 
 
 def test_a_directory_that_cannot_be_created_is_a_note(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    store = StateStore(str(blocker / "state"))
-    with store.slot(STEM) as slot:
-        assert slot is None
-    assert store.notes == [f"state not used: {blocker / 'state'}: Not a directory"]
+    assert unusable(blocker / "state") == [
+        f"state not used: {blocker / 'state'}: {blocker}: Not a directory"]
+
+
+def test_a_file_where_the_state_directory_should_be_is_a_note(directory):
+    directory.write_text("")
+    assert unusable(directory) == [f"state not used: {directory}: Not a directory"]
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_directory_above_that_others_can_write_is_refused(tmp_path, mode):
+    # Another user could rename the state directory away and put their own there.
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(mode)
+    assert unusable(parent / "state") == [
+        f"state not used: {parent} is writable by other users, who could replace the "
+        "state directory below it (give --state-dir)"]
+    assert os.listdir(parent) == []
+
+
+def test_a_sticky_directory_above_that_all_can_write_is_used_like_tmp(tmp_path):
+    parent = tmp_path / "tmp"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    assert save(parent / "state", [FIRST]) == []
+
+
+@as_root
+def test_a_directory_above_of_another_user_is_refused(tmp_path):
+    parent = tmp_path / "theirs"
+    parent.mkdir(mode=0o755)
+    os.chown(parent, 4242, -1)
+    assert unusable(parent / "state") == [
+        f"state not used: {parent} belongs to another user, who could replace the state "
+        "directory below it (give --state-dir)"]
 
 
 def test_a_full_disk_leaves_a_note_the_old_state_and_no_temporary_file(directory,
@@ -353,18 +431,85 @@ def test_another_key_is_not_blocked_by_a_held_lock(directory, held_slot):
 
 # -- pruning ----------------------------------------------------------------------------------
 
+OTHER = "cpu-ffffffffffffffffffffffffffffffff"
+
+
+def age(path: Path, seconds: float = PRUNE_AFTER + 60) -> None:
+    """Make a file look untouched for `seconds` (a week and a minute by default)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
 def test_files_of_domains_unchecked_for_a_week_are_pruned(directory):
     directory.mkdir(mode=0o700)
-    old = time.time() - PRUNE_AFTER - 60
     for name in ("cpu-old.json", "cpu-old.lock", "notes.txt"):
         (directory / name).write_text("x")
-        os.utime(directory / name, (old, old))
+        age(directory / name)
     (directory / "cpu-recent.json").write_text("x")
     save(directory, [FIRST])
-    # Lock files stay: a run may hold one.
     assert set(os.listdir(directory)) == {
-        ".pruned", "cpu-old.lock", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock",
-        "notes.txt"}
+        ".pruned", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock", "notes.txt"}
+
+
+def test_an_old_lock_file_beside_a_fresh_state_file_stays(directory):
+    # A lock file is never written: an old one may belong to a domain checked every minute.
+    save(directory, [FIRST])
+    age(directory / f"{STEM}.lock")
+    (directory / ".pruned").unlink()
+    save(directory, [SECOND])
+    assert (directory / f"{STEM}.lock").exists()
+
+
+def test_a_stale_lock_file_that_a_run_holds_is_not_pruned(directory):
+    directory.mkdir(mode=0o700)
+    lock = directory / f"{STEM}.lock"
+    lock.write_text("")
+    age(lock)
+    holder = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        prune_through_another_key(directory)
+        assert lock.exists()
+    finally:
+        os.close(holder)
+
+
+def prune_through_another_key(directory: Path) -> None:
+    """A run of another domain that prunes (the hourly marker is out of the way)."""
+    with contextlib.suppress(FileNotFoundError):
+        (directory / ".pruned").unlink()
+    store = StateStore(str(directory))
+    with store.slot(OTHER) as slot:
+        slot.save([FIRST])
+    assert store.notes == []
+
+
+def test_a_run_that_opened_a_lock_file_just_before_it_was_pruned_locks_the_new_one(directory):
+    # Run A opens the lock file while another run holds it; the holder lets go,
+    # pruning unlinks the file, and A's lock lands on an unlinked inode. A must
+    # take the file that now stands at the path, or a third run would get in too.
+    directory.mkdir(mode=0o700)
+    lock = directory / f"{STEM}.lock"
+    lock.write_text("")
+    age(lock)
+    holder = os.open(lock, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+
+    def holder_lets_go_and_pruning_runs(_seconds: float) -> None:
+        if not lock.exists():
+            return
+        os.close(holder)
+        prune_through_another_key(directory)
+        assert not lock.exists()
+
+    run_a = StateStore(str(directory), lock_timeout=5, sleep=holder_lets_go_and_pruning_runs)
+    with run_a.slot(STEM) as slot:
+        assert slot is not None
+        third = StateStore(str(directory), lock_timeout=0)
+        with third.slot(STEM) as other:
+            assert other is None
+        assert third.notes == ["state not used: another run held its lock too long"]
+    assert lock.exists()
 
 
 def test_pruning_runs_at_most_once_an_hour(directory):
@@ -470,6 +615,39 @@ def test_a_state_file_with_a_huge_integer_or_deep_nesting_is_discarded(directory
 def test_default_state_dir_for_a_user_without_any_home_is_per_uid_under_tmp(no_system_dir):
     assert (default_state_dir({}, euid=USER, passwd_home=no_passwd_entry)
             == "/tmp/check_vm-1000/.local/state/check_vm")
+
+
+@as_root
+def test_the_fallback_under_tmp_created_first_by_another_user_is_refused(tmp_path,
+                                                                        monkeypatch,
+                                                                        no_system_dir):
+    # A user without any home gets /tmp/check_vm-UID: another user may have made it.
+    shared_tmp = tmp_path / "tmp"
+    shared_tmp.mkdir()
+    shared_tmp.chmod(0o1777)
+    monkeypatch.setattr(state_module, "TEMPORARY_BASE", str(shared_tmp))
+    squatted = shared_tmp / f"check_vm-{USER}"
+    squatted.mkdir()
+    squatted.chmod(0o777)
+    os.chown(squatted, 4242, 4242)
+    directory = default_state_dir({}, euid=USER, passwd_home=no_passwd_entry)
+    assert directory.startswith(f"{squatted}/")
+    assert unusable(Path(directory)) == [
+        f"state not used: {squatted} belongs to another user, who could replace the state "
+        "directory below it (give --state-dir)"]
+    assert os.listdir(squatted) == []
+
+
+def test_the_fallback_under_tmp_is_created_private_and_used(tmp_path, monkeypatch,
+                                                            no_system_dir):
+    shared_tmp = tmp_path / "tmp"
+    shared_tmp.mkdir()
+    shared_tmp.chmod(0o1777)
+    monkeypatch.setattr(state_module, "TEMPORARY_BASE", str(shared_tmp))
+    directory = default_state_dir({}, euid=USER, passwd_home=no_passwd_entry)
+    assert save(Path(directory), [FIRST]) == []
+    mine = shared_tmp / f"check_vm-{USER}"
+    assert (mine.stat().st_uid, stat.S_IMODE(mine.stat().st_mode)) == (os.geteuid(), 0o700)
 
 
 def test_default_state_dir_for_a_user_who_owns_the_system_directory(monkeypatch, tmp_path):

@@ -12,6 +12,7 @@ from nagiosplugin import Range
 from libcheck.errors import UsageError
 from libcheck.thresholds import (
     LabelSpec,
+    Target,
     Thresholds,
     format_range,
     parse_number,
@@ -285,3 +286,53 @@ def test_label_for_and_generic_label_of_device_and_domain_metrics():
     assert DISK_LATENCY.label_for("vda") == "vda_latency_read"
     assert DISK_LATENCY.generic_label == "disk_latency_read"
     assert STEAL.label_for() == "steal" == STEAL.generic_label
+
+
+# -- thresholds that judge nothing ----------------------------------------------------------
+
+def test_unjudged_names_the_labels_no_reading_carries_in_the_order_given():
+    thresholds = Thresholds(SPECS, ["steal=5", "vdb_latency_read=3", "80"],
+                            ["nic_drops=1", "steal=9"])
+    assert thresholds.unjudged([(HEADLINE, "usage"), (DISK_LATENCY, "vda_latency_read")]) == [
+        "steal", "vdb_latency_read", "nic_drops"]
+
+
+def test_a_generic_label_is_judged_by_a_reading_of_any_device():
+    thresholds = Thresholds(SPECS, ["disk_latency_read=5", "vda_latency_read=9"])
+    assert thresholds.unjudged([(DISK_LATENCY, "vda_latency_read")]) == []
+    assert thresholds.unjudged([(DISK_LATENCY, "vdb_latency_read")]) == ["vda_latency_read"]
+
+
+def test_a_bare_range_is_judged_by_the_headline_only():
+    thresholds = Thresholds(SPECS, ["80"])
+    assert thresholds.unjudged([(STEAL, "steal")]) == [None]
+    assert thresholds.unjudged([(HEADLINE, "usage")]) == []
+    assert Thresholds(SPECS).unjudged([]) == []
+
+
+def test_targets_say_what_a_label_names_the_longest_metric_first():
+    specs = (*SPECS, LabelSpec("read", "ms", "x", kind="disk"))
+    thresholds = Thresholds(specs)
+    assert thresholds.targets(None) == [Target(HEADLINE)]
+    assert thresholds.targets("steal") == [Target(STEAL)]
+    assert thresholds.targets("disk_latency_read") == [Target(DISK_LATENCY)]
+    assert thresholds.targets("vda_latency_read") == [Target(DISK_LATENCY, "vda"),
+                                                      Target(specs[-1], "vda_latency")]
+
+
+def test_options_for_says_how_the_command_line_set_a_label():
+    thresholds = Thresholds(SPECS, ["80", "steal=5", "nic_drops=1"], ["90", "steal=9"])
+    assert thresholds.options_for("steal") == "-w/-c steal"
+    assert thresholds.options_for("nic_drops") == "-w nic_drops"
+    assert thresholds.options_for(None) == "-w/-c 80/90"
+
+
+def test_a_range_of_negative_numbers_is_a_range():
+    assert parse_range("-5:-1") == Range._make((False, -5, -1))
+    assert parse_range("@-5:-1") == Range._make((True, -5, -1))
+    assert parse_range("-1.5k:") == Range._make((False, -1500, INF))
+
+
+def test_a_negative_end_alone_names_the_implied_start_of_zero():
+    with pytest.raises(UsageError, match=r"^range '-5': start 0 is greater than end -5$"):
+        parse_range("-5")
