@@ -218,7 +218,8 @@ class MemCheck:
         """Guest-side readings when the balloon is fresh, else host-side ones."""
         memory = measurement.sample.memory
         if self._verdict(measurement, options).fresh:
-            return self._guest_readings(memory) + self._rate_readings(measurement)
+            return (self._guest_readings(memory) + _rss_usage_readings(memory)
+                    + self._rate_readings(measurement))
         return self._host_readings(memory)
 
     @staticmethod
@@ -272,11 +273,7 @@ class MemCheck:
         rss = memory.balloon.get("rss")
         if rss is not None:
             readings.append(Reading(RSS, rss * KIB, f"host-side RSS {human_bytes(rss * KIB)}"))
-            if memory.maximum_kib:
-                share = min(rss / memory.maximum_kib * 100, 100.0)
-                readings.append(Reading(RSS_USAGE, share, f"host-side RSS {share:.1f}% of "
-                                        f"{human_bytes(memory.maximum_kib * KIB)} configured",
-                                        maximum=100))
+        readings += _rss_usage_readings(memory)
         if "actual" in memory.balloon:
             actual = memory.balloon["actual"] * KIB
             readings.append(Reading(ACTUAL, actual, f"balloon size {human_bytes(actual)}"))
@@ -291,8 +288,8 @@ class MemCheck:
             return f"libvirt's balloon statistics of this domain have no '{field}'"
         verdict = self._verdict(measurement, options)
         if target.spec is RSS_USAGE:
-            return ("host_rss_usage is reported only by the host-side fallback, without "
-                    "fresh balloon statistics" if verdict.fresh else None)
+            return ("libvirt reports no host-side RSS or no configured maximum for this domain"
+                    if not _rss_usage_readings(memory) else None)
         if not verdict.fresh:
             return verdict.reason
         if target.spec in _RATE_SPECS and not measurement.rate(DOMAIN_GROUP, "last_update"):
@@ -336,3 +333,14 @@ class MemCheck:
 
 
 CHECK = MemCheck()
+
+
+def _rss_usage_readings(memory: MemorySample) -> list[Reading]:
+    """host_rss_usage, in either view: a label that comes and goes with the
+    balloon's freshness would judge nothing half the time and break graphs."""
+    rss = memory.balloon.get("rss")
+    if rss is None or not memory.maximum_kib:
+        return []
+    share = min(rss / memory.maximum_kib * 100, 100.0)
+    return [Reading(RSS_USAGE, share, f"host-side RSS {share:.1f}% of "
+                    f"{human_bytes(memory.maximum_kib * KIB)} configured", maximum=100)]

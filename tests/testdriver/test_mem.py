@@ -59,6 +59,14 @@ def test_host_side_thresholds_apply_when_the_policy_lets_the_fallback_pass(mem):
     assert run.status == "VM_MEM WARNING - test: host-side RSS 12.5% of 8.0 GiB configured (> 10)"
 
 
+def test_the_host_side_share_is_judged_beside_fresh_balloon_numbers_too(mem):
+    run = mem("--connect", DEFAULT_URI, "-d", "test", "--balloon-max-age", "0",
+              "-w", "host_rss_usage=10")
+    assert run.returncode == 1
+    assert run.status == "VM_MEM WARNING - test: host-side RSS 12.5% of 8.0 GiB configured (> 10)"
+    assert "mem_usage" in run.perfdata and "host_rss_usage" in run.perfdata
+
+
 def test_state_if_no_balloon_sets_the_state(mem):
     run = mem("--connect", DEFAULT_URI, "-d", "test", "--state-if-no-balloon", "warning")
     assert run.returncode == 1
