@@ -186,18 +186,18 @@ class Inspector:
     `connection` is an open virConnect (tests hand in a test-driver one);
     `Inspector.open(uri)` opens the read-only production connection.  A
     sample's time comes from this host's clocks, also for a remote URI:
-    `clock` is the wall clock, `monotonic` the boot-time clock that times
+    `clock` is the wall clock, `boot_time` the boot-time clock that times
     intervals, and `boot` names the boot in which that clock compares.
     """
 
     def __init__(self, connection: libvirt.virConnect, uri: Optional[str] = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = boot_clock,
+                 boot_time: Callable[[], float] = boot_clock,
                  boot: Callable[[], Optional[str]] = boot_id) -> None:
         self._connection = connection
         self.uri = uri or connection.getURI()
         self._clock = clock
-        self._monotonic = monotonic
+        self._boot_time = boot_time
         self._boot = boot
 
     @classmethod
@@ -277,7 +277,7 @@ class Inspector:
         return DomainSample(identity, *moment, boot_id=self._boot(), **parts)
 
     def _now(self) -> tuple[float, float]:
-        return self._clock(), self._monotonic()
+        return self._clock(), self._boot_time()
 
     def _describe(self, domain: libvirt.virDomain,
                   groups: frozenset[Group]) -> Optional[Description]:

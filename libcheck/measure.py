@@ -101,7 +101,7 @@ class Measurer:
 
     def _snapshot(self, sample: DomainSample) -> Snapshot:
         return Snapshot(sample.wall_time, sample.identity.domain_id, self._counters(sample),
-                        sample.monotonic_time, sample.boot_id)
+                        sample.boot_time, sample.boot_id)
 
 
 def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str, float]]:

@@ -151,7 +151,7 @@ class DomainSample(NamedTuple):
     """Everything read from a domain at one moment.
 
     `wall_time` is seconds since the epoch (for display and ages);
-    `monotonic_time` is seconds on the monitoring host's boot-time clock
+    `boot_time` is seconds on the monitoring host's boot-time clock
     (never stepped, counting time suspended), which times the intervals, and
     `boot_id` names that host's boot, in which alone it compares (None where
     unknown).  Both clocks are the local host's, whatever host libvirt runs on.
@@ -159,7 +159,7 @@ class DomainSample(NamedTuple):
 
     identity: DomainIdentity
     wall_time: float
-    monotonic_time: float
+    boot_time: float
     cpu: Optional[CpuSample] = None
     memory: Optional[MemorySample] = None
     disks: tuple[DiskSample, ...] = ()

@@ -166,7 +166,7 @@ def boot_clock_vm_main() -> None:
                 "vcpu.maximum": BOOT_CLOCK_VM_VCPUS,
                 "cpu.time": int(boot_clock() * BOOT_CLOCK_VM_CPUS * NS)}
 
-    clocks = {"clock": lambda: time.time() - earlier, "monotonic": boot_clock} if earlier else {}
+    clocks = {"clock": lambda: time.time() - earlier, "boot_time": boot_clock} if earlier else {}
     connection = FakeConnection([FakeDomain()], stats=stats)
     sys.exit(Run(CHECK, open_inspector=lambda uri: Inspector(connection, uri, **clocks),
                  sleep=_pause)(argv))

@@ -39,7 +39,7 @@ def run(connection: FakeConnection, clock: Clock, state_dir, *args: str) -> tupl
     stream = io.StringIO()
     code = Run(CHECK, stream=stream, sleep=clock.sleep,
                open_inspector=lambda uri: Inspector(connection, uri, clock=clock.time,
-                                                    monotonic=clock.monotonic))(
+                                                    boot_time=clock.monotonic))(
         ["-d", "vm1", "--connect", "fake:///system", "--state-dir", str(state_dir), *args])
     return code, stream.getvalue()
 

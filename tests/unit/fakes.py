@@ -81,7 +81,7 @@ def sample(clock: FakeClock, cpu_ns: int = 0, *, vcpu_count: int = 2,
         cpu = CpuSample(time_ns=cpu_ns, vcpu_count=vcpu_count, user_ns=user_ns,
                         system_ns=system_ns, vcpus=tuple(vcpus))
     return DomainSample(
-        identity=ident, wall_time=clock.wall, monotonic_time=clock.mono, cpu=cpu,
+        identity=ident, wall_time=clock.wall, boot_time=clock.mono, cpu=cpu,
         disks=tuple(DiskSample(name=disk, rd_bytes=rd) for disk, rd in disks))
 
 

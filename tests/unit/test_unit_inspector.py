@@ -160,9 +160,9 @@ def test_the_sample_time_is_the_middle_of_the_bulk_call():
     domain = FakeDomain()
     walls, monos = iter([100.0, 102.0, 150.0, 151.0]), iter([5.0, 6.0, 50.0, 51.0])
     inspector = Inspector(FakeConnection([domain], stats=dict(BULK)),
-                          clock=lambda: next(walls), monotonic=lambda: next(monos))
+                          clock=lambda: next(walls), boot_time=lambda: next(monos))
     sample = inspector.sample(domain, ALL)
-    assert (sample.wall_time, sample.monotonic_time) == (101.0, 5.5)
+    assert (sample.wall_time, sample.boot_time) == (101.0, 5.5)
 
 
 def test_without_bulk_numbers_the_sample_time_brackets_the_per_domain_calls():
@@ -170,19 +170,19 @@ def test_without_bulk_numbers_the_sample_time_brackets_the_per_domain_calls():
     domain = FakeDomain()
     walls, monos = iter([100.0, 102.0, 150.0, 151.0]), iter([5.0, 6.0, 50.0, 51.0])
     inspector = Inspector(FakeConnection([domain], stats={"state.state": 1}),
-                          clock=lambda: next(walls), monotonic=lambda: next(monos))
+                          clock=lambda: next(walls), boot_time=lambda: next(monos))
     sample = inspector.sample(domain, ALL)
-    assert (sample.wall_time, sample.monotonic_time) == (150.5, 50.5)
+    assert (sample.wall_time, sample.boot_time) == (150.5, 50.5)
 
 
 def test_the_sample_carries_the_boot_in_which_its_boot_time_compares():
     domain = FakeDomain()
     inspector = Inspector(FakeConnection([domain], stats=dict(BULK)), clock=lambda: 1.0,
-                          monotonic=lambda: 2.0, boot=lambda: "boot-7")
+                          boot_time=lambda: 2.0, boot=lambda: "boot-7")
     assert inspector.sample(domain, ALL).boot_id == "boot-7"
     paused = FakeDomain(state=(3, 1))
     inspector = Inspector(FakeConnection([paused], stats={"state.state": 3}),
-                          clock=lambda: 1.0, monotonic=lambda: 2.0, boot=lambda: "boot-7")
+                          clock=lambda: 1.0, boot_time=lambda: 2.0, boot=lambda: "boot-7")
     assert inspector.sample(paused, ALL).boot_id == "boot-7"
 
 
@@ -192,7 +192,7 @@ def test_by_default_a_sample_is_timed_on_the_boot_time_clock_of_this_boot():
     before = time.clock_gettime(time.CLOCK_BOOTTIME)
     sample = inspector.sample(domain, ALL)
     after = time.clock_gettime(time.CLOCK_BOOTTIME)
-    assert before <= sample.monotonic_time <= after
+    assert before <= sample.boot_time <= after
     with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
         assert sample.boot_id == handle.read().strip()
 

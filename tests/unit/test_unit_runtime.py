@@ -181,7 +181,7 @@ def fake_run(connection: FakeConnection, *argv: str, clock: Optional[FakeClock] 
     stream = io.StringIO()
     code = Run(CHECK, stream=stream,
                open_inspector=lambda uri: Inspector(connection, uri, clock=clock.time,
-                                                    monotonic=clock.monotonic),
+                                                    boot_time=clock.monotonic),
                sleep=clock.sleep)(list(argv))
     return Result(code, stream.getvalue())
 
