@@ -286,10 +286,14 @@ class Inspector:
         xml = self.domain_xml(domain)
         return parse_description(xml)
 
-    def domain_xml(self, domain: libvirt.virDomain) -> str:
-        """The live domain XML, for device names and metadata."""
-        with _translated("reading the domain XML"):
-            return domain.XMLDesc(0)
+    def domain_xml(self, domain: libvirt.virDomain, inactive: bool = False) -> str:
+        """The live domain XML, for device names and metadata; `inactive`: the
+        persistent one, the devices the domain gets when it starts (without the
+        names libvirt gives taps at start, such as vnet0)."""
+        flags, what = ((libvirt.VIR_DOMAIN_XML_INACTIVE, "the inactive domain XML") if inactive
+                       else (0, "the domain XML"))
+        with _translated(f"reading {what}"):
+            return domain.XMLDesc(flags)
 
     def _bulk_stats(self, domain: libvirt.virDomain, groups: frozenset[Group]) -> dict:
         flags = libvirt.VIR_DOMAIN_STATS_STATE
@@ -385,14 +389,6 @@ class Inspector:
             return _merge_nics(devices, _nics_from_bulk(stats))
         with _translated("reading interface statistics"):
             return tuple(_nic_from_calls(domain, nic) for nic in devices)
-
-    # -- configuration -------------------------------------------------------
-
-    def inactive_domain_xml(self, domain: libvirt.virDomain) -> str:
-        """The persistent domain XML: the devices the domain gets when it starts
-        (without the names libvirt gives taps at start, such as vnet0)."""
-        with _translated("reading the inactive domain XML"):
-            return domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
 
 
 def _merge_disks(devices: tuple[DiskDevice, ...],

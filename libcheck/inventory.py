@@ -90,7 +90,7 @@ class Inventory:
             devices = parse_devices(self._inspector.domain_xml(domain))
             return _reported_disks(devices), tuple(
                 Interface(nic.name, nic.mac) for nic in devices.nics if nic.name)
-        xml = self._inspector.inactive_domain_xml(domain)
+        xml = self._inspector.domain_xml(domain, inactive=True)
         return _reported_disks(parse_devices(xml)), _interfaces_at_start(xml)
 
 

@@ -1,7 +1,7 @@
 """Unit tests of libcheck.inventory: Icinga DSL quoting, the listing rules, the CLI.
 
 The inventory gets a stand-in inspector (any object with list_domains,
-hostname, sample, domain_xml and inactive_domain_xml); the DSL literals are
+hostname, sample and domain_xml, live or inactive); the DSL literals are
 decoded back with the escape rules of Icinga 2's lexer
 (lib/config/config_lexer.ll).
 """
@@ -217,11 +217,8 @@ class StubInspector:
         state = DomainState.RUNNING if domain.domain_id is not None else DomainState.SHUTOFF
         return SimpleNamespace(identity=identity(domain.name(), domain.domain_id, state))
 
-    def domain_xml(self, domain) -> str:
-        return self._xml if domain.domain_id is not None else self._inactive_xml
-
-    def inactive_domain_xml(self, domain) -> str:
-        return self._inactive_xml
+    def domain_xml(self, domain, inactive: bool = False) -> str:
+        return self._xml if domain.domain_id is not None and not inactive else self._inactive_xml
 
 
 def test_active_domains_only_unless_all_are_asked_for():
@@ -294,14 +291,14 @@ def test_the_inactive_xml_is_the_persistent_one(test_driver):
     inspector = Inspector(test_driver)
     domain = inspector.find("test")
     assert " id='1'" in inspector.domain_xml(domain).splitlines()[0]
-    assert inspector.inactive_domain_xml(domain).splitlines()[0] == "<domain type='test'>"
+    assert inspector.domain_xml(domain, inactive=True).splitlines()[0] == "<domain type='test'>"
 
 
 def test_a_domain_gone_before_its_inactive_xml_is_read_is_a_vanished_one():
     gone = libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found")
     inspector = Inspector(FakeConnection())
     with pytest.raises(DomainVanished, match="while reading the inactive domain XML"):
-        inspector.inactive_domain_xml(FakeDomain(failures={"XMLDesc": gone}))
+        inspector.domain_xml(FakeDomain(failures={"XMLDesc": gone}), inactive=True)
 
 
 def test_the_test_driver_domain_is_listed_with_its_devices(test_driver):
