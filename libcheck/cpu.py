@@ -12,6 +12,7 @@ reports a wait of 0 whatever happens.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import NamedTuple, Optional
 from urllib.parse import urlsplit
@@ -114,14 +115,16 @@ class CpuCheck:
         if not any(vcpu.wait_ns is not None for vcpu in cpu.vcpus):
             return WaitVerdict(False, NO_WAIT)
         if is_local_uri(uri):
-            switch = self._switch()
+            switch = self._switch
             if switch is not None:
                 return switch
         if any(vcpu.wait_ns for vcpu in cpu.vcpus):
             return WaitVerdict(True)
         return WaitVerdict(False, NO_WAIT_EVER)
 
+    @functools.cached_property
     def _switch(self) -> Optional[WaitVerdict]:
+        # Read once per run: readings, details and threshold reasons all ask.
         try:
             value = self._schedstats_switch.read_text().strip()
         except FileNotFoundError:
