@@ -286,10 +286,10 @@ class MemCheck:
         field = _BALLOON_FIELD_OF.get(target.spec)
         if field is not None and field not in memory.balloon:
             return f"libvirt's balloon statistics of this domain have no '{field}'"
-        verdict = self._verdict(measurement, options)
         if target.spec is RSS_USAGE:
             return ("libvirt reports no host-side RSS or no configured maximum for this domain"
                     if not _rss_usage_readings(memory) else None)
+        verdict = self._verdict(measurement, options)
         if not verdict.fresh:
             return verdict.reason
         if target.spec in _RATE_SPECS and not measurement.rate(DOMAIN_GROUP, "last_update"):
