@@ -9,7 +9,7 @@ named.  Naming a device the domain does not have is a usage error.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Iterable, NamedTuple, Sequence, TypeVar
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence, TypeVar
 
 from libcheck.errors import UsageError
 
@@ -66,3 +66,21 @@ def nothing_to_report(kind: str, chosen: Sequence[str], lacking: str) -> str:
         return f"no {kind} left to report (see --{kind} and --exclude-{kind})"
     verb = "has" if len(chosen) == 1 else "have"
     return f"{kind} {', '.join(chosen)} {verb} {lacking}"
+
+
+def device_label_reason(device_name: Optional[str], chosen: Sequence[Device],
+                      devices: Iterable[Device], why_unmeasured: Callable[[Device], Optional[str]],
+                      why_left_out: Callable[[Device], str]) -> Optional[str]:
+    """Why a per-device label has no value in a run, or None where unknown.
+
+    A generic label (`device_name` None): the reasons of every chosen device,
+    each once.  A device's own label: why that device was left out, or why it
+    lacks the value.
+    """
+    if device_name is None:
+        reasons = dict.fromkeys(why_unmeasured(device) for device in chosen)
+        return "; ".join(reason for reason in reasons if reason) or None
+    device = next((device for device in devices if device.name == device_name), None)
+    if device is None:
+        return None
+    return why_unmeasured(device) if device in chosen else why_left_out(device)

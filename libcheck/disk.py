@@ -14,7 +14,12 @@ from typing import Optional
 
 from nagiosplugin.state import Unknown
 
-from libcheck.devices import Selection, add_selection_options, nothing_to_report
+from libcheck.devices import (
+    Selection,
+    add_selection_options,
+    device_label_reason,
+    nothing_to_report,
+)
 from libcheck.evaluation import Condition, Phrase, Reading
 from libcheck.measure import Measurement
 from libcheck.rates import Counters
@@ -210,18 +215,11 @@ class DiskCheck:
     def unmeasured_reason(self, measurement: Measurement, options,
                           target: Target) -> Optional[str]:
         """Why a disk label has no value in this run, where the check knows."""
-        chosen = self.selected(measurement.sample, options)
         spec = next((part for total, part, *_ in _TOTALS if total is target.spec), target.spec)
-        if target.device is None:
-            reasons = dict.fromkeys(_why_unmeasured(disk, spec, measurement) for disk in chosen)
-            return "; ".join(reason for reason in reasons if reason) or None
-        disk = next((disk for disk in measurement.sample.disks if disk.name == target.device),
-                    None)
-        if disk is None:
-            return None
-        if disk not in chosen:
-            return _why_left_out(disk, options)
-        return _why_unmeasured(disk, spec, measurement)
+        return device_label_reason(
+            target.device, self.selected(measurement.sample, options), measurement.sample.disks,
+            lambda disk: _why_unmeasured(disk, spec, measurement),
+            lambda disk: _why_left_out(disk, options))
 
     def condition(self, measurement: Measurement, options) -> Optional[Condition]:
         """UNKNOWN, and why, when no reported disk has counters to measure."""

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Unknown
 
-from libcheck.devices import Selection, add_selection_options
+from libcheck.devices import Selection, add_selection_options, device_label_reason
 from libcheck.errors import UsageError
 from libcheck.evaluation import Condition, Phrase, Reading
 from libcheck.measure import Measurement
@@ -266,16 +266,10 @@ class NicCheck:
         """Why an interface label has no value in this run, where the check knows."""
         chosen = [nic for nic in self.selected(measurement.sample, options)
                   if _has_statistics(nic)]
-        if target.device is None:
-            reasons = dict.fromkeys(_why_unmeasured(nic, target.spec, measurement, options)
-                                    for nic in chosen)
-            return "; ".join(reason for reason in reasons if reason) or None
-        nic = next((nic for nic in measurement.sample.nics if nic.name == target.device), None)
-        if nic is None:
-            return None
-        if nic not in chosen:
-            return _why_left_out(nic, options)
-        return _why_unmeasured(nic, target.spec, measurement, options)
+        return device_label_reason(
+            target.device, chosen, measurement.sample.nics,
+            lambda nic: _why_unmeasured(nic, target.spec, measurement, options),
+            lambda nic: _why_left_out(nic, options))
 
     def condition(self, measurement: Measurement, options) -> Optional[Condition]:
         """UNKNOWN, and why, when no reported interface has counters to measure."""
