@@ -7,20 +7,22 @@ which the runtime prints as one UNKNOWN line.
 from __future__ import annotations
 
 import argparse
+import os
 import re
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from libcheck import __version__
 from libcheck.errors import UsageError
 from libcheck.evaluation import UNMEASURED_OPTION
-from libcheck.inspector import default_uri
 from libcheck.policy import CASE_WORDS, DEFAULTS, STATE_NAMES
 from libcheck.state import default_state_dir
 from libcheck.thresholds import LabelSpec
 
+DEFAULT_URI = "qemu:///system"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_AGE = 3600.0
 DEFAULT_SAMPLE_INTERVAL = 1.5
+DEFAULT_SNAPSHOT_MAX_AGE = 15.0
 
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -40,6 +42,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see --help)")
+
+
+def default_uri(environ: Mapping[str, str] = os.environ) -> str:
+    """The URI libvirt's own tools would use: $LIBVIRT_DEFAULT_URI, else qemu:///system."""
+    return environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
 
 
 def duration(text: str) -> float:
@@ -155,6 +162,11 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="pause between two samples when no previous sample is usable "
                              "(default: 1.5, or a quarter of --timeout when that is less)")
+    parser.add_argument("--snapshot-max-age", type=duration_or_zero,
+                        default=DEFAULT_SNAPSHOT_MAX_AGE, metavar="SECONDS",
+                        help="serve the check from the host snapshot, one read of every "
+                             "domain of the URI shared by all checks, while it is no older "
+                             "than this; 0 reads libvirt on every run (default: 15)")
 
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:

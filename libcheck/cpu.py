@@ -13,9 +13,8 @@ reports a wait of 0 whatever happens.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import NamedTuple, Optional
-from urllib.parse import urlsplit
+import os
+from typing import NamedTuple, Optional, Union
 
 from libcheck.errors import CheckError
 from libcheck.evaluation import Phrase, Reading
@@ -27,7 +26,7 @@ from libcheck.units import decimal
 
 NS_PER_SECOND = 1e9
 # The kernel's switch for scheduler statistics (absent: built without them).
-SCHEDSTATS_SWITCH = Path("/proc/sys/kernel/sched_schedstats")
+SCHEDSTATS_SWITCH = "/proc/sys/kernel/sched_schedstats"
 
 USAGE = LabelSpec("cpu_usage", "%", "CPU used, in percent of all vCPUs (the headline)",
                   headline=True)
@@ -77,6 +76,9 @@ def is_local_uri(uri: Optional[str]) -> bool:
     if not uri or "://" not in uri:
         return False
     transport = uri.split("://", 1)[0].partition("+")[2]
+    # Imported here: only a run that asks about vCPU wait needs it.
+    from urllib.parse import urlsplit
+
     return transport in ("", "unix") and not urlsplit(uri).hostname
 
 
@@ -100,7 +102,7 @@ class CpuCheck:
     groups = frozenset({Group.CPU})
     specs = SPECS
 
-    def __init__(self, schedstats_switch: Path = SCHEDSTATS_SWITCH) -> None:
+    def __init__(self, schedstats_switch: Union[str, os.PathLike] = SCHEDSTATS_SWITCH) -> None:
         self._schedstats_switch = schedstats_switch
 
     def wait_verdict(self, cpu: CpuSample, uri: Optional[str]) -> WaitVerdict:
@@ -126,7 +128,8 @@ class CpuCheck:
     def _switch(self) -> Optional[WaitVerdict]:
         # Read once per run: readings, details and threshold reasons all ask.
         try:
-            value = self._schedstats_switch.read_text().strip()
+            with open(self._schedstats_switch, encoding="ascii") as switch:
+                value = switch.read().strip()
         except FileNotFoundError:
             return WaitVerdict(False, NO_SCHEDSTATS)
         except OSError:

@@ -4,6 +4,8 @@ Every libvirt error is translated into one of these in the inspector, so no
 other module needs to know libvirt's error codes.
 """
 
+from __future__ import annotations
+
 
 class CheckError(Exception):
     """A failure that ends the check with UNKNOWN and a one-line message."""
@@ -19,6 +21,12 @@ class ConnectionFailed(CheckError):
 
 class DomainNotFound(CheckError):
     """No domain matches the name, UUID or ID given."""
+
+    @classmethod
+    def of(cls, reference: str, uri: str) -> DomainNotFound:
+        """The error for `reference` on `uri`, saying how to find the right one."""
+        return cls(f"no domain '{reference}' on {uri} (give its name, UUID or ID "
+                   f"as `virsh -r -c {uri} list --all` shows them)")
 
 
 class DomainVanished(CheckError):

@@ -10,13 +10,15 @@ Every libvirtError is translated here into the errors of `libcheck.errors`.
 from __future__ import annotations
 
 import contextlib
-import os
+import hashlib
 import re
 import time
-from typing import Callable, Iterator, Mapping, NamedTuple, Optional
+from typing import Callable, Iterator, Mapping, Optional, TypeVar
 
 import libvirt
 
+from libcheck.clocks import boot_clock, boot_id
+from libcheck.discovery import Description, DiskDevice, NicDevice, parse_description
 from libcheck.errors import (
     ConnectionFailed,
     DomainNotFound,
@@ -30,12 +32,11 @@ from libcheck.samples import (
     DomainSample,
     DomainState,
     Group,
+    HostPart,
     MemorySample,
     NicSample,
     VcpuSample,
 )
-
-DEFAULT_URI = "qemu:///system"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
@@ -47,6 +48,12 @@ _GROUP_FLAGS = {
     Group.NIC: libvirt.VIR_DOMAIN_STATS_INTERFACE,
 }
 
+
+ALL_GROUPS = frozenset(Group)
+# The groups whose numbers need the domain XML's description of its devices.
+_DESCRIBED_GROUPS = frozenset({Group.MEMORY, Group.DISK, Group.NIC})
+_NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
+T = TypeVar("T")
 
 # The key whose presence shows that the bulk call answered for a group.
 _BULK_KEYS = {Group.CPU: "cpu.time", Group.MEMORY: "balloon.current",
@@ -67,31 +74,53 @@ def _job_numbers_left_out(stats: Mapping, groups: frozenset[Group]) -> bool:
     return disks > 0 and not any(f"block.{index}.rd.reqs" in stats for index in range(disks))
 
 
+def _job_groups_left_out(stats: Mapping) -> frozenset[Group]:
+    """The groups of an active domain's bulk answer that lack their job-only numbers."""
+    return frozenset(group for group in (Group.MEMORY, Group.DISK)
+                     if _job_numbers_left_out(stats, frozenset({group})))
+
+
+def _device_signature(identity: DomainIdentity, stats: Mapping) -> Optional[str]:
+    """The domain's run (ID) and device list as the statistics name them; None
+    when they name none (a driver without bulk numbers)."""
+    if "block.count" not in stats or "net.count" not in stats:
+        return None
+    disks = [stats.get(f"block.{index}.name") for index in range(int(stats["block.count"]))]
+    nics = [stats.get(f"net.{index}.name") for index in range(int(stats["net.count"]))]
+    return repr((identity.domain_id, disks, nics))
+
+
+def _stats_flags(groups: frozenset[Group]) -> int:
+    flags = libvirt.VIR_DOMAIN_STATS_STATE
+    for group in groups:
+        flags |= _GROUP_FLAGS[group]
+    return flags
+
+
+def _without_waiting(query: Callable[[int], T], unsupported: Callable[[], T]) -> T:
+    """Run a bulk-stats query with NOWAIT where libvirt has it: a domain stuck
+    in a job answers with what it has, not never.  `unsupported` answers for a
+    driver without the bulk call."""
+    try:
+        return query(_NOWAIT)
+    except libvirt.libvirtError as error:
+        if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return unsupported()
+        if not _NOWAIT or error.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+            raise
+        return query(0)
+
+
+def _parsed(xml: str) -> Description:
+    try:
+        return parse_description(xml)
+    except ValueError as error:
+        raise LibvirtFailure(f"libvirt answered with {error}") from None
+
+
 def _midpoint(start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
     """The (wall, boot-time) moment halfway between two readings of the clocks."""
     return (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
-
-
-BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
-
-
-def boot_clock() -> float:
-    """Seconds on the boot-time clock: never stepped, and counting time suspended."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-def boot_id(path: str = BOOT_ID_PATH) -> Optional[str]:
-    """The kernel's ID of this boot of the host (None when it cannot be read)."""
-    try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read(64).strip() or None
-    except (OSError, ValueError):
-        return None
-
-
-def default_uri(environ: Mapping[str, str] = os.environ) -> str:
-    """The URI libvirt's own tools would use: $LIBVIRT_DEFAULT_URI, else qemu:///system."""
-    return environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
 
 
 def _silence_libvirt_stderr() -> None:
@@ -232,9 +261,7 @@ class Inspector:
             domain = self._try_lookup(lookup, reference)
             if domain is not None:
                 return domain
-        raise DomainNotFound(
-            f"no domain '{reference}' on {self.uri} (give its name, UUID or ID "
-            f"as `virsh -r -c {self.uri} list --all` shows them)")
+        raise DomainNotFound.of(reference, self.uri)
 
     def _lookups_for(self, reference: str) -> list[Callable[[str], libvirt.virDomain]]:
         connection = self._connection
@@ -269,7 +296,71 @@ class Inspector:
         identity = self._identity(domain, stats)
         if not identity.is_active:
             return DomainSample(identity, *moment, boot_id=self._boot())
-        description = self._describe(domain, groups)
+        description = self._describe(domain) if groups & _DESCRIBED_GROUPS else None
+        return self._read_sample(domain, identity, groups, stats, moment, description)
+
+    def sample_host(self, known: Mapping[str, tuple[str, Description]]) -> list[HostPart]:
+        """Every domain of the connection with every group, from one bulk call.
+
+        `known` maps a domain's UUID to the (signature, description) of an
+        earlier read: a domain whose device list in the statistics still
+        matches the signature is described from it, without its XML.  A
+        driver whose bulk call leaves groups out (the test driver) answers
+        them per domain, each domain timed by its own calls.  A domain gone
+        during the read is left out.
+        """
+        started = self._now()
+        with _translated("reading every domain's statistics"):
+            records = _without_waiting(self._all_stats, self._unstated_domains)
+        moment = _midpoint(started, self._now())
+        parts = []
+        for domain, stats in records:
+            with contextlib.suppress(DomainVanished):
+                parts.append(self._host_part(domain, stats, moment, known))
+        return parts
+
+    def _all_stats(self, extra: int) -> list[tuple[libvirt.virDomain, dict]]:
+        return [(domain, dict(stats)) for domain, stats in
+                self._connection.getAllDomainStats(_stats_flags(ALL_GROUPS), extra)]
+
+    def _unstated_domains(self) -> list[tuple[libvirt.virDomain, dict]]:
+        return [(domain, {}) for domain in self._connection.listAllDomains(0)]
+
+    def _host_part(self, domain: libvirt.virDomain, stats: dict,
+                   moment: tuple[float, float],
+                   known: Mapping[str, tuple[str, Description]]) -> HostPart:
+        identity = self._identity(domain, stats)
+        if not identity.is_active:
+            return HostPart(DomainSample(identity, *moment, boot_id=self._boot()))
+        try:
+            description, signature = self._known_or_described(domain, identity, stats,
+                                                              known.get(identity.uuid))
+            sample = self._read_sample(domain, identity, ALL_GROUPS, stats, moment,
+                                       description)
+        except LibvirtFailure:
+            # The check of this domain reads it itself, and reports what fails.
+            return HostPart(DomainSample(identity, *moment, boot_id=self._boot()),
+                            missing=ALL_GROUPS)
+        return HostPart(sample, description, signature, _job_groups_left_out(stats))
+
+    def _known_or_described(self, domain: libvirt.virDomain, identity: DomainIdentity,
+                            stats: dict, known: Optional[tuple[str, Description]]
+                            ) -> tuple[Description, str]:
+        """The domain's description: the known one while its devices are unchanged."""
+        signature = _device_signature(identity, stats)
+        if signature is not None and known is not None and known[0] == signature:
+            return known[1], signature
+        xml = self.domain_xml(domain)
+        if signature is None:
+            # No device list in the statistics: the XML's own text stands for it.
+            signature = "xml " + hashlib.sha256(xml.encode("utf-8")).hexdigest()
+            if known is not None and known[0] == signature:
+                return known[1], signature
+        return _parsed(xml), signature
+
+    def _read_sample(self, domain: libvirt.virDomain, identity: DomainIdentity,
+                     groups: frozenset[Group], stats: dict, moment: tuple[float, float],
+                     description: Optional[Description]) -> DomainSample:
         calls_started = self._now()
         parts = self._read_groups(domain, groups, stats, description)
         if any(_BULK_KEYS[group] not in stats for group in groups):
@@ -279,12 +370,8 @@ class Inspector:
     def _now(self) -> tuple[float, float]:
         return self._clock(), self._boot_time()
 
-    def _describe(self, domain: libvirt.virDomain,
-                  groups: frozenset[Group]) -> Optional[Description]:
-        if not groups & {Group.MEMORY, Group.DISK, Group.NIC}:
-            return None
-        xml = self.domain_xml(domain)
-        return parse_description(xml)
+    def _describe(self, domain: libvirt.virDomain) -> Description:
+        return _parsed(self.domain_xml(domain))
 
     def domain_xml(self, domain: libvirt.virDomain, inactive: bool = False) -> str:
         """The live domain XML, for device names and metadata; `inactive`: the
@@ -296,30 +383,20 @@ class Inspector:
             return domain.XMLDesc(flags)
 
     def _bulk_stats(self, domain: libvirt.virDomain, groups: frozenset[Group]) -> dict:
-        flags = libvirt.VIR_DOMAIN_STATS_STATE
-        for group in groups:
-            flags |= _GROUP_FLAGS[group]
-        # NOWAIT: a domain stuck in a job answers with what it has, not never.
-        nowait = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
+        flags = _stats_flags(groups)
+
+        def query(extra: int) -> dict:
+            result = self._connection.domainListGetStats([domain], flags, extra)
+            return dict(result[0][1]) if result else {}
+
         with _translated("reading statistics"):
-            try:
-                stats = self._domain_stats(domain, flags, nowait)
-            except libvirt.libvirtError as error:
-                if error.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
-                    return {}  # no bulk call on this driver: the per-domain calls answer
-                if not nowait or error.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
-                    raise
-                return self._domain_stats(domain, flags, 0)
-            if nowait and _job_numbers_left_out(stats, groups):
+            stats = _without_waiting(query, dict)
+            if _NOWAIT and _job_numbers_left_out(stats, groups):
                 # Another client (a concurrent check) held the domain's job: wait
                 # for it, within the plugin's timeout, rather than report a
                 # running VM without its disk or balloon numbers.
-                return self._domain_stats(domain, flags, 0)
+                return query(0)
         return stats
-
-    def _domain_stats(self, domain: libvirt.virDomain, groups_flags: int, flags: int) -> dict:
-        result = self._connection.domainListGetStats([domain], groups_flags, flags)
-        return dict(result[0][1]) if result else {}
 
     @staticmethod
     def _identity(domain: libvirt.virDomain, stats: dict) -> DomainIdentity:
@@ -532,102 +609,3 @@ def _nic_from_calls(domain: libvirt.virDomain, nic: NicDevice) -> NicSample:
         rx_limit_bps=nic.rx_limit_bps, tx_limit_bps=nic.tx_limit_bps,
         rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors, rx_drops=rx_drops,
         tx_bytes=tx_bytes, tx_packets=tx_packets, tx_errors=tx_errors, tx_drops=tx_drops)
-
-
-# -- domain XML --------------------------------------------------------------
-
-class DiskDevice(NamedTuple):
-    """A disk as the domain XML describes it."""
-
-    name: str
-    source: Optional[str]
-    device: str
-
-
-class NicDevice(NamedTuple):
-    """An interface as the domain XML describes it; limits in bits per second."""
-
-    name: Optional[str]
-    mac: Optional[str]
-    source: Optional[str]
-    rx_limit_bps: Optional[float] = None
-    tx_limit_bps: Optional[float] = None
-
-
-class Devices(NamedTuple):
-    """The disks and interfaces of a domain XML."""
-
-    disks: tuple[DiskDevice, ...]
-    nics: tuple[NicDevice, ...]
-
-
-class Description(NamedTuple):
-    """What the domain XML says that the statistics do not."""
-
-    devices: Devices
-    balloon_model: Optional[str]
-    stats_period: Optional[int]
-
-
-def parse_description(xml: str) -> Description:
-    """Devices and balloon configuration from one parse of a domain XML."""
-    root = _parse(xml)
-    return Description(_devices(root), *_balloon(root))
-
-
-def parse_devices(xml: str) -> Devices:
-    """Disks and interfaces, named by their target, from a domain XML."""
-    return _devices(_parse(xml))
-
-
-def _parse(xml: str):
-    # The standard library's parser: libvirt's own XML needs nothing more, and
-    # it loads in a third of lxml's time on every run that reads the XML.
-    from xml.etree import ElementTree
-
-    return ElementTree.fromstring(xml)
-
-
-def _devices(root) -> Devices:
-    disks = tuple(_disk_device(node) for node in root.iterfind("devices/disk")
-                  if node.find("target") is not None)
-    nics = tuple(_nic_device(node) for node in root.iterfind("devices/interface"))
-    return Devices(disks, nics)
-
-
-def _balloon(root) -> tuple[Optional[str], Optional[int]]:
-    """The memballoon model and its stats period (seconds)."""
-    balloon = root.find("devices/memballoon")
-    if balloon is None:
-        return None, None
-    stats = balloon.find("stats")
-    period = stats.get("period") if stats is not None else None
-    return balloon.get("model"), int(period) if period and period.isdigit() else None
-
-
-def _disk_device(node) -> DiskDevice:
-    source = node.find("source")
-    path = None
-    if source is not None:
-        path = (source.get("file") or source.get("dev") or source.get("name")
-                or source.get("volume") or source.get("dir"))
-    return DiskDevice(node.find("target").get("dev"), path, node.get("device", "disk"))
-
-
-def _nic_device(node) -> NicDevice:
-    target, mac, source = node.find("target"), node.find("mac"), node.find("source")
-    source_name = None
-    if source is not None:
-        source_name = (source.get("bridge") or source.get("network")
-                       or source.get("dev") or source.get("path"))
-    return NicDevice(target.get("dev") if target is not None else None,
-                     mac.get("address") if mac is not None else None, source_name,
-                     _limit(node, "inbound"), _limit(node, "outbound"))
-
-
-def _limit(node, direction: str) -> Optional[float]:
-    # <inbound> shapes what the domain receives; `average` is in kilobytes per
-    # second, which libvirt hands to tc as kbps: 1000 bytes, 8000 bits.
-    element = node.find(f"bandwidth/{direction}")
-    average = element.get("average") if element is not None else None
-    return int(average) * 8000.0 if average and average.isdigit() else None

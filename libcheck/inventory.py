@@ -20,11 +20,12 @@ import json
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO
-from xml.etree import ElementTree
 
 from libcheck import __version__
+from libcheck.cli import default_uri
+from libcheck.discovery import parse_devices, parse_xml
 from libcheck.errors import CheckError, DomainVanished
-from libcheck.inspector import Inspector, default_uri, parse_devices
+from libcheck.inspector import Inspector
 from libcheck.samples import DomainIdentity
 
 PROG = "check_vm_inventory"
@@ -112,7 +113,7 @@ def _interfaces_at_start(inactive_xml: str) -> tuple[Interface, ...]:
     name where there is one, else None; the MAC is the key either way.
     """
     interfaces = []
-    for node in ElementTree.fromstring(inactive_xml).iterfind("devices/interface"):
+    for node in parse_xml(inactive_xml).iterfind("devices/interface"):
         if node.get("type") not in _DEVICELESS_TYPES:
             target, mac = node.find("target"), node.find("mac")
             interfaces.append(Interface(target.get("dev") if target is not None else None,

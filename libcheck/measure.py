@@ -19,7 +19,7 @@ from libcheck.rates import (
     group_rates,
     interval,
 )
-from libcheck.samples import DomainSample
+from libcheck.samples import DomainSample, NotBefore
 from libcheck.state import StateSlot
 
 # A shared, read-only empty mapping: a safe default for a field.
@@ -52,11 +52,12 @@ SINCE_PREVIOUS_RUN = "since the previous run"
 class Measurer:
     """Takes one or two samples and measures against the stored baseline.
 
-    `read` takes a sample; `counters` flattens a sample to its counters (the
+    `read` takes a sample no older than the bound it is given (None: any
+    fresh one); `counters` flattens a sample to its counters (the
     check decides which); `sleep` is injectable for tests.
     """
 
-    def __init__(self, read: Callable[[], DomainSample],
+    def __init__(self, read: Callable[[Optional[NotBefore]], DomainSample],
                  counters: Callable[[DomainSample], Counters],
                  policy: BaselinePolicy, sample_interval: float,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -69,7 +70,8 @@ class Measurer:
     def measure(self, slot: Optional[StateSlot]) -> Measurement:
         """Measure once, reading and updating `slot` (None: no state)."""
         history = slot.load() if slot else []
-        sample = self._read()
+        # A sample of the moment of the newest baseline would measure nothing.
+        sample = self._read(_after_newest(history, self._policy.shortest_age))
         if not sample.identity.is_active:
             return Measurement(sample)
         now = self._snapshot(sample)
@@ -92,7 +94,7 @@ class Measurer:
         """Sample again after the pause: groups unsound against `baseline` (all
         of them when it is None, refused for `refusal`) are measured over it."""
         self._sleep(self._sample_interval)
-        sample = self._read()
+        sample = self._read(NotBefore(first.boot_id, first.boot_time + self._sample_interval))
         if not sample.identity.is_active:
             return Measurement(sample), history, first
         later = self._snapshot(sample)
@@ -102,6 +104,15 @@ class Measurer:
     def _snapshot(self, sample: DomainSample) -> Snapshot:
         return Snapshot(sample.wall_time, sample.identity.domain_id, self._counters(sample),
                         sample.boot_time, sample.boot_id)
+
+
+def _after_newest(history: list[Snapshot], age: float) -> Optional[NotBefore]:
+    """`age` after the newest stored snapshot that has a boot-time reading."""
+    timed = [old for old in history if old.boot_time is not None]
+    if not timed:
+        return None
+    newest = max(timed, key=lambda old: old.boot_time)
+    return NotBefore(newest.boot_id, newest.boot_time + age)
 
 
 def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str, float]]:

@@ -13,20 +13,25 @@ import sys
 import threading
 import traceback
 from functools import partial
-from typing import Callable, NoReturn, Optional, Protocol, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Protocol, Sequence, TextIO
 
 from nagiosplugin.state import ServiceState, Unknown
 
 from libcheck import cli
+from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.errors import CheckError, DomainNotFound, DomainVanished, UsageError
 from libcheck.evaluation import Outcome, Reading, Unmeasured, judge
-from libcheck.inspector import Inspector
+from libcheck.hostsnapshot import HostSnapshotStore
 from libcheck.measure import Measurement, Measurer
 from libcheck.policy import STATE_NAMES, StatePolicy
 from libcheck.rates import BaselinePolicy, Counters
+from libcheck.sampler import DirectSampler, Sampler, SnapshotSampler
 from libcheck.samples import DomainSample, Group
 from libcheck.state import StateStore, state_key
 from libcheck.thresholds import LabelSpec, Target, Thresholds
+
+if TYPE_CHECKING:
+    from libcheck.inspector import Inspector
 
 # A baseline this old is measured against in preference to younger ones.
 SETTLED_AGE = 5.0
@@ -131,15 +136,22 @@ class Watchdog:
 
 
 class Run:
-    """The wiring of one check run, with its parts injectable for tests."""
+    """The wiring of one check run, with its parts injectable for tests.
+
+    `open_inspector` opens libvirt for a URI (by default read-only, importing
+    libvirt only then); `clocks` time the host snapshot's ages and must be
+    the inspector's.
+    """
 
     def __init__(self, check: CheckDefinition, stream: TextIO = sys.stdout,
-                 open_inspector: Callable[[str], Inspector] = Inspector.open,
-                 sleep: Optional[Callable[[float], None]] = None) -> None:
+                 open_inspector: Optional[Callable[[str], Inspector]] = None,
+                 sleep: Optional[Callable[[float], None]] = None,
+                 clocks: Clocks = SYSTEM_CLOCKS) -> None:
         self._check = check
         self._reporter = Reporter(check.title, stream)
-        self._open_inspector = open_inspector
+        self._open_inspector = open_inspector or _open_read_only
         self._sleep = sleep
+        self._clocks = clocks
 
     def __call__(self, argv: Optional[Sequence[str]] = None) -> int:
         try:
@@ -168,44 +180,55 @@ class Run:
     def _evaluate(self, options) -> Outcome:
         thresholds = Thresholds(self._check.specs, options.warning, options.critical)
         policy = StatePolicy.from_options(options)
-        inspector = self._open_inspector(options.connect)
+        sampler = self._sampler(options)
         try:
-            measurement, store = self._measure_settled(inspector, options)
+            measurement, store = self._measure_settled(sampler, options)
         except DomainNotFound as missing:
             verdict = policy.for_missing(str(missing))
-            return Outcome(verdict.state, verdict.text)
+            return Outcome(verdict.state, verdict.text, details=tuple(sampler.notes))
         finally:
-            inspector.close()
+            sampler.close()
+        notes = [*store.notes, *sampler.notes]
         verdict = policy.for_identity(measurement.sample.identity)
         if verdict is not None:
-            return Outcome(verdict.state, verdict.text, details=tuple(store.notes))
-        return self._judge(measurement, thresholds, options, store)
+            return Outcome(verdict.state, verdict.text, details=tuple(notes))
+        return self._judge(measurement, thresholds, options, store.trouble, notes)
 
-    def _measure_settled(self, inspector: Inspector, options) -> tuple[Measurement, StateStore]:
+    def _sampler(self, options) -> Sampler:
+        """The host snapshot's sampler, or the direct one for --snapshot-max-age 0."""
+        uri = options.connect
+        if not options.snapshot_max_age:
+            return DirectSampler(self._open_inspector(uri))
+        store = HostSnapshotStore(options.state_dir, uri, self._clocks,
+                                  lock_timeout=options.timeout / 2)
+        return SnapshotSampler(store, lambda: self._open_inspector(uri),
+                               options.snapshot_max_age, self._clocks)
+
+    def _measure_settled(self, sampler: Sampler, options) -> tuple[Measurement, StateStore]:
         """Measure; if the domain stopped or vanished meanwhile, look again once,
         so that the state policy (stopped, missing) judges where it now stands."""
         try:
-            return self._measure(inspector, options)
+            return self._measure(sampler, options)
         except DomainVanished:
-            return self._measure(inspector, options)
+            return self._measure(sampler, options)
 
-    def _measure(self, inspector: Inspector, options) -> tuple[Measurement, StateStore]:
-        domain = inspector.find(options.domain)
+    def _measure(self, sampler: Sampler, options) -> tuple[Measurement, StateStore]:
+        domain = sampler.domain(options.domain)
         store = StateStore(options.state_dir, lock_timeout=options.timeout / 4)
         baseline_policy = BaselinePolicy(shortest_age=options.sample_interval,
                                          settled_age=max(SETTLED_AGE, options.sample_interval),
                                          max_age=options.max_age)
         kwargs = {"sleep": self._sleep} if self._sleep else {}
-        measurer = Measurer(lambda: inspector.sample(domain, self._check.groups),
+        measurer = Measurer(partial(domain.sample, self._check.groups),
                             self._check.counters, baseline_policy,
                             options.sample_interval, **kwargs)
-        stem = state_key(inspector.uri, domain.UUIDString(), self._check.name)
+        stem = state_key(sampler.uri, domain.uuid, self._check.name)
         with store.slot(stem) as slot:
             measurement = measurer.measure(slot)
         return measurement, store
 
     def _judge(self, measurement: Measurement, thresholds: Thresholds, options,
-               store: StateStore) -> Outcome:
+               trouble: Optional[str], notes: list[str]) -> Outcome:
         thresholds.check_devices(self._check.devices(measurement.sample))
         readings = self._check.readings(measurement, options)
         condition = getattr(self._check, "condition", None)
@@ -213,18 +236,25 @@ class Run:
                         self._check.ok_text(measurement, readings), readings, thresholds,
                         condition(measurement, options) if condition else None,
                         self._unmeasured(measurement, options))
-        details = list(store.notes) + list(outcome.notes)
+        details = notes + list(outcome.notes)
         if options.verbose >= 1:
             details += list(outcome.details) + self._check.details(measurement, options)
         if options.verbose >= 2:
             details.append(_basis_line(measurement))
-        return Outcome(outcome.state, _with_trouble(outcome.text, store.trouble),
+        return Outcome(outcome.state, _with_trouble(outcome.text, trouble),
                        outcome.perfdata, tuple(details))
 
     def _unmeasured(self, measurement: Measurement, options) -> Unmeasured:
         """The check's reasons for labels without a value, and the state they make."""
         return Unmeasured(partial(self._check.unmeasured_reason, measurement, options),
                           STATE_NAMES[options.state_if_unmeasured_threshold])
+
+
+def _open_read_only(uri: str) -> Inspector:
+    # Imported here: a run that the host snapshot serves never loads libvirt.
+    from libcheck.inspector import Inspector
+
+    return Inspector.open(uri)
 
 
 def _with_trouble(text: str, trouble: Optional[str]) -> str:

@@ -11,6 +11,8 @@ import enum
 from types import MappingProxyType
 from typing import Mapping, NamedTuple, Optional
 
+from libcheck.discovery import Description
+
 # A shared, read-only empty mapping: a safe default for a field.
 _EMPTY = MappingProxyType({})
 
@@ -165,3 +167,26 @@ class DomainSample(NamedTuple):
     disks: tuple[DiskSample, ...] = ()
     nics: tuple[NicSample, ...] = ()
     boot_id: Optional[str] = None
+
+
+class HostPart(NamedTuple):
+    """One domain as a read of the whole host found it.
+
+    `sample` holds every group; `description` is what the domain XML says
+    of its devices and `signature` the device list it was read for (a later
+    read with the same signature needs no XML); `missing` names the groups
+    this read could not complete, which a check then reads per domain.
+    """
+
+    sample: DomainSample
+    description: Optional[Description] = None
+    signature: Optional[str] = None
+    missing: frozenset[Group] = frozenset()
+
+
+class NotBefore(NamedTuple):
+    """The earliest moment a sample may come from: a time on the boot-time
+    clock of the boot `boot_id` (a sample of another boot is not bound by it)."""
+
+    boot_id: Optional[str]
+    boot_time: float

@@ -288,42 +288,20 @@ class StateStore:
     @contextlib.contextmanager
     def _locked(self, dir_fd: int, stem: str) -> Iterator[bool]:
         try:
-            lock_fd, acquired = self._lock(dir_fd, f"{stem}.lock")
+            lock_fd = acquire_lock(dir_fd, f"{stem}.lock", self._lock_timeout,
+                                   self._clock, self._sleep)
         except OSError as error:
             self.notes.append(f"state not used: lock file: {error.strerror or error}")
             yield False
             return
+        if lock_fd is None:
+            self.notes.append("state not used: another run held its lock too long")
+            yield False
+            return
         try:
-            if not acquired:
-                self.notes.append("state not used: another run held its lock too long")
-            yield acquired
+            yield True
         finally:
             os.close(lock_fd)
-
-    def _lock(self, dir_fd: int, name: str) -> tuple[int, bool]:
-        """Open and lock the lock file: (its descriptor, whether the lock was had).
-
-        Pruning may unlink a lock file between our open and our lock; that
-        inode is then no lock at all, so the file is opened and locked again.
-        """
-        deadline = self._clock() + self._lock_timeout
-        while True:
-            lock_fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                              0o600, dir_fd=dir_fd)
-            acquired = self._acquire(lock_fd, deadline)
-            if not acquired or _still_linked(lock_fd, name, dir_fd):
-                return lock_fd, acquired
-            os.close(lock_fd)
-
-    def _acquire(self, lock_fd: int, deadline: float) -> bool:
-        while True:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if self._clock() >= deadline:
-                    return False
-                self._sleep(0.01)
 
     def _maybe_prune(self, dir_fd: int) -> None:
         """Now and then, drop the files of domains not checked for a week."""
@@ -341,6 +319,39 @@ class StateStore:
                              os.O_CLOEXEC, 0o600, dir_fd=dir_fd))
             os.utime(".pruned", dir_fd=dir_fd, follow_symlinks=False)
             _prune_older_than(dir_fd, now - PRUNE_AFTER)
+
+
+def acquire_lock(dir_fd: int, name: str, timeout: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> Optional[int]:
+    """Open and lock the lock file `name`: its descriptor, or None when another
+    process held it for `timeout` seconds.  Closing the descriptor unlocks.
+
+    Pruning may unlink a lock file between our open and our lock; that inode
+    is then no lock at all, so the file is opened and locked again.
+    """
+    deadline = clock() + timeout
+    while True:
+        lock_fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          0o600, dir_fd=dir_fd)
+        if not _acquire(lock_fd, deadline, clock, sleep):
+            os.close(lock_fd)
+            return None
+        if _still_linked(lock_fd, name, dir_fd):
+            return lock_fd
+        os.close(lock_fd)
+
+
+def _acquire(lock_fd: int, deadline: float, clock: Callable[[], float],
+             sleep: Callable[[float], None]) -> bool:
+    while True:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if clock() >= deadline:
+                return False
+            sleep(0.01)
 
 
 def _prune_older_than(dir_fd: int, cutoff: float) -> None:

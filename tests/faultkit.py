@@ -152,6 +152,7 @@ def boot_clock_vm_main() -> None:
     """The process `boot_clock_vm_check` starts: argv is `earlier`, then the options."""
     from unit.fakes import NS, FakeConnection, FakeDomain
 
+    from libcheck.clocks import Clocks
     from libcheck.cpu import CHECK
     from libcheck.inspector import Inspector
     from libcheck.runtime import Run
@@ -166,10 +167,11 @@ def boot_clock_vm_main() -> None:
                 "vcpu.maximum": BOOT_CLOCK_VM_VCPUS,
                 "cpu.time": int(boot_clock() * BOOT_CLOCK_VM_CPUS * NS)}
 
-    clocks = {"clock": lambda: time.time() - earlier, "boot_time": boot_clock} if earlier else {}
+    clocks = Clocks(lambda: time.time() - earlier, boot_clock) if earlier else Clocks()
     connection = FakeConnection([FakeDomain()], stats=stats)
-    sys.exit(Run(CHECK, open_inspector=lambda uri: Inspector(connection, uri, **clocks),
-                 sleep=_pause)(argv))
+    sys.exit(Run(CHECK, open_inspector=lambda uri: Inspector(
+        connection, uri, clock=clocks.wall, boot_time=clocks.boot_time),
+                 sleep=_pause, clocks=clocks)(argv))
 
 
 def _pause(seconds: float) -> None:

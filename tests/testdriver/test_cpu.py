@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -84,8 +85,12 @@ def test_second_run_measures_against_the_saved_state(cpu, state_dir):
 def test_state_files_are_private(cpu, state_dir):
     cpu("--connect", DEFAULT_URI, "-d", "test")
     assert state_dir.stat().st_mode & 0o777 == 0o700
-    for path in state_dir.iterdir():
-        assert path.stat().st_mode & 0o777 == 0o600, path
+    paths = list(state_dir.rglob("*"))
+    assert any(path.is_dir() for path in paths)  # the host snapshot's directories
+    for path in paths:
+        mode = 0o700 if path.is_dir() else 0o600
+        assert path.lstat().st_mode & 0o777 == mode, path
+        assert path.lstat().st_uid == os.geteuid(), path
 
 
 def test_verbose_lists_every_reading(cpu):

@@ -104,7 +104,7 @@ class ScriptedReader:
         self._script = list(script)
         self.reads = 0
 
-    def __call__(self) -> DomainSample:
+    def __call__(self, not_before=None) -> DomainSample:
         if self.reads >= len(self._script):
             raise AssertionError(f"read #{self.reads + 1} was not expected")
         kwargs = self._script[self.reads]
@@ -309,3 +309,16 @@ class FakeConnection:
                 raise failure
         stats = self.stats() if callable(self.stats) else self.stats
         return [(domains[0], dict(stats))]
+
+    def getAllDomainStats(self, stats: int, flags: int = 0) -> list:
+        """Every domain, each with the one stats dict (as the host snapshot reads)."""
+        self.stats_flags.append((stats, flags))
+        if self.stats_failures:
+            failure = self.stats_failures.pop(0)
+            if failure is not None:
+                raise failure
+        answer = self.stats() if callable(self.stats) else self.stats
+        return [(domain, dict(answer)) for domain in self.domains]
+
+    def listAllDomains(self, flags: int = 0) -> list:
+        return list(self.domains)

@@ -14,9 +14,12 @@ import libvirt
 import pytest
 from fakes import NS, UUID, FakeConnection, FakeDomain, libvirt_error
 
+from libcheck import clocks
 from libcheck import inspector as inspector_module
+from libcheck.cli import default_uri
+from libcheck.discovery import parse_devices
 from libcheck.errors import ConnectionFailed, DomainNotFound, DomainVanished, LibvirtFailure
-from libcheck.inspector import Inspector, default_uri, parse_devices
+from libcheck.inspector import Inspector
 from libcheck.samples import DiskSample, DomainState, Group, NicSample, VcpuSample
 
 ALL = frozenset(Group)
@@ -198,11 +201,11 @@ def test_by_default_a_sample_is_timed_on_the_boot_time_clock_of_this_boot():
 
 
 def test_an_unreadable_boot_id_is_none(tmp_path):
-    assert inspector_module.boot_id(str(tmp_path / "missing")) is None
+    assert clocks.boot_id(str(tmp_path / "missing")) is None
     (tmp_path / "boot_id").write_text("")
-    assert inspector_module.boot_id(str(tmp_path / "boot_id")) is None
+    assert clocks.boot_id(str(tmp_path / "boot_id")) is None
     (tmp_path / "boot_id").write_text("b76ed0a8-8958-4e8f-8872-e0a1d3221b68\n")
-    assert inspector_module.boot_id(str(tmp_path / "boot_id")) == \
+    assert clocks.boot_id(str(tmp_path / "boot_id")) == \
         "b76ed0a8-8958-4e8f-8872-e0a1d3221b68"
 
 

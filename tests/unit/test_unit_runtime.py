@@ -21,6 +21,7 @@ from fakes import FakeClock, FakeConnection, FakeDomain
 from nagiosplugin.state import Ok, Warn
 
 from libcheck import cpu as cpu_module
+from libcheck.clocks import Clocks
 from libcheck.cpu import CHECK
 from libcheck.disk import CHECK as DISK_CHECK
 from libcheck.errors import ConnectionFailed
@@ -113,7 +114,7 @@ def test_the_state_files_are_named_by_a_hash_only(check, state_dir):
     check("-d", "test", "--connect", TEST_URI)
     names = os.listdir(state_dir)
     assert names
-    assert all(re.fullmatch(r"(cpu-[0-9a-f]{32}\.(json|lock))|\.pruned", name)
+    assert all(re.fullmatch(r"((cpu|hostsnap)-[0-9a-f]{32}(\.json|\.lock)?)|\.pruned", name)
                for name in names)
 
 
@@ -182,7 +183,7 @@ def fake_run(connection: FakeConnection, *argv: str, clock: Optional[FakeClock] 
     code = Run(CHECK, stream=stream,
                open_inspector=lambda uri: Inspector(connection, uri, clock=clock.time,
                                                     boot_time=clock.monotonic),
-               sleep=clock.sleep)(list(argv))
+               sleep=clock.sleep, clocks=Clocks(clock.time, clock.monotonic))(list(argv))
     return Result(code, stream.getvalue())
 
 

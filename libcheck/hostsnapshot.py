@@ -1,0 +1,509 @@
+"""The host snapshot store: every domain of one libvirt URI from one read,
+kept beside the state so that all the checks of a host share that read.
+
+In the state directory (opened as the state store opens it):
+
+    hostsnap-<hash of URI>.lock   held by the one run that refreshes
+    hostsnap-<hash of URI>/       0700
+        current                   the newest generation, and whose URI it holds
+        g-<n>/                    one refresh, never changed once published:
+            u-<hash of UUID>      one domain's part (sample, description, gaps)
+            n-<hash of name>      a hard link to it, for a lookup by name
+            i-<ID>                a hard link to it, for a lookup by ID
+            devices               every domain's device signature and
+                                  description, for the next refresh only
+
+A refresh builds `.building-<pid>`, renames it to `g-<n>`, then replaces
+`current` by a rename: a reader sees one whole generation or the other, and a
+refresher killed midway leaves a `.building-` directory the next one removes.
+The generation before the newest stays for readers still in it.  A check
+reads its one domain's part: the cost of a hit does not grow with the
+number of domains.  Files are opened without following symlinks and must be
+regular files of the running user under a size limit; anything else counts
+as absent, and the next refresh replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+
+from libcheck.clocks import SYSTEM_CLOCKS, Clocks
+from libcheck.discovery import Description
+from libcheck.samplecodec import decode_description, decode_sample, encode
+from libcheck.samples import Group, HostPart
+from libcheck.state import StateUnavailable, acquire_lock, open_private_directory
+
+SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
+MAX_PART_BYTES = 1024 * 1024
+MAX_CURRENT_BYTES = 64 * 1024
+MAX_DEVICES_BYTES = 256 * 1024 * 1024
+_GENERATION = re.compile(r"^g-(\d{1,18})$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+KnownDevices = Mapping[str, tuple[str, Description]]
+ReadHost = Callable[[KnownDevices], list[HostPart]]
+
+
+class Generation(NamedTuple):
+    """One published refresh: its directory's number, and when its read began
+    (boot-time clock of the boot `boot_id`)."""
+
+    number: int
+    started: float
+    boot_id: Optional[str]
+
+    @property
+    def name(self) -> str:
+        return f"g-{self.number}"
+
+
+class SnapshotUnavailable(Exception):
+    """The snapshot cannot serve this run; the message says why."""
+
+
+class StateDirectoryUnavailable(SnapshotUnavailable):
+    """The state directory itself is unusable (the state store says so too)."""
+
+
+def _digest(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}\0{value}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _uuid_key(uuid: str) -> str:
+    return "u-" + _digest("uuid", uuid.replace("-", "").lower())
+
+
+def _name_key(name: str) -> str:
+    return "n-" + _digest("name", name)
+
+
+def _id_key(domain_id: int) -> str:
+    return f"i-{domain_id}"
+
+
+def lookup_keys(reference: str) -> list[str]:
+    """The file names a reference may be found under, in the inspector's order:
+    a UUID first when it looks like one, then the name, then a numeric ID."""
+    keys = [_name_key(reference)]
+    if _UUID.match(reference):
+        keys.insert(0, _uuid_key(reference))
+    if reference.isascii() and reference.isdigit() and len(reference) < 10:
+        keys.append(_id_key(int(reference)))
+    return keys
+
+
+class HostParts:
+    """The parts of one read, in memory: what a refresh hands its own run,
+    whether or not it could be saved."""
+
+    def __init__(self, parts: Iterable[HostPart]) -> None:
+        self._by_key: dict[str, HostPart] = {}
+        for part in parts:
+            for key in _keys_of(part):
+                self._by_key.setdefault(key, part)
+
+    def find(self, reference: str) -> Optional[HostPart]:
+        """The part a name, UUID or ID refers to, or None."""
+        return next((self._by_key[key] for key in lookup_keys(reference)
+                     if key in self._by_key), None)
+
+
+def _keys_of(part: HostPart) -> list[str]:
+    identity = part.sample.identity
+    keys = [_uuid_key(identity.uuid), _name_key(identity.name)]
+    if identity.domain_id is not None:
+        keys.append(_id_key(identity.domain_id))
+    return keys
+
+
+class HostSnapshotStore:
+    """The snapshot of one URI in a state directory: find parts, refresh it.
+
+    `clocks` time the refresh; `lock_timeout` bounds the wait for another
+    run's refresh.  Problems become `notes`, never a failed check.
+    """
+
+    def __init__(self, state_dir: str, uri: str, clocks: Clocks = SYSTEM_CLOCKS,
+                 lock_timeout: float = 5.0,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.uri = uri
+        self._state_dir = state_dir
+        self._clocks = clocks
+        self._lock_timeout = lock_timeout
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._stem = "hostsnap-" + _digest("uri", uri)
+        self.notes: list[str] = []
+
+    # -- reading ---------------------------------------------------------------
+
+    def find(self, reference: str) -> Optional[HostPart]:
+        """The newest generation's part for a name, UUID or ID, or None."""
+        with self._directory() as top_fd:
+            if top_fd is None:
+                return None
+            generation = self._current(top_fd)
+            return self._find_in(top_fd, generation, reference) if generation else None
+
+    def latest(self) -> Optional[Generation]:
+        """The newest published generation, or None."""
+        with self._directory() as top_fd:
+            return self._current(top_fd) if top_fd is not None else None
+
+    @contextlib.contextmanager
+    def _directory(self):
+        """The snapshot's directory, or None when there is none usable."""
+        try:
+            state_fd = open_private_directory(self._state_dir)
+        except (StateUnavailable, OSError):
+            yield None
+            return
+        try:
+            top_fd = _open_private(state_fd, self._stem)
+        except (OSError, ValueError):
+            top_fd = None
+        finally:
+            os.close(state_fd)
+        try:
+            yield top_fd
+        finally:
+            if top_fd is not None:
+                os.close(top_fd)
+
+    def _current(self, top_fd: int) -> Optional[Generation]:
+        data = self._read_json(top_fd, "current", MAX_CURRENT_BYTES, "the snapshot's index")
+        if data is None:
+            return None
+        try:
+            return Generation(_checked_int(data.get("generation")),
+                              _checked_number(data.get("started")),
+                              _checked_boot_id(data.get("boot_id")))
+        except ValueError as problem:
+            self.notes.append(f"host snapshot discarded: the index: {problem}")
+            return None
+
+    def _find_in(self, top_fd: int, generation: Generation,
+                 reference: str) -> Optional[HostPart]:
+        try:
+            gen_fd = _open_private(top_fd, generation.name)
+        except (OSError, ValueError):
+            return None
+        try:
+            for key in lookup_keys(reference):
+                data = self._read_json(gen_fd, key, MAX_PART_BYTES, "a domain's part")
+                if data is not None:
+                    return self._decoded_part(data)
+            return None
+        finally:
+            os.close(gen_fd)
+
+    def _decoded_part(self, data: dict) -> Optional[HostPart]:
+        try:
+            description = data.get("description")
+            return HostPart(decode_sample(data.get("sample")),
+                            None if description is None else decode_description(description),
+                            None, frozenset(Group(name) for name in data.get("missing", [])))
+        except (ValueError, TypeError) as problem:
+            self.notes.append(f"host snapshot discarded: a domain's part: {problem}")
+            return None
+
+    def _read_json(self, dir_fd: int, name: str, limit: int, what: str) -> Optional[dict]:
+        """A file of this snapshot's format and URI, or None (a note says why)."""
+        try:
+            data = _load(dir_fd, name, limit)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, RecursionError) as problem:
+            self.notes.append(f"host snapshot discarded: {what}: {_reason(problem)}")
+            return None
+        if data.get("format") != SNAPSHOT_FORMAT or data.get("uri") != self.uri:
+            self.notes.append(f"host snapshot discarded: {what} is not this version's "
+                              "snapshot of this URI")
+            return None
+        return data
+
+    # -- refreshing ------------------------------------------------------------
+
+    def refresh(self, read_host: ReadHost,
+                satisfied: Callable[[], bool]) -> Optional[HostParts]:
+        """Read the host with `read_host` and publish it as the newest generation.
+
+        Runs one at a time: a run that waited for another's refresh calls
+        `satisfied` first and, when that refresh serves it, reads nothing and
+        returns None (read the store).  Otherwise it returns the parts it
+        read, saved or not.  Raises SnapshotUnavailable when the directory or
+        the lock cannot be had.
+        """
+        try:
+            state_fd = open_private_directory(self._state_dir)
+        except (StateUnavailable, OSError) as problem:
+            raise StateDirectoryUnavailable(str(problem)) from None
+        try:
+            lock_fd = self._lock(state_fd)
+            try:
+                if satisfied():
+                    return None
+                return self._refresh_locked(state_fd, read_host)
+            finally:
+                os.close(lock_fd)
+        finally:
+            os.close(state_fd)
+
+    def _lock(self, state_fd: int) -> int:
+        try:
+            lock_fd = acquire_lock(state_fd, f"{self._stem}.lock", self._lock_timeout,
+                                   self._monotonic, self._sleep)
+        except OSError as error:
+            raise SnapshotUnavailable(f"lock file: {error.strerror or error}") from None
+        if lock_fd is None:
+            raise SnapshotUnavailable("another run held the refresh lock too long")
+        return lock_fd
+
+    def _refresh_locked(self, state_fd: int, read_host: ReadHost) -> HostParts:
+        top_fd = self._private_top(state_fd)
+        try:
+            previous = self._current(top_fd) if top_fd is not None else None
+            known = self._known_devices(top_fd, previous) if previous else {}
+            started, boot = self._clocks.boot_time(), self._clocks.boot()
+            parts = read_host(known)
+            if top_fd is not None:
+                self._publish(top_fd, parts, Generation(
+                    _next_number(top_fd, previous), started, boot), previous)
+            return HostParts(parts)
+        finally:
+            if top_fd is not None:
+                os.close(top_fd)
+
+    def _private_top(self, state_fd: int) -> Optional[int]:
+        """The snapshot's directory, replacing whatever usurps its name."""
+        try:
+            return _open_private(state_fd, self._stem, create=True)
+        except (OSError, ValueError) as problem:
+            self.notes.append(f"host snapshot replaced: {_reason(problem)}")
+        try:
+            _set_aside(state_fd, self._stem)
+            return _open_private(state_fd, self._stem, create=True)
+        except (OSError, ValueError) as problem:
+            self.notes.append(f"host snapshot not saved: {_reason(problem)}")
+            return None
+
+    def _known_devices(self, top_fd: int, generation: Generation) -> dict[str, tuple]:
+        try:
+            gen_fd = _open_private(top_fd, generation.name)
+        except (OSError, ValueError):
+            return {}
+        try:
+            data = self._read_json(gen_fd, "devices", MAX_DEVICES_BYTES, "the device list")
+        finally:
+            os.close(gen_fd)
+        try:
+            return _decoded_devices(data.get("devices") if data else None)
+        except (ValueError, TypeError) as problem:
+            self.notes.append(f"host snapshot discarded: the device list: {problem}")
+            return {}
+
+    def _publish(self, top_fd: int, parts: list[HostPart], generation: Generation,
+                 previous: Optional[Generation]) -> None:
+        """Write the generation, then point `current` at it; a failure is a note."""
+        building = f".building-{os.getpid()}"
+        try:
+            _remove_leftovers(top_fd, keep=previous)
+            self._write_generation(top_fd, building, parts)
+            os.rename(building, generation.name, src_dir_fd=top_fd, dst_dir_fd=top_fd)
+            _write_file(top_fd, "current", self._index(generation))
+        except OSError as error:
+            _remove_tree(top_fd, building)
+            self.notes.append(f"host snapshot not saved: {error.strerror or error}")
+            return
+        _remove_leftovers(top_fd, keep=previous, newest=generation)
+
+    def _index(self, generation: Generation) -> dict[str, Any]:
+        return self._framed(generation=generation.number, started=generation.started,
+                            boot_id=generation.boot_id)
+
+    def _framed(self, **fields) -> dict[str, Any]:
+        return {"format": SNAPSHOT_FORMAT, "uri": self.uri, **fields}
+
+    def _write_generation(self, top_fd: int, name: str, parts: list[HostPart]) -> None:
+        os.mkdir(name, 0o700, dir_fd=top_fd)
+        gen_fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=top_fd)
+        try:
+            for part in parts:
+                self._write_part(gen_fd, part)
+            _write_file(gen_fd, "devices", self._framed(devices={
+                part.sample.identity.uuid: [part.signature, encode(part.description)]
+                for part in parts if part.description is not None}))
+        finally:
+            os.close(gen_fd)
+
+    def _write_part(self, gen_fd: int, part: HostPart) -> None:
+        keys = _keys_of(part)
+        _write_file(gen_fd, keys[0], self._framed(
+            sample=encode(part.sample), description=encode(part.description),
+            missing=sorted(group.value for group in part.missing)), exclusive=True)
+        for alias in keys[1:]:
+            os.link(keys[0], alias, src_dir_fd=gen_fd, dst_dir_fd=gen_fd,
+                    follow_symlinks=False)
+
+
+# -- files and directories ------------------------------------------------------
+
+def _open_private(parent_fd: int, name: str, create: bool = False) -> int:
+    """A directory of ours, 0700, never through a symlink; ValueError otherwise."""
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+    try:
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=parent_fd)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ValueError(f"{name} is a symlink or not a directory") from None
+        raise
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        os.close(fd)
+        raise ValueError(f"{name} belongs to another user or is open to others")
+    return fd
+
+
+def _load(dir_fd: int, name: str, limit: int) -> dict:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError("it is a symlink") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise ValueError("it belongs to another user")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError("it is too large")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("it is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object")
+    return data
+
+
+def _write_file(dir_fd: int, name: str, data: dict, exclusive: bool = False) -> None:
+    """Write JSON to `name`: a new file (`exclusive`), else atomically replaced."""
+    payload = json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    target = name if exclusive else f".{name}.tmp"
+    if not exclusive:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target, dir_fd=dir_fd)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600, dir_fd=dir_fd)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(payload)
+    if not exclusive:
+        os.replace(target, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _next_number(top_fd: int, previous: Optional[Generation]) -> int:
+    numbers = [int(match.group(1)) for match in map(_GENERATION.match, _entries(top_fd))
+               if match]
+    return max([*numbers, previous.number if previous else 0]) + 1
+
+
+def _entries(dir_fd: int) -> list[str]:
+    with os.scandir(dir_fd) as entries:
+        return [entry.name for entry in entries]
+
+
+def _remove_leftovers(top_fd: int, keep: Optional[Generation],
+                      newest: Optional[Generation] = None) -> None:
+    """Remove killed refreshers' work and every generation but `keep` and `newest`."""
+    kept = {generation.name for generation in (keep, newest) if generation}
+    for name in _entries(top_fd):
+        if name.startswith(".building-") or (_GENERATION.match(name) and name not in kept):
+            _remove_tree(top_fd, name)
+
+
+def _remove_tree(parent_fd: int, name: str) -> None:
+    """Remove a generation directory and its files; whatever resists stays."""
+    try:
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=parent_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=parent_fd)
+        return
+    try:
+        for entry in _entries(fd):
+            with contextlib.suppress(OSError):
+                os.unlink(entry, dir_fd=fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=parent_fd)
+
+
+def _set_aside(parent_fd: int, name: str) -> None:
+    """Move what holds the snapshot directory's name out of the way: a symlink
+    or file goes; a directory we cannot empty is renamed."""
+    try:
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        if error.errno not in (errno.EISDIR, errno.EPERM):
+            raise
+    os.rename(name, f".{name}.discarded-{os.getpid()}-{time.time_ns()}",
+              src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+
+
+def _decoded_devices(data: Any) -> dict[str, tuple[str, Description]]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError("it is not an object")
+    known = {}
+    for uuid, entry in data.items():
+        if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str):
+            raise ValueError(f"the entry of {uuid} is malformed")
+        known[uuid] = (entry[0], decode_description(entry[1]))
+    return known
+
+
+def _checked_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("no valid generation number")
+    return value
+
+
+def _checked_number(value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError("no valid start time")
+    return float(value)
+
+
+def _checked_boot_id(value: Any) -> Optional[str]:
+    if value is not None and (not isinstance(value, str) or len(value) > 64):
+        raise ValueError("no valid boot ID")
+    return value
+
+
+def _reason(problem: Exception) -> str:
+    if isinstance(problem, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(problem, OSError):
+        return problem.strerror or str(problem)
+    return str(problem)

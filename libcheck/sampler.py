@@ -1,0 +1,193 @@
+"""Where a check's samples come from: the host snapshot, or libvirt directly.
+
+The runtime asks a sampler for its domain and then for samples of it; it
+cannot tell which kind it was handed.  `SnapshotSampler` serves a sample
+from the host snapshot while that is fresh (`--snapshot-max-age`) and newer
+than the check's own baseline, and refreshes the snapshot otherwise;
+`DirectSampler` reads libvirt every time (`--snapshot-max-age 0`).  Neither
+imports libvirt: the inspector is opened through the factory handed in, and
+only when a read needs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
+
+from libcheck.clocks import Clocks
+from libcheck.errors import DomainNotFound, DomainVanished
+from libcheck.hostsnapshot import (
+    HostSnapshotStore,
+    SnapshotUnavailable,
+    StateDirectoryUnavailable,
+)
+from libcheck.samples import DomainSample, Group, HostPart, NotBefore
+
+if TYPE_CHECKING:
+    from libcheck.inspector import Inspector
+
+ALL_GROUPS = frozenset(Group)
+
+
+class DomainReader(Protocol):
+    """One domain, found: its UUID, and samples of it."""
+
+    uuid: str
+
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample: ...
+
+
+class Sampler(Protocol):
+    """What the runtime is handed: domains of one URI, and notes for the long output."""
+
+    uri: str
+    notes: list[str]
+
+    def domain(self, reference: str) -> DomainReader: ...
+
+    def close(self) -> None: ...
+
+
+class DirectSampler:
+    """Every sample straight from libvirt, through one inspector."""
+
+    def __init__(self, inspector: Inspector) -> None:
+        self._inspector = inspector
+        self.uri = inspector.uri
+        self.notes: list[str] = []
+
+    def domain(self, reference: str) -> DomainReader:
+        return _DirectDomain(self._inspector, reference)
+
+    def close(self) -> None:
+        self._inspector.close()
+
+
+class _DirectDomain:
+    """A domain the inspector looked up; `not_before` is moot for a fresh read."""
+
+    def __init__(self, inspector: Inspector, reference: str) -> None:
+        self._inspector = inspector
+        self._domain = inspector.find(reference)
+        self.uuid = self._domain.UUIDString()
+
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample:
+        return self._inspector.sample(self._domain, groups)
+
+
+class SnapshotSampler:
+    """Samples from the host snapshot of one URI, refreshed when too old.
+
+    `open_inspector` opens libvirt for a refresh, or for a domain whose part
+    the refresh could not complete; `max_age` is --snapshot-max-age.
+    """
+
+    def __init__(self, store: HostSnapshotStore, open_inspector: Callable[[], Inspector],
+                 max_age: float, clocks: Clocks) -> None:
+        self._store = store
+        self._open_inspector = open_inspector
+        self._inspector: Optional[Inspector] = None
+        self._max_age = max_age
+        self._clocks = clocks
+        self._boot_id = clocks.boot()
+        self._unavailable = False
+        self.uri = store.uri
+        self.notes = store.notes
+
+    def domain(self, reference: str) -> DomainReader:
+        looked = self._clocks.boot_time()
+        part = self._store.find(reference)
+        if part is None or not self.usable(part, frozenset(), None):
+            part = self._after_refresh(reference, lambda: self._refreshed_since(looked))
+        if part is None:
+            raise DomainNotFound.of(reference, self.uri)
+        return _SnapshotDomain(self, part)
+
+    def close(self) -> None:
+        if self._inspector is not None:
+            self._inspector.close()
+
+    def usable(self, part: HostPart, groups: frozenset[Group],
+               not_before: Optional[NotBefore]) -> bool:
+        """Whether `part` may serve: of this boot, no older than the maximum
+        age, complete for `groups`, and no older than `not_before`."""
+        sample = part.sample
+        if sample.boot_id is None or sample.boot_id != self._boot_id:
+            return False
+        if not 0 <= self._clocks.boot_time() - sample.boot_time <= self._max_age:
+            return False
+        if groups & part.missing:
+            return False
+        return (not_before is None or not_before.boot_id != sample.boot_id
+                or sample.boot_time >= not_before.boot_time)
+
+    def fresh_part(self, uuid: str, groups: frozenset[Group],
+                   not_before: Optional[NotBefore]) -> Optional[HostPart]:
+        """The domain's part from a refresh, unless another run's refresh
+        already made one usable."""
+        return self._after_refresh(uuid, lambda: self._usable_on_disk(uuid, groups,
+                                                                      not_before))
+
+    def read_directly(self, uuid: str, groups: frozenset[Group]) -> DomainSample:
+        """A sample from libvirt, for a part the snapshot could not complete."""
+        inspector = self._opened()
+        return inspector.sample(inspector.find(uuid), groups)
+
+    def _after_refresh(self, reference: str,
+                       satisfied: Callable[[], bool]) -> Optional[HostPart]:
+        if self._unavailable:
+            return self._direct_part(reference)
+        try:
+            parts = self._store.refresh(self._read_host, satisfied)
+        except SnapshotUnavailable as problem:
+            # The rest of the run reads directly; the state store already
+            # reports a state directory it cannot use.
+            self._unavailable = True
+            if not isinstance(problem, StateDirectoryUnavailable):
+                self.notes.append(f"host snapshot not used: {problem}")
+            return self._direct_part(reference)
+        return (parts or self._store).find(reference)
+
+    def _direct_part(self, reference: str) -> HostPart:
+        """The domain read on its own, for a run that cannot use the snapshot."""
+        inspector = self._opened()
+        return HostPart(inspector.sample(inspector.find(reference), ALL_GROUPS))
+
+    def _refreshed_since(self, moment: float) -> bool:
+        latest = self._store.latest()
+        return (latest is not None and latest.boot_id == self._boot_id
+                and latest.started >= moment)
+
+    def _usable_on_disk(self, uuid: str, groups: frozenset[Group],
+                        not_before: Optional[NotBefore]) -> bool:
+        part = self._store.find(uuid)
+        return part is not None and self.usable(part, groups, not_before)
+
+    def _read_host(self, known) -> list[HostPart]:
+        return self._opened().sample_host(known)
+
+    def _opened(self) -> Inspector:
+        if self._inspector is None:
+            self._inspector = self._open_inspector()
+        return self._inspector
+
+
+class _SnapshotDomain:
+    """A domain found in the host snapshot."""
+
+    def __init__(self, sampler: SnapshotSampler, part: HostPart) -> None:
+        self._sampler = sampler
+        self._part: Optional[HostPart] = part
+        self.uuid = part.sample.identity.uuid
+
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample:
+        part, self._part = self._part, None
+        if part is None or not self._sampler.usable(part, groups, not_before):
+            part = self._sampler.fresh_part(self.uuid, groups, not_before)
+        if part is None:
+            raise DomainVanished("the domain vanished from the host between two reads")
+        if groups & part.missing:
+            return self._sampler.read_directly(self.uuid, groups)
+        return part.sample
