@@ -33,13 +33,19 @@ import os
 import re
 import stat
 import time
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional
 
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.discovery import Description
 from libcheck.samplecodec import decode_description, decode_sample, encode
 from libcheck.samples import Group, HostPart
-from libcheck.state import StateUnavailable, acquire_lock, open_private_directory
+from libcheck.state import (
+    PRUNE_AFTER,
+    PRUNE_EVERY,
+    StateUnavailable,
+    acquire_lock,
+    open_private_directory,
+)
 
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
@@ -48,6 +54,9 @@ MAX_DEVICES_BYTES = 256 * 1024 * 1024
 _GENERATION = re.compile(r"^g-(\d{1,18})$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_SNAPSHOT_DIRECTORY = re.compile(r"^hostsnap-[0-9a-f]{32}$")
+_SET_ASIDE = re.compile(r"^\.hostsnap-[0-9a-f]{32}\.discarded-")
+_PRUNED = ".pruned-snapshots"
 
 KnownDevices = Mapping[str, tuple[str, Description]]
 ReadHost = Callable[[KnownDevices], list[HostPart]]
@@ -145,6 +154,11 @@ class HostSnapshotStore:
         self._stem = "hostsnap-" + _digest("uri", uri)
         self.notes: list[str] = []
 
+    def note(self, text: str) -> None:
+        """Say something in the long output, once however often it happens."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     # -- reading ---------------------------------------------------------------
 
     def find(self, reference: str) -> Optional[HostPart]:
@@ -161,7 +175,7 @@ class HostSnapshotStore:
             return self._current(top_fd) if top_fd is not None else None
 
     @contextlib.contextmanager
-    def _directory(self):
+    def _directory(self) -> Iterator[Optional[int]]:
         """The snapshot's directory, or None when there is none usable."""
         try:
             state_fd = open_private_directory(self._state_dir)
@@ -189,14 +203,17 @@ class HostSnapshotStore:
                               _checked_number(data.get("started")),
                               _checked_boot_id(data.get("boot_id")))
         except ValueError as problem:
-            self.notes.append(f"host snapshot discarded: the index: {problem}")
+            self.note(f"host snapshot discarded: the index: {problem}")
             return None
 
     def _find_in(self, top_fd: int, generation: Generation,
                  reference: str) -> Optional[HostPart]:
         try:
             gen_fd = _open_private(top_fd, generation.name)
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as problem:
+            self.note(f"host snapshot discarded: its newest generation: {_reason(problem)}")
             return None
         try:
             for key in lookup_keys(reference):
@@ -214,7 +231,7 @@ class HostSnapshotStore:
                             None if description is None else decode_description(description),
                             None, frozenset(Group(name) for name in data.get("missing", [])))
         except (ValueError, TypeError) as problem:
-            self.notes.append(f"host snapshot discarded: a domain's part: {problem}")
+            self.note(f"host snapshot discarded: a domain's part: {problem}")
             return None
 
     def _read_json(self, dir_fd: int, name: str, limit: int, what: str) -> Optional[dict]:
@@ -224,10 +241,10 @@ class HostSnapshotStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as problem:
-            self.notes.append(f"host snapshot discarded: {what}: {_reason(problem)}")
+            self.note(f"host snapshot discarded: {what}: {_reason(problem)}")
             return None
         if data.get("format") != SNAPSHOT_FORMAT or data.get("uri") != self.uri:
-            self.notes.append(f"host snapshot discarded: {what} is not this version's "
+            self.note(f"host snapshot discarded: {what} is not this version's "
                               "snapshot of this URI")
             return None
         return data
@@ -279,6 +296,7 @@ class HostSnapshotStore:
             if top_fd is not None:
                 self._publish(top_fd, parts, Generation(
                     _next_number(top_fd, previous), started, boot), previous)
+                _maybe_prune_snapshots(state_fd, self._stem)
             return HostParts(parts)
         finally:
             if top_fd is not None:
@@ -289,12 +307,12 @@ class HostSnapshotStore:
         try:
             return _open_private(state_fd, self._stem, create=True)
         except (OSError, ValueError) as problem:
-            self.notes.append(f"host snapshot replaced: {_reason(problem)}")
+            self.note(f"host snapshot replaced: {_reason(problem)}")
         try:
             _set_aside(state_fd, self._stem)
             return _open_private(state_fd, self._stem, create=True)
         except (OSError, ValueError) as problem:
-            self.notes.append(f"host snapshot not saved: {_reason(problem)}")
+            self.note(f"host snapshot not saved: {_reason(problem)}")
             return None
 
     def _known_devices(self, top_fd: int, generation: Generation) -> dict[str, tuple]:
@@ -309,7 +327,7 @@ class HostSnapshotStore:
         try:
             return _decoded_devices(data.get("devices") if data else None)
         except (ValueError, TypeError) as problem:
-            self.notes.append(f"host snapshot discarded: the device list: {problem}")
+            self.note(f"host snapshot discarded: the device list: {problem}")
             return {}
 
     def _publish(self, top_fd: int, parts: list[HostPart], generation: Generation,
@@ -323,7 +341,7 @@ class HostSnapshotStore:
             _write_file(top_fd, "current", self._index(generation))
         except OSError as error:
             _remove_tree(top_fd, building)
-            self.notes.append(f"host snapshot not saved: {error.strerror or error}")
+            self.note(f"host snapshot not saved: {error.strerror or error}")
             return
         _remove_leftovers(top_fd, keep=previous, newest=generation)
 
@@ -468,6 +486,66 @@ def _set_aside(parent_fd: int, name: str) -> None:
             raise
     os.rename(name, f".{name}.discarded-{os.getpid()}-{time.time_ns()}",
               src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+
+
+def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
+    """Now and then, remove the snapshots of URIs no longer checked for a week,
+    and the directories set aside in place of broken ones."""
+    now = time.time()
+    try:
+        if now - os.stat(_PRUNED, dir_fd=state_fd, follow_symlinks=False).st_mtime < PRUNE_EVERY:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
+        os.close(os.open(_PRUNED, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=state_fd))
+        os.utime(_PRUNED, dir_fd=state_fd, follow_symlinks=False)
+        for name in _entries(state_fd):
+            if _SET_ASIDE.match(name) or (_SNAPSHOT_DIRECTORY.match(name) and name != own
+                                          and _untouched_since(state_fd, name,
+                                                               now - PRUNE_AFTER)):
+                _remove_snapshot(state_fd, name)
+
+
+def _untouched_since(dir_fd: int, name: str, cutoff: float) -> bool:
+    # A refresh adds and removes generations: a directory it uses is never old.
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def _remove_snapshot(state_fd: int, name: str) -> None:
+    """Remove a snapshot directory, unless a run holds its lock (a refresh that
+    has not published for a week)."""
+    if not _SNAPSHOT_DIRECTORY.match(name):
+        _remove_generations(state_fd, name)
+        return
+    lock_fd = acquire_lock(state_fd, f"{name}.lock", 0.0)
+    if lock_fd is None:
+        return
+    try:
+        _remove_generations(state_fd, name)
+    finally:
+        os.close(lock_fd)
+
+
+def _remove_generations(state_fd: int, name: str) -> None:
+    """Remove a snapshot directory with its index, generations and their files."""
+    try:
+        top_fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=state_fd)
+    except OSError:
+        return
+    try:
+        for entry in _entries(top_fd):
+            _remove_tree(top_fd, entry)
+    finally:
+        os.close(top_fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=state_fd)
 
 
 def _decoded_devices(data: Any) -> dict[str, tuple[str, Description]]:

@@ -10,6 +10,7 @@ Every libvirtError is translated here into the errors of `libcheck.errors`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import time
@@ -295,7 +296,7 @@ class Inspector:
         moment = _midpoint(bulk_started, self._now())
         identity = self._identity(domain, stats)
         if not identity.is_active:
-            return DomainSample(identity, *moment, boot_id=self._boot())
+            return DomainSample(identity, *moment, boot_id=self._boot_id)
         description = self._describe(domain) if groups & _DESCRIBED_GROUPS else None
         return self._read_sample(domain, identity, groups, stats, moment, description)
 
@@ -331,7 +332,7 @@ class Inspector:
                    known: Mapping[str, tuple[str, Description]]) -> HostPart:
         identity = self._identity(domain, stats)
         if not identity.is_active:
-            return HostPart(DomainSample(identity, *moment, boot_id=self._boot()))
+            return HostPart(DomainSample(identity, *moment, boot_id=self._boot_id))
         try:
             description, signature = self._known_or_described(domain, identity, stats,
                                                               known.get(identity.uuid))
@@ -339,7 +340,7 @@ class Inspector:
                                        description)
         except LibvirtFailure:
             # The check of this domain reads it itself, and reports what fails.
-            return HostPart(DomainSample(identity, *moment, boot_id=self._boot()),
+            return HostPart(DomainSample(identity, *moment, boot_id=self._boot_id),
                             missing=ALL_GROUPS)
         return HostPart(sample, description, signature, _job_groups_left_out(stats))
 
@@ -365,10 +366,15 @@ class Inspector:
         parts = self._read_groups(domain, groups, stats, description)
         if any(_BULK_KEYS[group] not in stats for group in groups):
             moment = _midpoint(calls_started, self._now())
-        return DomainSample(identity, *moment, boot_id=self._boot(), **parts)
+        return DomainSample(identity, *moment, boot_id=self._boot_id, **parts)
 
     def _now(self) -> tuple[float, float]:
         return self._clock(), self._boot_time()
+
+    @functools.cached_property
+    def _boot_id(self) -> Optional[str]:
+        # Read once: a process never outlives the boot it started in.
+        return self._boot()
 
     def _describe(self, domain: libvirt.virDomain) -> Description:
         return _parsed(self.domain_xml(domain))

@@ -21,11 +21,10 @@ from libcheck import cli
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.errors import CheckError, DomainNotFound, DomainVanished, UsageError
 from libcheck.evaluation import Outcome, Reading, Unmeasured, judge
-from libcheck.hostsnapshot import HostSnapshotStore
 from libcheck.measure import Measurement, Measurer
 from libcheck.policy import STATE_NAMES, StatePolicy
 from libcheck.rates import BaselinePolicy, Counters
-from libcheck.sampler import DirectSampler, Sampler, SnapshotSampler
+from libcheck.sampler import Sampler, open_sampler
 from libcheck.samples import DomainSample, Group
 from libcheck.state import StateStore, state_key
 from libcheck.thresholds import LabelSpec, Target, Thresholds
@@ -195,14 +194,9 @@ class Run:
         return self._judge(measurement, thresholds, options, store.trouble, notes)
 
     def _sampler(self, options) -> Sampler:
-        """The host snapshot's sampler, or the direct one for --snapshot-max-age 0."""
-        uri = options.connect
-        if not options.snapshot_max_age:
-            return DirectSampler(self._open_inspector(uri))
-        store = HostSnapshotStore(options.state_dir, uri, self._clocks,
-                                  lock_timeout=options.timeout / 2)
-        return SnapshotSampler(store, lambda: self._open_inspector(uri),
-                               options.snapshot_max_age, self._clocks)
+        # A refresh may wait for another run's for half the time limit.
+        return open_sampler(options.connect, options.state_dir, options.snapshot_max_age,
+                            options.timeout / 2, self._open_inspector, self._clocks)
 
     def _measure_settled(self, sampler: Sampler, options) -> tuple[Measurement, StateStore]:
         """Measure; if the domain stopped or vanished meanwhile, look again once,

@@ -48,6 +48,15 @@ class Sampler(Protocol):
     def close(self) -> None: ...
 
 
+def open_sampler(uri: str, state_dir: str, max_age: float, lock_timeout: float,
+                 open_inspector: Callable[[str], Inspector], clocks: Clocks) -> Sampler:
+    """The host snapshot's sampler for `uri`, or the direct one when `max_age` is 0."""
+    if not max_age:
+        return DirectSampler(open_inspector(uri))
+    store = HostSnapshotStore(state_dir, uri, clocks, lock_timeout=lock_timeout)
+    return SnapshotSampler(store, lambda: open_inspector(uri), max_age, clocks)
+
+
 class DirectSampler:
     """Every sample straight from libvirt, through one inspector."""
 
@@ -98,8 +107,15 @@ class SnapshotSampler:
     def domain(self, reference: str) -> DomainReader:
         looked = self._clocks.boot_time()
         part = self._store.find(reference)
-        if part is None or not self.usable(part, frozenset(), None):
-            part = self._after_refresh(reference, lambda: self._refreshed_since(looked))
+        if part is None:
+            # Not there: maybe new since the last refresh.  A refresh that another
+            # run made meanwhile serves if it has the domain, or if it began
+            # after this look (then the domain is missing indeed).
+            part = self._after_refresh(reference, lambda: self._usable_on_disk(
+                reference, frozenset(), None) or self._refreshed_since(looked))
+        elif not self.usable(part, frozenset(), None):
+            part = self._after_refresh(reference, lambda: self._usable_on_disk(
+                reference, frozenset(), None))
         if part is None:
             raise DomainNotFound.of(reference, self.uri)
         return _SnapshotDomain(self, part)
@@ -145,7 +161,7 @@ class SnapshotSampler:
             # reports a state directory it cannot use.
             self._unavailable = True
             if not isinstance(problem, StateDirectoryUnavailable):
-                self.notes.append(f"host snapshot not used: {problem}")
+                self._store.note(f"host snapshot not used: {problem}")
             return self._direct_part(reference)
         return (parts or self._store).find(reference)
 
@@ -159,9 +175,9 @@ class SnapshotSampler:
         return (latest is not None and latest.boot_id == self._boot_id
                 and latest.started >= moment)
 
-    def _usable_on_disk(self, uuid: str, groups: frozenset[Group],
+    def _usable_on_disk(self, reference: str, groups: frozenset[Group],
                         not_before: Optional[NotBefore]) -> bool:
-        part = self._store.find(uuid)
+        part = self._store.find(reference)
         return part is not None and self.usable(part, groups, not_before)
 
     def _read_host(self, known) -> list[HostPart]:

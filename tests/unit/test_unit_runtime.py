@@ -114,8 +114,8 @@ def test_the_state_files_are_named_by_a_hash_only(check, state_dir):
     check("-d", "test", "--connect", TEST_URI)
     names = os.listdir(state_dir)
     assert names
-    assert all(re.fullmatch(r"((cpu|hostsnap)-[0-9a-f]{32}(\.json|\.lock)?)|\.pruned", name)
-               for name in names)
+    hashed = r"((cpu|hostsnap)-[0-9a-f]{32}(\.json|\.lock)?)|\.pruned(-snapshots)?"
+    assert all(re.fullmatch(hashed, name) for name in names)
 
 
 # -- usage errors ----------------------------------------------------------------------------------

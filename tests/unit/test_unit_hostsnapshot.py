@@ -1,0 +1,451 @@
+"""The host snapshot store, the snapshot sampler and the sample codec, in-process.
+
+A fake connection answers the bulk call for every domain with its own
+statistics, and a fake clock times everything: ages and refreshes are
+decided by the test, never by how fast it runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Union
+
+import pytest
+from fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain
+
+from libcheck import hostsnapshot
+from libcheck.clocks import Clocks
+from libcheck.cpu import CHECK
+from libcheck.errors import DomainNotFound
+from libcheck.hostsnapshot import HostSnapshotStore, SnapshotUnavailable
+from libcheck.inspector import Inspector
+from libcheck.runtime import Run
+from libcheck.samplecodec import decode_description, decode_sample, encode
+from libcheck.sampler import SnapshotSampler
+from libcheck.samples import DomainState, Group, NotBefore
+
+URI = "fake:///system"
+BOOT = "0f0e0d0c-0000-4000-8000-000000000001"
+UUID2 = "11111111-2222-4333-8444-555555555555"
+UUID3 = "99999999-8888-4777-8666-555555555555"
+CPU = frozenset({Group.CPU})
+Stats = Union[dict, Callable[[], dict]]
+
+
+def bulk(clock: FakeClock, disks=("vda",), nics=("vnet3",)) -> Callable[[], dict]:
+    """What a QEMU domain answers the bulk call with: every group, its devices
+    named, and one CPU-second of work per second of the clock."""
+    def stats() -> dict:
+        answer = {"state.state": 1, "state.reason": 1, "cpu.time": int(clock.mono * NS),
+                  "vcpu.current": 2, "vcpu.maximum": 2, "balloon.current": 2097152,
+                  "balloon.maximum": 4194304, "balloon.rss": 600000,
+                  "block.count": len(disks), "net.count": len(nics)}
+        for index, disk in enumerate(disks):
+            answer.update({f"block.{index}.name": disk, f"block.{index}.rd.reqs": 10,
+                           f"block.{index}.rd.bytes": 4096})
+        for index, nic in enumerate(nics):
+            answer.update({f"net.{index}.name": nic, f"net.{index}.rx.bytes": 100})
+        return answer
+    return stats
+
+
+class HostConnection(FakeConnection):
+    """A connection whose domains each answer with their own statistics."""
+
+    def __init__(self, domains: list[FakeDomain], stats_of: dict[str, Stats]) -> None:
+        super().__init__(domains)
+        self.stats_of = stats_of
+        self.bulk_calls = 0
+
+    def _stats(self, domain: FakeDomain) -> dict:
+        stats = self.stats_of[domain.name()]
+        return dict(stats() if callable(stats) else stats)
+
+    def getAllDomainStats(self, stats: int, flags: int = 0) -> list:
+        self.bulk_calls += 1
+        return [(domain, self._stats(domain)) for domain in self.domains]
+
+    def domainListGetStats(self, domains: list, stats: int, flags: int = 0) -> list:
+        return [(domain, self._stats(domain)) for domain in domains]
+
+
+class Host:
+    """A fake host: its connection, the clocks every part of a run reads, and
+    how often a run opened libvirt."""
+
+    def __init__(self, clock: FakeClock, state_dir: Path, domains: list[FakeDomain]) -> None:
+        self.clock = clock
+        self.state_dir = state_dir
+        self.boot = BOOT
+        self.connection = HostConnection(domains, {domain.name(): bulk(clock)
+                                                   for domain in domains})
+        self.opened = 0
+
+    @property
+    def clocks(self) -> Clocks:
+        return Clocks(self.clock.time, self.clock.monotonic, lambda: self.boot)
+
+    def inspector(self) -> Inspector:
+        self.opened += 1
+        clocks = self.clocks
+        return Inspector(self.connection, URI, clock=clocks.wall, boot_time=clocks.boot_time,
+                         boot=clocks.boot)
+
+    def store(self, **kwargs) -> HostSnapshotStore:
+        return HostSnapshotStore(str(self.state_dir), URI, self.clocks, **kwargs)
+
+    def sampler(self, max_age: float = 15.0, **kwargs) -> SnapshotSampler:
+        """A new run's sampler."""
+        return SnapshotSampler(self.store(**kwargs), self.inspector, max_age, self.clocks)
+
+    def refresh(self):
+        return self.store().refresh(self.inspector().sample_host, lambda: False)
+
+    def xml_reads(self) -> dict[str, int]:
+        return {domain.name(): domain.calls.count("XMLDesc")
+                for domain in self.connection.domains}
+
+
+@pytest.fixture
+def host(clock, tmp_path) -> Host:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    return Host(clock, state_dir, [FakeDomain("vm1", UUID, 7), FakeDomain("vm2", UUID2, 8)])
+
+
+def snapshot_top(host: Host) -> Path:
+    (top,) = [path for path in host.state_dir.iterdir()
+              if path.name.startswith("hostsnap-") and path.is_dir()]
+    return top
+
+
+# -- publish and look up ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("reference", ["vm1", UUID, UUID.replace("-", ""), UUID.upper(),
+                                       UUID.replace("-", "").upper(), "7"])
+def test_a_published_domain_is_found_by_name_uuid_or_id(host, reference):
+    in_memory = host.refresh()
+    for found in (in_memory.find(reference), host.store().find(reference)):
+        assert found is not None
+        assert (found.sample.identity.name, found.sample.identity.uuid) == ("vm1", UUID)
+        assert found.sample.boot_id == BOOT
+
+
+@pytest.mark.parametrize("reference", ["vm3", "9", UUID3, "VM1", UUID[:-1]])
+def test_an_unknown_reference_finds_nothing(host, reference):
+    assert host.refresh().find(reference) is None
+    assert host.store().find(reference) is None
+
+
+def test_a_name_is_found_before_an_id_as_the_inspector_looks(clock, tmp_path):
+    # Domain "8" has ID 9; domain vm2 has ID 8.
+    host = Host(clock, tmp_path, [FakeDomain("8", UUID3, 9), FakeDomain("vm2", UUID2, 8)])
+    host.refresh()
+    assert host.store().find("8").sample.identity.name == "8"
+    assert host.inspector().find("8").name() == "8"
+    assert host.store().find("9").sample.identity.name == "8"
+
+
+def test_every_sample_carries_its_own_time(host):
+    host.clock.advance(3.0)
+    part = host.refresh().find("vm2")
+    assert part.sample.boot_time == host.clock.mono
+    assert part.sample.cpu.time_ns == int(host.clock.mono * NS)
+    assert host.store().latest().started == host.clock.mono
+
+
+def test_generations_count_up_and_only_two_are_kept(host):
+    for _ in range(4):
+        host.refresh()
+        host.clock.advance(1.0)
+    assert host.store().latest().number == 4
+    assert sorted(path.name for path in snapshot_top(host).iterdir()) == ["current", "g-3",
+                                                                         "g-4"]
+
+
+def plant_snapshot(state_dir: Path, name: str, age_days: float) -> Path:
+    """A snapshot directory of another URI, with a generation, aged `age_days`."""
+    top = state_dir / name
+    (top / "g-1").mkdir(mode=0o700, parents=True)
+    (top / "g-1" / "u-0").write_text("{}")
+    (top / "current").write_text("{}")
+    moment = time.time() - age_days * 86400
+    os.utime(top, (moment, moment))
+    return top
+
+
+def test_snapshots_of_uris_unchecked_for_a_week_are_pruned(host):
+    stale = plant_snapshot(host.state_dir, "hostsnap-" + "a" * 32, 8)
+    recent = plant_snapshot(host.state_dir, "hostsnap-" + "b" * 32, 6)
+    set_aside = plant_snapshot(host.state_dir, ".hostsnap-" + "c" * 32 + ".discarded-1-2", 0)
+    host.refresh()
+    assert not stale.exists() and not set_aside.exists()
+    assert recent.exists() and (recent / "g-1" / "u-0").exists()
+    assert (host.state_dir / ".pruned-snapshots").exists()
+
+
+def test_pruning_waits_an_hour_and_spares_a_snapshot_being_refreshed(host):
+    host.refresh()  # prunes now, and not again within the hour
+    stale = plant_snapshot(host.state_dir, "hostsnap-" + "a" * 32, 8)
+    host.refresh()
+    assert stale.exists()
+    os.utime(host.state_dir / ".pruned-snapshots", (0, 0))
+    lock = os.open(host.state_dir / ("hostsnap-" + "a" * 32 + ".lock"),
+                   os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        host.refresh()
+        assert stale.exists()  # its refresher holds the lock
+    finally:
+        os.close(lock)
+    os.utime(host.state_dir / ".pruned-snapshots", (0, 0))
+    host.refresh()
+    assert not stale.exists()
+
+
+# -- a refresh that cannot be saved -----------------------------------------------------------
+
+class NoSpaceOs:
+    """The os module, but renames fail as on a full disk."""
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    @staticmethod
+    def rename(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_refresh_that_cannot_be_saved_still_serves_its_run(host, monkeypatch):
+    monkeypatch.setattr(hostsnapshot, "os", NoSpaceOs())
+    sampler = host.sampler()
+    sample = sampler.domain("vm1").sample(CPU)
+    assert sample.cpu.time_ns == int(host.clock.mono * NS)
+    assert "host snapshot not saved: No space left on device" in sampler.notes
+    assert sorted(path.name for path in snapshot_top(host).iterdir()) == []
+
+
+def test_a_check_whose_snapshot_cannot_be_saved_is_ok_and_says_so(host, monkeypatch):
+    monkeypatch.setattr(hostsnapshot, "os", NoSpaceOs())
+    stream = io.StringIO()
+    code = Run(CHECK, stream=stream, open_inspector=lambda uri: host.inspector(),
+               sleep=host.clock.sleep, clocks=host.clocks)(
+        ["--connect", URI, "-d", "vm1", "--state-dir", str(host.state_dir)])
+    lines = stream.getvalue().splitlines()
+    assert code == 0, lines
+    assert lines[0].startswith("VM_CPU OK - vm1: 50.0% of 2 vCPUs | "), lines
+    assert "host snapshot not saved: No space left on device" in lines[1:]
+
+
+# -- the device descriptions ------------------------------------------------------------------
+
+def test_unchanged_devices_are_not_read_again(host):
+    for _ in range(3):
+        host.refresh()  # each by a store of its own: the device list comes from disk
+        host.clock.advance(1.0)
+    assert host.xml_reads() == {"vm1": 1, "vm2": 1}
+    assert host.store().find("vm2").description.devices.disks[0].source \
+        == "/var/lib/images/vm1.qcow2"
+
+
+@pytest.mark.parametrize("devices", [{"disks": ("vda", "vdb")}, {"nics": ("vnet4",)},
+                                     {"disks": ()}])
+def test_a_changed_device_list_reads_that_domain_again(host, devices):
+    host.refresh()
+    host.connection.stats_of["vm2"] = bulk(host.clock, **devices)
+    host.refresh()
+    host.refresh()
+    assert host.xml_reads() == {"vm1": 1, "vm2": 2}
+
+
+def test_a_damaged_device_list_costs_a_read_of_the_xml(host):
+    host.refresh()
+    generation = snapshot_top(host) / f"g-{host.store().latest().number}"
+    (generation / "devices").write_text('{"format": "check_vm-host-snapshot/1", "uri": "'
+                                        f'{URI}", "devices": {{"{UUID}": [1, 2]}}}}')
+    store = host.store()
+    store.refresh(host.inspector().sample_host, lambda: False)
+    assert store.notes == [f"host snapshot discarded: the device list: the entry of {UUID} "
+                           "is malformed"]
+    assert host.xml_reads() == {"vm1": 2, "vm2": 2}
+
+
+# -- the sampler's rules ----------------------------------------------------------------------
+
+def test_a_fresh_snapshot_serves_without_opening_libvirt(host):
+    host.sampler().domain("vm1").sample(CPU)
+    host.clock.advance(10.0)
+    opened, calls = host.opened, host.connection.bulk_calls
+    sampler = host.sampler()
+    sample = sampler.domain("vm2").sample(CPU)
+    assert (host.opened, host.connection.bulk_calls) == (opened, calls)
+    assert sample.boot_time == host.clock.mono - 10.0
+    assert sampler.notes == []
+
+
+def test_a_snapshot_older_than_max_age_is_refreshed(host):
+    host.refresh()
+    host.clock.advance(15.5)
+    sample = host.sampler(max_age=15.0).domain("vm1").sample(CPU)
+    assert host.connection.bulk_calls == 2
+    assert sample.boot_time == host.clock.mono
+    host.clock.advance(15.5)
+    host.sampler(max_age=20.0).domain("vm1").sample(CPU)
+    assert host.connection.bulk_calls == 2
+
+
+def test_a_part_older_than_the_baseline_allows_is_refreshed(host):
+    host.refresh()
+    taken = host.clock.mono
+    host.clock.advance(2.0)
+    reader = host.sampler().domain("vm1")
+    sample = reader.sample(CPU, NotBefore(BOOT, taken + 1.5))
+    assert host.connection.bulk_calls == 2
+    assert sample.boot_time == taken + 2.0
+
+
+def test_a_part_newer_than_the_baseline_allows_is_served(host):
+    host.refresh()
+    taken = host.clock.mono
+    host.clock.advance(2.0)
+    sample = host.sampler().domain("vm1").sample(CPU, NotBefore(BOOT, taken))
+    assert host.connection.bulk_calls == 1
+    assert sample.boot_time == taken
+
+
+def test_a_snapshot_of_another_boot_is_refreshed(host):
+    host.refresh()
+    host.boot = "another-boot"
+    sample = host.sampler().domain("vm1").sample(CPU)
+    assert host.connection.bulk_calls == 2
+    assert sample.boot_id == "another-boot"
+
+
+def test_a_missing_domain_costs_one_refresh(host):
+    host.refresh()
+    host.clock.advance(1.0)
+    with pytest.raises(DomainNotFound):
+        host.sampler().domain("vm3")
+    assert host.connection.bulk_calls == 2
+
+
+def test_a_domain_new_since_the_snapshot_is_found_by_one_refresh(host):
+    host.refresh()
+    host.clock.advance(1.0)
+    host.connection.domains.append(FakeDomain("vm3", UUID3, 9))
+    host.connection.stats_of["vm3"] = bulk(host.clock)
+    assert host.sampler().domain("vm3").uuid == UUID3
+    assert host.connection.bulk_calls == 2
+
+
+def test_a_refresh_another_run_made_meanwhile_is_not_repeated(host):
+    host.refresh()
+    read: list[bool] = []
+    assert host.store().refresh(lambda known: read.append(True) or [], lambda: True) is None
+    assert read == []
+
+
+def test_a_refresh_lock_held_too_long_reads_libvirt_directly(host):
+    host.refresh()
+    (lock,) = host.state_dir.glob("hostsnap-*.lock")
+    with open(lock, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SnapshotUnavailable):
+            host.store(lock_timeout=1.0, monotonic=host.clock.monotonic,
+                       sleep=host.clock.sleep).refresh(lambda known: [], lambda: False)
+        host.clock.advance(20.0)
+        sampler = host.sampler(lock_timeout=1.0, monotonic=host.clock.monotonic,
+                               sleep=host.clock.sleep)
+        sample = sampler.domain("vm1").sample(CPU)
+    assert sample.boot_time == host.clock.mono
+    assert sampler.notes == ["host snapshot not used: another run held the refresh lock too "
+                             "long"]
+    assert host.connection.bulk_calls == 1  # the domain was read on its own
+
+
+def test_a_part_of_another_uri_is_not_served(host):
+    host.refresh()
+    top = snapshot_top(host)
+    part = top / f"g-{host.store().latest().number}" / hostsnapshot.lookup_keys("vm1")[0]
+    document = json.loads(part.read_bytes())
+    part.write_text(json.dumps({**document, "uri": "fake:///session"}))
+    store = host.store()
+    assert store.find("vm1") is None
+    assert store.notes == ["host snapshot discarded: a domain's part is not this version's "
+                           "snapshot of this URI"]
+
+
+# -- the codec --------------------------------------------------------------------------------
+
+def test_a_sample_and_its_description_survive_the_round_trip(host):
+    part = host.refresh().find("vm1")
+    assert part.sample.memory.balloon and part.sample.disks and part.sample.nics
+    text = json.dumps(encode(part.sample))
+    assert decode_sample(json.loads(text)) == part.sample
+    assert decode_description(json.loads(json.dumps(encode(part.description)))) \
+        == part.description
+
+
+def test_an_unknown_state_number_decodes_as_no_state(host):
+    data = encode(host.refresh().find("vm1").sample)
+    data["identity"]["state"] = 99
+    assert decode_sample(data).identity.state is DomainState.NOSTATE
+
+
+def damaged(path: str, value) -> Callable[[dict], None]:
+    """An edit of the encoded sample: set the field at the dotted path ("-": remove it)."""
+    def edit(data: dict) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            data = data[int(key)] if isinstance(data, list) else data[key]
+        if value == "-":
+            del data[last]
+        else:
+            data[last] = value
+    return edit
+
+
+MALFORMED = {
+    "counter as text": damaged("cpu.time_ns", "12"),
+    "counter as boolean": damaged("cpu.time_ns", True),
+    "counter as float": damaged("cpu.time_ns", 1.5),
+    "required counter null": damaged("cpu.time_ns", None),
+    "time not finite": damaged("boot_time", math.nan),
+    "time infinite": damaged("boot_time", math.inf),
+    "time out of range": damaged("boot_time", 10**400),
+    "name a number": damaged("identity.name", 5),
+    "no identity": damaged("identity", "-"),
+    "vcpus an object": damaged("cpu.vcpus", {}),
+    "balloon value as text": damaged("memory.balloon.rss", "1"),
+    "balloon a list": damaged("memory.balloon", [1]),
+    "disk without name": damaged("disks.0.name", None),
+    "state as text": damaged("identity.state", "running"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_sample_is_refused(host, case):
+    data = encode(host.refresh().find("vm1").sample)
+    MALFORMED[case](data)
+    with pytest.raises(ValueError):
+        decode_sample(data)
+
+
+@pytest.mark.parametrize("value", [None, [], "sample", 7])
+def test_a_sample_that_is_not_an_object_is_refused(value):
+    with pytest.raises(ValueError):
+        decode_sample(value)
+
+
+def test_a_malformed_description_is_refused(host):
+    data = encode(host.refresh().find("vm1").description)
+    data["devices"]["nics"][0]["rx_limit_bps"] = "fast"
+    with pytest.raises(ValueError):
+        decode_description(data)
