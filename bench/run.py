@@ -1,32 +1,28 @@
-"""Benchmark of the check_vm plugins: whole-process cost against its baselines.
+"""Benchmark of the check_vm plugins: snapshot hit, refresh and direct read, paired
+with Debian's check_libvirt, in the installed and the virtualenv form.
 
     .venv/bin/python -B bench/run.py [--runs N | --quick] [--targets LIST] [--no-real-guest]
 
-Each check (checks/check_vm_*) runs against libvirt's test driver
-(test:///default, domain `test`), generated test-driver nodes of 1, 500 and
-2000 domains, and the realvm tier's QEMU guest when that tier can start. Each
-run is a whole process, timed for wall time, CPU time (user+sys) and peak RSS,
-round-robin with three baselines made with the same interpreter:
-
-  floor      python -c pass
-  bare       import libvirt, open read-only, look the domain up, and repeat
-             the libvirt calls the check made (traced): nothing else
-  framework  bare + import nagiosplugin (+ the XML parser where the check parses XML)
-
-Runs measure the steady state: the first (untimed) run stores a sample, and
-with --sample-interval 0.05 every later run measures against a stored sample
-instead of pausing 1.5 s within the run; a -vv run before and after timing
-must say "since the previous run". Python's bytecode cache is on for every
-measured process (PYTHONPYCACHEPREFIX in a temporary directory), as in a
-production install; -B keeps this process from writing .pyc files into the
-tree. The nodes of 500 and 2000 domains time fewer baselines (see rows.py).
-The table goes to stdout and to bench/results.txt.
+Before measuring it installs what it compares (bench/installed.py): the
+Debian package built from this tree (`make deb` when dist/ has none as new
+as the tree), and check_libvirt from monitoring-plugins-contrib. Then, per
+target (test-driver nodes of 1, 500 and 2000 domains, and the realvm tier's
+QEMU guest when that tier can start), interleaved rounds of every check as a
+snapshot HIT, a REFRESH and a DIRECT read, in both forms, beside
+check_libvirt -l cpu, io and net (bench/snaprounds.py); on the 1-domain node
+also the import costs. Every timed hit is verified (the snapshot's generation
+is unchanged by it); a hit rate below 100% fails the benchmark. Then the
+libvirt calls per refresh window of 4 checks x 1, 50 and 500 domains, and of
+the real guest (bench/windows.py). Medians with interquartile ranges; every
+ratio is to a baseline timed in the same rounds. The report goes to stdout
+and bench/results.txt.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import importlib.metadata
 import os
 import platform
@@ -37,46 +33,42 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
-import report
-import statefile
-from nodexml import write_node
+import installed
+import snapreport
+import windows
+from nodexml import domain_name, write_node
 from realguest import Skipped, real_guest
-from rows import (
-    KINDS,
-    REPO,
-    Row,
-    Target,
-    confirm_steady,
-    count_rpcs,
-    prepare,
-    say,
-    time_round_robin,
-)
-from rpccount import logged_calls
+from snaprounds import Result, Target, TargetRounds
 from timing import Runner, gnu_time_missing
 
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.txt"
 CHECKS = ("cpu", "mem", "disk_io", "nic")
 MODULES = {"cpu": "cpu", "mem": "mem", "disk_io": "disk", "nic": "nic"}
 NODE_SIZES = (1, 500, 2000)
-ALL_TARGETS = ("default", *(f"node-{n}" for n in NODE_SIZES), "qemu")
-RESULTS = REPO / "bench" / "results.txt"
+ALL_TARGETS = (*(f"node-{n}" for n in NODE_SIZES), "qemu")
+FORM_KEYS = ("deb", "venv")
+TIERS_LOCK = "/tmp/check_vm-tiers.lock"
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The benchmark's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per command (20)")
-    parser.add_argument("--quick", action="store_true", help="5 runs per command")
+    parser.add_argument("--runs", type=int, default=20,
+                        help="rounds on node-1 and the real guest (20); node-500 gets half, "
+                             "node-2000 two fifths (at least 2)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds (node-500: 3, 2000: 2)")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS),
                         help=f"comma-separated subset of {','.join(ALL_TARGETS)}")
     parser.add_argument("--no-real-guest", action="store_true",
                         help="leave out the real QEMU guest (same as omitting qemu)")
     parser.add_argument("--real-guest-wait", type=float, default=120.0,
                         help="seconds to wait for another libvirtd to exit (120)")
-    parser.add_argument("--state-runs", type=int, default=200,
-                        help="iterations of the state-file micro-measurement (200)")
+    parser.add_argument("--lock-wait", type=float, default=600.0,
+                        help=f"seconds to wait for {TIERS_LOCK}, held by the realvm, icinga "
+                             "and package tiers (600)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file")
     options = parser.parse_args(argv)
     options.runs = 5 if options.quick else options.runs
@@ -89,110 +81,120 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return options
 
 
-def child_env(scratch: Path) -> dict[str, str]:
-    """The environment of every measured process: bytecode cached, no libvirt logging."""
+def rounds_for(domains: int, runs: int) -> int:
+    """Fewer rounds where every refresh reads thousands of domains."""
+    return {1: runs, 500: max(2, runs // 2), 2000: max(2, runs * 2 // 5)}.get(domains, runs)
+
+
+def child_env(scratch: Optional[Path] = None) -> dict[str, str]:
+    """The environment of every measured process: bytecode cache on, no libvirt logging.
+
+    With `scratch` (bench/profiling.py), the cache goes there instead of the tree."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("LIBVIRT_") and key != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    if scratch is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     return env
 
 
-def available_checks(python: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The checks whose executable answers --help, and a line per one left out."""
-    present, skipped = [], []
-    for check in CHECKS:
-        done = subprocess.run([python, str(REPO / "checks" / f"check_vm_{check}"), "--help"],
-                              env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-        if done.returncode == 0:
-            present.append(check)
-        else:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            skipped.append(f"check_vm_{check}: skipped: --help fails ({tail[0]})")
-    return present, skipped
+def say(text: str) -> None:
+    """Progress, on stderr."""
+    print(text, file=sys.stderr, flush=True)
 
 
-def test_targets(keys: Sequence[str], scratch: Path) -> list[Target]:
-    """The test-driver targets asked for; nodes are written into `scratch`."""
-    targets = []
-    if "default" in keys:
-        targets.append(Target("default", "test:///default", "test", True,
-                              "test:///default, domain test"))
-    for count in NODE_SIZES:
-        if f"node-{count}" in keys:
-            uri, domain = write_node(scratch, count)
-            kinds = {1: KINDS, 2000: ("check", "bare")}.get(count, ("check",))
-            targets.append(Target(f"node-{count}", uri, domain, True,
-                                  f"test-driver node of {count} domains, domain {domain}",
-                                  kinds, node=True))
-    return targets
+@contextlib.contextmanager
+def tiers_lock(limit: float) -> Iterator[None]:
+    """The lock the realvm, icinga and package tiers share; waits up to `limit` s.
+
+    The benchmark holds it from installing the package to the end: the
+    package tier installs and purges the same package, and the real guest
+    needs the machine's libvirt to itself."""
+    with open(TIERS_LOCK, "a") as handle:
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise installed.NotInstallable(
+                        f"{TIERS_LOCK} still held after {limit:g} s (another tier is using "
+                        "the package or the machine's libvirt)") from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Bench:
-    """What every target shares: interpreter, environment, runner, scratch space."""
+    """What every target shares: environment, runner, scratch space, results."""
 
-    def __init__(self, options: argparse.Namespace, scratch: Path, checks: list[str]) -> None:
+    def __init__(self, options: argparse.Namespace, scratch: Path) -> None:
         self.options = options
         self.scratch = scratch
-        self.checks = checks
-        self.python = sys.executable
-        self.env = child_env(scratch)
+        self.env = child_env()
         self.runner = Runner(scratch, self.env)
-        self._prime_bytecode_cache()
+        self.results: list[Result] = []
+        self.windows: list[windows.Window] = []
+        self.skipped: list[str] = []
 
-    def _prime_bytecode_cache(self) -> None:
-        """Compile what the measured processes import, once, before any timing."""
-        modules = ", ".join(["libvirt", "nagiosplugin", "lxml.etree", "xml.etree.ElementTree",
-                             "libcheck.commands", *(f"libcheck.{MODULES[check]}"
-                                                    for check in self.checks)])
-        subprocess.run([self.python, "-c", f"import {modules}"], env=self.env, check=True)
+    def node_targets(self) -> list[Target]:
+        """The test-driver nodes asked for, written into the scratch directory."""
+        targets = []
+        for count in NODE_SIZES:
+            if f"node-{count}" in self.options.targets:
+                uri, domain = write_node(self.scratch, count)
+                rounds = rounds_for(count, self.options.runs)
+                targets.append(Target(f"node-{count}", uri, domain,
+                                      f"test-driver node of {count} domains, domain {domain}",
+                                      rounds, imports=count == 1))
+        return targets
 
-    def rows_for(self, target: Target) -> list[Row]:
-        """Prepare one row per check on `target`."""
-        rows = []
-        for check in self.checks:
-            state_dir = self.scratch / "state" / f"{target.key}-{check}"
-            row = Row(check, target, state_dir)
-            prepare(row, self.python, self.env)
-            rows.append(row)
-        return rows
+    def measure(self, target: Target) -> None:
+        """The rounds of one target."""
+        say(f"{target.key}: {target.label}, {target.rounds} rounds")
+        self.results.append(TargetRounds(target, self.runner, self.scratch, say).run())
 
-    def measure(self, target: Target, connect_only: Optional[Sequence[int]] = None
-                ) -> list[Row]:
-        """Prepare, time round-robin and confirm the steady state of a target's rows."""
-        say(f"{target.key}: {target.label}")
-        rows = self.rows_for(target)
-        if connect_only is not None:
-            for row in rows:
-                count_rpcs(row, connect_only, self.scratch)
-        time_round_robin(rows, self.options.runs, self.runner, self.env, say)
-        for row in rows:
-            confirm_steady(row, self.env)
-        return rows
+    def node_windows(self) -> None:
+        """The refresh windows on test-driver nodes of 1, 50 and 500 domains."""
+        for count in windows.WINDOW_SIZES:
+            uri, _last = write_node(self.scratch, count)
+            say(f"window: 4 checks x {count} domains")
+            names = [domain_name(index) for index in range(count)]
+            self.windows.append(windows.run_window(sys.executable, self.env, f"node-{count}",
+                                                   uri, names, self.scratch))
 
-    def real_guest_rows(self) -> tuple[list[Row], list[str]]:
-        """The rows of the real QEMU guest, or a skipped line saying why not."""
+    def real_guest(self) -> None:
+        """The real guest's rounds and window (main() holds the tiers' lock)."""
         try:
             with real_guest(self.options.real_guest_wait, say) as guest:
-                target = Target("qemu", guest.uri, guest.domain, False,
+                target = Target("qemu", guest.uri, guest.domain,
                                 f"real guest {guest.domain} on {guest.uri}, "
-                                f"{guest.virt_type.upper()}")
-                opening = f"import libvirt; libvirt.openReadOnly({guest.uri!r}).close()"
-                connect_only = logged_calls([self.python, "-c", opening],
-                                            self.scratch / "connect.log")
-                return self.measure(target, connect_only), []
+                                f"{guest.virt_type.upper()}", self.options.runs,
+                                test_driver=False)
+                self.measure(target)
+                say("window: 4 checks x the real guest")
+                self.windows.append(windows.run_window(
+                    sys.executable, self.env, "qemu", guest.uri, [guest.domain],
+                    self.scratch, rpc_log=True))
         except Skipped as why:
-            return [], [f"real guest (qemu): skipped: {why}"]
+            self.skipped.append(f"real guest (qemu): skipped: {why}")
 
 
 def git_tree() -> str:
-    """The commit the tree is at, -dirty when it has changes (libcheck may change mid-run)."""
+    """The commit the tree is at, -dirty when it has changes."""
     return subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                           capture_output=True, text=True, check=False).stdout.strip() or "?"
 
 
-def machine_lines(python: str) -> list[str]:
-    """Date, machine and versions, for the results header."""
+def _version(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True,
+                          check=False).stdout.strip() or "?"
+
+
+def machine_lines(deb: Path) -> list[str]:
+    """Date, machine, tree and versions, for the results header."""
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -201,87 +203,125 @@ def machine_lines(python: str) -> list[str]:
                 break
     debian = Path("/etc/debian_version").read_text().strip() if Path(
         "/etc/debian_version").exists() else "?"
-    libvirt_version = subprocess.run(
-        [python, "-c", "import libvirt; print(libvirt.getVersion())"],
-        capture_output=True, text=True, check=False).stdout.strip()
-    packages = ", ".join(f"{name} {importlib.metadata.version(name)}"
-                         for name in ("libvirt-python", "nagiosplugin", "lxml"))
+    venv = ", ".join(f"{name} {importlib.metadata.version(name)}"
+                     for name in ("libvirt-python", "nagiosplugin", "lxml"))
+    system = _version(["dpkg-query", "-W", "-f", "${Package} ${Version}, ",
+                       "python3-libvirt", "python3-nagiosplugin", "python3-lxml",
+                       "monitoring-plugins-contrib"]).rstrip(", ")
+    system_python = _version(["/usr/bin/python3", "-c",
+                              "import platform; print(platform.python_version())"])
     return [f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}; "
             f"tree {git_tree()}; load average at the start {os.getloadavg()[0]:.2f}",
             f"machine: {os.cpu_count()} cores ({model}), Linux {platform.release()}, "
             f"Debian {debian}",
-            f"python {platform.python_version()} ({python}); libvirt {libvirt_version}; "
-            f"{packages}"]
+            f"deb form: /usr/bin/python3 {system_python}, {deb.name} built from the tree, "
+            f"{system}",
+            f"venv form: python {platform.python_version()} ({sys.executable}), "
+            f"checks/check_vm_*; {venv}"]
 
 
 METHOD = """\
-wall: ms, whole process (spawn to reap), median [interquartile range];
-CPU: user+sys of the process (wait4); RSS: its peak resident set (GNU time %M).
-x fw / x bare / x floor: median wall time over the baseline's median wall time;
-x fw RSS: peak RSS over the framework baseline's. Steady state: --sample-interval
-0.05 and a stored baseline from the previous run (no pause within a run).
-libvirt calls: RPCs after connecting (remote driver, from libvirt's client
-debug log); the test driver runs in-process (0 RPCs), so the API calls made
-after the connection opened are counted instead (wrapped libvirt-python)."""
+wall: ms, whole process (spawn to reap), median [interquartile range]; CPU: user+sys
+(wait4); RSS: peak resident set, MiB (GNU time %M). x cl: median wall over the median
+wall of check_libvirt -l cpu on the same target, timed in the same rounds.
+deb: /usr/bin/python3 /usr/lib/nagios/plugins/check_vm_* (the installed package);
+venv: .venv/bin/python checks/check_vm_*. Every run: --sample-interval 0.05, a stored
+baseline (steady state).
+hit: default --snapshot-max-age (15 s), right after another check's refresh; the check's
+  baseline is older than the snapshot by more than --sample-interval: it reads its
+  domain's part only (no libvirt, no lxml); verified: the generation is unchanged.
+refresh: default --snapshot-max-age, right after the check's own direct run: the snapshot
+  is older than its baseline, so it reads every domain of the URI and writes a new
+  generation, once (verified); --snapshot-max-age 0.001 would refresh twice per run.
+direct: --snapshot-max-age 0: the check reads its domain from libvirt, no snapshot.
+The test driver parses its node file on every connection (about 0.4 s for 500 domains,
+1.4 s for 2000) and has no bulk numbers: a refresh there makes the per-domain calls
+for every domain, and check_libvirt and the direct path pay the parse too."""
+
+WINDOW_NOTE = """\
+Per refresh window: 4 checks x N domains in one process (the calls are those a process
+per run makes), baselines stored, in a fresh state directory; the first run refreshes,
+the others hit. bulk: getAllDomainStats; XML reads: XMLDesc; XML parsed: libcheck's
+parses (the devices are known from the previous refresh); per-domain: the domain's
+own calls. The test driver's getAllDomainStats carries the domain state only: its
+per-domain calls (and an XMLDesc per domain, hashed as the device signature) are that
+driver's limitation; QEMU's bulk call carries every number and the device names."""
 
 
-def run_all(bench: Bench) -> tuple[list[Row], list[str]]:
-    """Every asked-for target, test driver first, then the real guest."""
-    rows, skipped = [], []
-    for target in test_targets(bench.options.targets, bench.scratch):
-        rows += bench.measure(target)
-    if "qemu" in bench.options.targets:
-        real_rows, skipped = bench.real_guest_rows()
-        rows += real_rows
-    return rows, skipped
-
-
-SCALING_TITLE = ("domains on the node (medians, ms): whole process; libvirt's open, timed "
-                 "inside the process;\nown = process minus open; - bare = own minus the bare "
-                 "baseline's own, per round; x1 = ratio to the 1-domain node")
-
-
-def compose(bench: Bench, rows: list[Row], skipped: list[str], state, header: list[str],
-            elapsed: float) -> str:
-    """The whole report."""
-    parts = [*header, f"tree at the end: {git_tree()}; runs per command: "
-             f"{bench.options.runs}; benchmark took "
+def compose(bench: Bench, header: list[str], elapsed: float) -> tuple[str, bool]:
+    """The whole report, and whether every timed run passed and every hit was one."""
+    results = bench.results
+    imports = next((r for r in results if r.target.imports), None)
+    rounds = ", ".join(f"{r.target.key} {r.target.rounds}" for r in results)
+    hit_lines, all_hits = snapreport.hit_verdicts(results) if results else ([], True)
+    parts = [*header, f"tree at the end: {git_tree()}; rounds: {rounds} (fewer on the big "
+             f"nodes, whose every refresh and direct run parses the node); benchmark took "
              f"{elapsed:.0f} s; load average at the end {os.getloadavg()[0]:.2f}", "",
-             METHOD, "", *report.check_table(rows), "",
-             "baselines (medians: wall ms, CPU ms, peak RSS MiB)",
-             *report.baseline_table(rows), ""]
-    scaling = report.scaling_table(rows, bench.checks)
-    if len(scaling) > 2:
-        parts += [SCALING_TITLE, *scaling, ""]
-    parts += [f"state file, median of {bench.options.state_runs} (ms)",
-              *report.state_table(state), "",
-              "targets", *report.verdicts(rows, bench.checks, state), "",
-              *skipped, "", "details", *report.details(rows)]
-    return "\n".join(parts) + "\n"
+             METHOD, "", *snapreport.check_table(results, FORM_KEYS), "",
+             "peer: Debian's check_libvirt (monitoring-plugins-contrib), same rounds",
+             *snapreport.peer_table(results), ""]
+    if imports is not None:
+        parts += [f"import costs on {imports.target.key}, same rounds",
+                  *snapreport.import_table(imports, FORM_KEYS), ""]
+    if bench.windows:
+        parts += ["libvirt calls per refresh window", WINDOW_NOTE,
+                  *windows.table(bench.windows), ""]
+    parts += ["targets", *snapreport.ratio_verdicts(results, FORM_KEYS, imports),
+              *snapreport.scale_verdicts(results, FORM_KEYS),
+              *windows.verdicts(bench.windows), *hit_lines, "", *bench.skipped]
+    notes = [f"{r.target.key}: {note}" for r in results for note in r.notes]
+    odd = [f"{r.target.key} {key}: exits {sorted(codes)}" for r in results
+           for key, codes in r.statuses.items() if codes != {0}]
+    parts += ["", "details", *snapreport.always_notes(results), *windows.methods(bench.windows),
+              *odd, *notes]
+    return "\n".join(parts) + "\n", all_hits
+
+
+def prerequisites(python: str) -> Path:
+    """GNU time, the package, the peer and the checkout's bytecode."""
+    problem = gnu_time_missing()
+    if problem:
+        raise installed.NotInstallable(problem)
+    deb = installed.ensure_package(say)
+    installed.ensure_peer(say)
+    installed.compile_checkout(python)
+    return deb
+
+
+def measure_all(options: argparse.Namespace, deb: Path, started: float) -> tuple[str, bool]:
+    """Every target and window, in a scratch directory; the report."""
+    header = machine_lines(deb)
+    scratch = Path(tempfile.mkdtemp(prefix="check_vm-bench-"))
+    try:
+        bench = Bench(options, scratch)
+        for target in bench.node_targets():
+            bench.measure(target)
+        bench.node_windows()
+        if "qemu" in options.targets:
+            bench.real_guest()
+        return compose(bench, header, time.monotonic() - started)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark, print the report and write it to the results file."""
     options = parse_args(argv)
-    problem = gnu_time_missing()
-    if problem:
-        say(problem)
-        return 2
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="check_vm-bench-"))
     try:
-        checks, skipped_checks = available_checks(sys.executable, child_env(scratch))
-        bench = Bench(options, scratch, checks)
-        header = machine_lines(bench.python)
-        rows, skipped = run_all(bench)
-        say("state file micro-measurement")
-        state = statefile.measure(options.state_runs)
-        text = compose(bench, rows, skipped_checks + skipped, state, header,
-                       time.monotonic() - started)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        say(f"bench: taking {TIERS_LOCK} (waits for a running realvm, icinga or package tier)")
+        with tiers_lock(options.lock_wait):
+            deb = prerequisites(sys.executable)
+            text, all_good = measure_all(options, deb, started)
+    except installed.NotInstallable as problem:
+        say(f"bench: {problem}")
+        return 2
     print(text, end="")
     options.output.write_text(text)
+    if not all_good:
+        say("bench: FAILED: a timed run failed, or a timed hit was no snapshot hit "
+            "(see 'targets')")
+        return 1
     return 0
 
 

@@ -1,5 +1,7 @@
 """Micro-measurement of the state file: read + write of a VM with 8 disks and 8 NICs.
 
+    .venv/bin/python -B bench/statefile.py [RUNS]
+
 Uses libcheck's own StateStore/StateSlot and Snapshot in this process. The
 snapshots hold the counters the disk and NIC checks keep (their `counters`
 functions, on a sample with 8 disks and 8 NICs), three of them: the most the
@@ -145,3 +147,22 @@ def _measure_variant(variant: str, data: list[Snapshot], where: Path,
         if slot.load() != data:
             raise AssertionError("the state file did not round-trip")
     return VariantResult(variant, (where / "state" / f"{stem}.json").stat().st_size, timings)
+
+
+def table(results: list[VariantResult]) -> list[str]:
+    """The measurement as a table, one line per layout."""
+    head = f"{'state file':<32} {'bytes':>6}  " + "  ".join(
+        f"{t.name:>20}" for t in results[0].timings) if results else ""
+    lines = [head, "-" * len(head)]
+    for result in results:
+        cells = "  ".join(f"{t.median_ms:>14.3f} ms   " for t in result.timings)
+        lines.append(f"{result.variant:<32} {result.size:>6}  {cells}")
+    return lines
+
+
+if __name__ == "__main__":
+    import sys
+
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print(f"state file, median of {runs} (ms)")
+    print("\n".join(table(measure(runs))))

@@ -65,14 +65,14 @@ class Runner:
 
     def __init__(self, scratch: Path, env: dict[str, str]) -> None:
         self._report = scratch / "gnu-time.out"
-        self._env = env
+        self.env = env
 
     def run(self, argv: Sequence[str]) -> Sample:
         """Run `argv` once (stdout and stderr to /dev/null) and measure it."""
         command = [GNU_TIME, "-f", "%M", "-o", str(self._report), "--", *argv]
         actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
         started = time.perf_counter()
-        pid = os.posix_spawn(GNU_TIME, command, self._env, file_actions=actions)
+        pid = os.posix_spawn(GNU_TIME, command, self.env, file_actions=actions)
         _pid, wait_status, usage = os.wait4(pid, 0)
         wall = time.perf_counter() - started
         return Sample(wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000,

@@ -26,16 +26,23 @@ from libcheck.samples import (
 Decoder = Callable[[Any], Any]
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
 def encode(value: Any) -> Any:
     """A sample, description or any field of one, as JSON-ready values."""
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return {name: encode(item) for name, item in zip(value._fields, value)}
+    # Most fields are plain numbers: a refresh encodes every field of every
+    # domain, so they go first and by exact type.
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, tuple):
+        if hasattr(value, "_fields"):
+            return {name: encode(item) for name, item in zip(value._fields, value)}
+        return [encode(item) for item in value]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):
         return {key: encode(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [encode(item) for item in value]
     return value
 
 

@@ -107,18 +107,20 @@ class SnapshotSampler:
     def domain(self, reference: str) -> DomainReader:
         looked = self._clocks.boot_time()
         part = self._store.find(reference)
+        if part is not None and self.usable(part, frozenset(), None):
+            return _SnapshotDomain(self, part, refreshed=False)
         if part is None:
             # Not there: maybe new since the last refresh.  A refresh that another
             # run made meanwhile serves if it has the domain, or if it began
             # after this look (then the domain is missing indeed).
             part = self._after_refresh(reference, lambda: self._usable_on_disk(
                 reference, frozenset(), None) or self._refreshed_since(looked))
-        elif not self.usable(part, frozenset(), None):
+        else:
             part = self._after_refresh(reference, lambda: self._usable_on_disk(
                 reference, frozenset(), None))
         if part is None:
             raise DomainNotFound.of(reference, self.uri)
-        return _SnapshotDomain(self, part)
+        return _SnapshotDomain(self, part, refreshed=True)
 
     def close(self) -> None:
         if self._inspector is not None:
@@ -190,17 +192,24 @@ class SnapshotSampler:
 
 
 class _SnapshotDomain:
-    """A domain found in the host snapshot."""
+    """A domain found in the host snapshot.
 
-    def __init__(self, sampler: SnapshotSampler, part: HostPart) -> None:
+    `refreshed`: its part comes from a refresh this run made or waited for,
+    the newest there can be; the first sample is that part, however long the
+    refresh took (another at once would read the same moment again).
+    """
+
+    def __init__(self, sampler: SnapshotSampler, part: HostPart, refreshed: bool) -> None:
         self._sampler = sampler
         self._part: Optional[HostPart] = part
+        self._refreshed = refreshed
         self.uuid = part.sample.identity.uuid
 
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample:
         part, self._part = self._part, None
-        if part is None or not self._sampler.usable(part, groups, not_before):
+        if part is None or not (self._refreshed or self._sampler.usable(part, groups,
+                                                                        not_before)):
             part = self._sampler.fresh_part(self.uuid, groups, not_before)
         if part is None:
             raise DomainVanished("the domain vanished from the host between two reads")

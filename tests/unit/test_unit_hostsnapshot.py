@@ -290,6 +290,21 @@ def test_a_fresh_snapshot_serves_without_opening_libvirt(host):
     assert sampler.notes == []
 
 
+def test_a_refresh_slower_than_max_age_serves_its_run_once(host):
+    host.refresh()
+    host.clock.advance(20.0)
+    slow_read = host.connection.getAllDomainStats
+
+    def twenty_seconds(*args):
+        host.clock.advance(40.0)  # a big or remote host: the read outlasts the max age
+        return slow_read(*args)
+
+    host.connection.getAllDomainStats = twenty_seconds
+    sample = host.sampler(max_age=15.0).domain("vm1").sample(CPU)
+    assert host.connection.bulk_calls == 2  # the first refresh, and this run's one
+    assert host.clock.mono - 40.0 <= sample.boot_time <= host.clock.mono
+
+
 def test_a_snapshot_older_than_max_age_is_refreshed(host):
     host.refresh()
     host.clock.advance(15.5)
