@@ -127,13 +127,15 @@ class SnapshotSampler:
             self._inspector.close()
 
     def usable(self, part: HostPart, groups: frozenset[Group],
-               not_before: Optional[NotBefore]) -> bool:
+               not_before: Optional[NotBefore], any_age: bool = False) -> bool:
         """Whether `part` may serve: of this boot, no older than the maximum
-        age, complete for `groups`, and no older than `not_before`."""
+        age (unless `any_age`), complete for `groups`, and no older than
+        `not_before`."""
         sample = part.sample
         if sample.boot_id is None or sample.boot_id != self._boot_id:
             return False
-        if not 0 <= self._clocks.boot_time() - sample.boot_time <= self._max_age:
+        age = self._clocks.boot_time() - sample.boot_time
+        if not (any_age or 0 <= age <= self._max_age):
             return False
         if groups & part.missing:
             return False
@@ -195,8 +197,9 @@ class _SnapshotDomain:
     """A domain found in the host snapshot.
 
     `refreshed`: its part comes from a refresh this run made or waited for,
-    the newest there can be; the first sample is that part, however long the
-    refresh took (another at once would read the same moment again).
+    the newest there can be: it serves the first sample however long the
+    refresh took (another at once would read the same moment again), if it
+    is no older than the baseline the run then holds.
     """
 
     def __init__(self, sampler: SnapshotSampler, part: HostPart, refreshed: bool) -> None:
@@ -208,8 +211,8 @@ class _SnapshotDomain:
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample:
         part, self._part = self._part, None
-        if part is None or not (self._refreshed or self._sampler.usable(part, groups,
-                                                                        not_before)):
+        if part is None or not self._sampler.usable(part, groups, not_before,
+                                                    any_age=self._refreshed):
             part = self._sampler.fresh_part(self.uuid, groups, not_before)
         if part is None:
             raise DomainVanished("the domain vanished from the host between two reads")

@@ -129,7 +129,10 @@ def state_file_problems(directory: Path, stems: list[str], since: float) -> list
     if not directory.is_dir():
         return [f"no state directory {directory}"]
     found = [not_private_to_nagios(directory, 0o700),
-             *(not_private_to_nagios(entry, 0o600) for entry in directory.iterdir())]
+             *(not_private_to_nagios(entry, 0o700 if entry.is_dir() else 0o600)
+               for entry in directory.rglob("*"))]
+    if not any(entry.name.startswith("hostsnap-") for entry in directory.iterdir()):
+        found.append(f"no host snapshot in {directory}")
     found += [f"{stem}.json: not written since {since}" for stem in stems
               if not written_since(directory / f"{stem}.json", since)]
     return [problem for problem in found if problem]
