@@ -91,8 +91,7 @@ def state_name(text: str) -> str:
 
 def labels_table(specs: Sequence[LabelSpec]) -> str:
     """The --help epilog: every perfdata label, its unit and meaning."""
-    rows = [(spec.label_for("<" + spec.kind + ">") if spec.kind else spec.metric,
-             spec.uom or "-", spec.meaning) for spec in specs]
+    rows = [(spec.pattern, spec.uom or "-", spec.meaning) for spec in specs]
     width = max(len(row[0]) for row in rows)
     lines = [f"  {label:<{width}}  {uom:<3}  {meaning}" for label, uom, meaning in rows]
     generic = [f"  {spec.generic_label}" for spec in specs if spec.kind]

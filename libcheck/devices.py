@@ -12,6 +12,7 @@ import argparse
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence, TypeVar
 
 from libcheck.errors import UsageError
+from libcheck.thresholds import device_label
 
 Device = TypeVar("Device")
 
@@ -68,19 +69,21 @@ def nothing_to_report(kind: str, chosen: Sequence[str], lacking: str) -> str:
     return f"{kind} {', '.join(chosen)} {verb} {lacking}"
 
 
-def device_label_reason(device_name: Optional[str], chosen: Sequence[Device],
+def device_label_reason(device_label_name: Optional[str], chosen: Sequence[Device],
                       devices: Iterable[Device], why_unmeasured: Callable[[Device], Optional[str]],
                       why_left_out: Callable[[Device], str]) -> Optional[str]:
     """Why a per-device label has no value in a run, or None where unknown.
 
-    A generic label (`device_name` None): the reasons of every chosen device,
-    each once.  A device's own label: why that device was left out, or why it
-    lacks the value.
+    A generic label (`device_label_name` None): the reasons of every chosen
+    device, each once.  A device's own label (its name as labels spell it):
+    why that device was left out, or why it lacks the value.
     """
-    if device_name is None:
+    if device_label_name is None:
         reasons = dict.fromkeys(why_unmeasured(device) for device in chosen)
         return "; ".join(reason for reason in reasons if reason) or None
-    device = next((device for device in devices if device.name == device_name), None)
+    device = next((device for device in devices
+                   if device.name is not None and device_label(device.name) == device_label_name),
+                  None)
     if device is None:
         return None
     return why_unmeasured(device) if device in chosen else why_left_out(device)

@@ -30,8 +30,14 @@ from libcheck.units import decimal, human_bytes, whole
 NS_PER_MS = 1e6
 
 
-def _per_disk(metric: str, uom: str, meaning: str, headline: bool = False) -> LabelSpec:
-    return LabelSpec(metric, uom, meaning, kind="disk", headline=headline)
+def _per_disk(metric: str, uom: str, meaning: str, headline: bool = False,
+              spare: int = 0) -> LabelSpec:
+    return LabelSpec(metric, uom, meaning, kind="disk", headline=headline, spare=spare)
+
+
+# What the rates or a percentage already say: left out first when the
+# perfdata of many disks must fit a plugin's output.
+CUMULATIVE, SIZES = 1, 2
 
 
 OPS = _per_disk("ops_per_second", "", "read + write operations per second (the headline)",
@@ -43,12 +49,15 @@ WRITE_OPS = _per_disk("write_ops_per_second", "", "write operations per second")
 READ_LATENCY = _per_disk("read_latency", "ms", "average time per read over the interval")
 WRITE_LATENCY = _per_disk("write_latency", "ms", "average time per write over the interval")
 FLUSH_OPS = _per_disk("flush_ops_per_second", "", "flush operations per second")
-ERRORS = _per_disk("errors", "c", "I/O errors (cumulative), where the driver counts them")
-READ_TOTAL = _per_disk("read_bytes", "c", "bytes read (cumulative)")
-WRITE_TOTAL = _per_disk("write_bytes", "c", "bytes written (cumulative)")
-CAPACITY = _per_disk("capacity", "B", "virtual size of the disk")
-ALLOCATION = _per_disk("allocation", "B", "bytes allocated in the image (thin images grow)")
-PHYSICAL = _per_disk("physical", "B", "size of the image file or device on the host")
+ERRORS = _per_disk("errors", "c", "I/O errors (cumulative), where the driver counts them",
+                   spare=CUMULATIVE)
+READ_TOTAL = _per_disk("read_bytes", "c", "bytes read (cumulative)", spare=CUMULATIVE)
+WRITE_TOTAL = _per_disk("write_bytes", "c", "bytes written (cumulative)", spare=CUMULATIVE)
+CAPACITY = _per_disk("capacity", "B", "virtual size of the disk", spare=SIZES)
+ALLOCATION = _per_disk("allocation", "B", "bytes allocated in the image (thin images grow)",
+                       spare=SIZES)
+PHYSICAL = _per_disk("physical", "B", "size of the image file or device on the host",
+                     spare=SIZES)
 ALLOCATION_USAGE = _per_disk("allocation_usage", "%", "allocation in percent of capacity")
 TOTAL_READ_BYTES = LabelSpec("total_read_bytes_per_second", "B", "all disks: bytes read per "
                              "second")

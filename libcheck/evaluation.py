@@ -227,7 +227,58 @@ def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Re
     state, text = check.state, check.summary_str
     if condition is not None and (not readings or _rank(condition.state) >= _rank(state)):
         state, text = condition.state, f"{domain_name}: {condition.text}"
-    return Outcome(state, text, tuple(check.perfdata), details, notes)
+    perfdata, left_out = fit_perfdata(_perfdata_items(check, thresholds), PERFDATA_BUDGET)
+    if left_out:
+        notes += (f"left out of the perfdata for every device, to stay within Nagios' 8 KiB "
+                  f"of plugin output: {', '.join(left_out)} (a label with a threshold stays)",)
+    return Outcome(state, text, tuple(perfdata), details, notes)
+
+
+# Nagios keeps 8 KiB of a plugin's output: the status line and the notes
+# take the rest.
+PERFDATA_BUDGET = 7 * 1024
+
+
+class PerfdataItem(NamedTuple):
+    """One perfdata item in its wire form, with its reading and whether a
+    threshold was set on it."""
+
+    text: str
+    reading: Reading
+    judged: bool
+
+
+def _perfdata_items(check: nagiosplugin.Check, thresholds: Thresholds) -> list[PerfdataItem]:
+    items = []
+    for result in check.results:
+        reading = result.resource.readings[result.metric.name]
+        judged = any(thresholds.ranges_for(reading.spec, result.metric.name))
+        items.append(PerfdataItem(str(result.context.performance(result.metric,
+                                                                 result.resource)),
+                                  reading, judged))
+    return sorted(items, key=lambda item: item.text)
+
+
+def fit_perfdata(items: Sequence[PerfdataItem], budget: int) -> tuple[list[str], list[str]]:
+    """The items that fit `budget` bytes, and the label patterns left out.
+
+    Per-device labels are left out by rank (`LabelSpec.spare`), for every
+    device alike, until the rest fits; never one with a threshold, never a
+    domain-wide one, and never part of a value.
+    """
+    kept, left_out = list(items), []
+    for rank in sorted({item.reading.spec.spare for item in items} - {0}):
+        if _wire_size(kept) <= budget:
+            break
+        spare = [item for item in kept if item.reading.spec.spare == rank
+                 and item.reading.device is not None and not item.judged]
+        kept = [item for item in kept if item not in spare]
+        left_out += sorted({item.reading.spec.pattern for item in spare})
+    return [item.text for item in kept], left_out
+
+
+def _wire_size(items: Sequence[PerfdataItem]) -> int:
+    return sum(len(item.text.encode("utf-8")) + 1 for item in items)
 
 
 def _unjudged(readings: Sequence[Reading], thresholds: Thresholds,

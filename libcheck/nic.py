@@ -36,8 +36,14 @@ _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
 _FIELDS = ("bytes", "packets", "errors", "drops")
 
 
-def _per_nic(metric: str, uom: str, meaning: str, headline: bool = False) -> LabelSpec:
-    return LabelSpec(metric, uom, meaning, kind="nic", headline=headline)
+def _per_nic(metric: str, uom: str, meaning: str, headline: bool = False,
+             spare: int = 0) -> LabelSpec:
+    return LabelSpec(metric, uom, meaning, kind="nic", headline=headline, spare=spare)
+
+
+# What the rates or a percentage already say: left out first when the
+# perfdata of many interfaces must fit a plugin's output.
+CUMULATIVE, COUNTS = 1, 2
 
 
 class Direction(NamedTuple):
@@ -76,13 +82,16 @@ def _direction(key: str, verb: str, noun: str) -> Direction:
                        "or of the interface's bandwidth limit"),
         packets=_per_nic(f"{key}_packets_per_second", "", f"packets the guest {verb} per "
                          "second"),
-        errors=_per_nic(f"{key}_errors_per_second", "", f"{noun} errors per second"),
-        drops=_per_nic(f"{key}_drops_per_second", "", f"{noun} drops per second"),
+        errors=_per_nic(f"{key}_errors_per_second", "", f"{noun} errors per second",
+                        spare=COUNTS),
+        drops=_per_nic(f"{key}_drops_per_second", "", f"{noun} drops per second",
+                       spare=COUNTS),
         errors_pct=_per_nic(f"{key}_errors_pct", "%", f"{noun} errors, percent of packets "
                             "+ errors (0 when neither)"),
         drops_pct=_per_nic(f"{key}_drops_pct", "%", f"{noun} drops, percent of packets + "
                            "drops (0 when neither)"),
-        cumulative_bytes=_per_nic(f"{key}_bytes", "c", f"bytes the guest {verb} (cumulative)"),
+        cumulative_bytes=_per_nic(f"{key}_bytes", "c", f"bytes the guest {verb} (cumulative)",
+                                  spare=CUMULATIVE),
         total_bits=LabelSpec(f"total_{key}_bits_per_second", "", f"all interfaces: bits the "
                              f"guest {verb} per second"))
 

@@ -96,6 +96,9 @@ class LabelSpec(NamedTuple):
 
     Domain-wide metrics (`kind` None) have one label, `metric`.  Per-device
     metrics have `<device>_<metric>` per device and `<kind>_<metric>` for all.
+    `spare`: when the perfdata of many devices must be trimmed to fit a
+    plugin's output, per-device labels of rank 1 go first, then rank 2...;
+    0 never goes.
     """
 
     metric: str
@@ -103,15 +106,40 @@ class LabelSpec(NamedTuple):
     meaning: str
     kind: Optional[str] = None
     headline: bool = False
+    spare: int = 0
 
     @property
     def generic_label(self) -> str:
         """The label that sets a threshold for the metric (on every device)."""
         return f"{self.kind}_{self.metric}" if self.kind else self.metric
 
+    @property
+    def pattern(self) -> str:
+        """How the label reads in documentation: `<disk>_read_bytes`, `cpu_usage`."""
+        return f"<{self.kind}>_{self.metric}" if self.kind else self.metric
+
     def label_for(self, device: Optional[str] = None) -> str:
-        """The perfdata label of this metric (for one device)."""
-        return f"{device}_{self.metric}" if self.kind else self.metric
+        """The perfdata label of this metric (for one device, by its label name)."""
+        return f"{device_label(device)}_{self.metric}" if self.kind else self.metric
+
+
+_LABEL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def device_label(name: str) -> str:
+    """A device's name as it stands in perfdata labels: letters, digits and `-`
+    as they are, `_` doubled, and any other character as `_` and the hex of
+    each of its UTF-8 bytes (`eth0.100` -> `eth0_2e100`).
+
+    Graphite and Icinga Web's graphite module take `.`, `/`, `\\`, `::`, spaces,
+    brackets, `$` and `#` apart; this keeps them out, and two names never
+    share a label.
+    """
+    if all(char in _LABEL_SAFE for char in name):
+        return name
+    return "".join(char if char in _LABEL_SAFE else "__" if char == "_" else
+                   "".join(f"_{byte:02x}" for byte in char.encode("utf-8", "surrogateescape"))
+                   for char in name)
 
 
 class Target(NamedTuple):
@@ -178,12 +206,13 @@ class Thresholds:
     def known_labels(self) -> list[str]:
         """The generic labels, and the pattern of the per-device ones."""
         names = [spec.generic_label for spec in self._specs]
-        names += [f"<{spec.kind}>_{spec.metric}" for spec in self._specs if spec.kind]
+        names += [spec.pattern for spec in self._specs if spec.kind]
         return names
 
     def check_devices(self, devices: Mapping[str, Iterable[str]]) -> None:
         """Refuse a per-device label whose device the domain does not have."""
-        present = {kind: set(names) for kind, names in devices.items()}
+        present = {kind: {device_label(name) for name in names}
+                   for kind, names in devices.items()}
         for label in self._labels_set():
             if label is None or label in self._generic:
                 continue

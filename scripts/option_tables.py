@@ -217,7 +217,7 @@ def options_table(rows: Sequence[OptionRow], none_text: str) -> str:
 
 def labels_table(specs: Sequence) -> str:
     """The table of a check's perfdata labels (the labels of its --help epilog)."""
-    rows = [(f"`{spec.label_for('<' + spec.kind + '>') if spec.kind else spec.metric}`",
+    rows = [(f"`{spec.pattern}`",
              f"`{spec.generic_label}`" if spec.kind else "",
              f"`{spec.uom}`" if spec.uom else "", spec.meaning) for spec in specs]
     return markdown_table(("label", "threshold label for every device", "unit", "meaning"),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nagiosplugin import Range
 
 from libcheck.perfdata import Perfdata, format_value, quote_label
-from libcheck.thresholds import parse_range
+from libcheck.thresholds import device_label, parse_range
 from libcheck.units import decimal, human_bits, human_bytes, whole
 
 # -- a tiny perfdata parser, written from the plugin guidelines ------------------
@@ -154,3 +154,23 @@ def test_every_formatted_item_parses_back_to_its_label_and_value(
 ])
 def test_status_line_numbers_take_more_decimals_when_asked(formatter, number, decimals, text):
     assert formatter(number, decimals) == text
+
+
+# -- device names in labels ---------------------------------------------------------------------
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_two_device_names_never_share_a_label(first, second):
+    if first != second:
+        assert device_label(first) != device_label(second)
+
+
+@given(st.text(min_size=1))
+def test_a_device_label_holds_nothing_graphite_takes_apart(name):
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", device_label(name))
+
+
+@pytest.mark.parametrize(("name", "label"), [
+    ("vda", "vda"), ("tap1a2b-5e", "tap1a2b-5e"), ("eth0.100", "eth0_2e100"),
+    ("a_b", "a__b"), ("x::y", "x_3a_3ay"), ("ü", "_c3_bc")])
+def test_a_device_label_keeps_plain_names_and_spells_the_rest_in_hex(name, label):
+    assert device_label(name) == label
