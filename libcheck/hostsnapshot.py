@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional
 
@@ -41,10 +40,12 @@ from libcheck.samplecodec import decode_description, decode_sample, encode
 from libcheck.samples import Group, HostPart
 from libcheck.state import (
     PRUNE_AFTER,
-    PRUNE_EVERY,
     StateUnavailable,
     acquire_lock,
+    modified_before,
     open_private_directory,
+    prune_due,
+    read_private,
 )
 
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
@@ -396,23 +397,7 @@ def _open_private(parent_fd: int, name: str, create: bool = False) -> int:
 
 def _load(dir_fd: int, name: str, limit: int) -> dict:
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                     dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise ValueError("it is a symlink") from None
-        raise
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("it is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise ValueError("it belongs to another user")
-        raw = handle.read(limit + 1)
-    if len(raw) > limit:
-        raise ValueError("it is too large")
-    try:
-        data = json.loads(raw)
+        data = json.loads(read_private(dir_fd, name, limit, "it"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ValueError("it is not valid JSON") from None
     if not isinstance(data, dict):
@@ -489,33 +474,17 @@ def _set_aside(parent_fd: int, name: str) -> None:
 
 
 def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
-    """Now and then, remove the snapshots of URIs no longer checked for a week,
-    and the directories set aside in place of broken ones."""
-    now = time.time()
-    try:
-        if now - os.stat(_PRUNED, dir_fd=state_fd, follow_symlinks=False).st_mtime < PRUNE_EVERY:
-            return
-    except FileNotFoundError:
-        pass
-    except OSError:
+    """Now and then, remove the snapshots of URIs no longer checked for a week
+    (a refresh adds and removes generations: a directory in use is never
+    old), and the directories set aside in place of broken ones."""
+    if not prune_due(state_fd, _PRUNED):
         return
+    cutoff = time.time() - PRUNE_AFTER
     with contextlib.suppress(OSError):
-        os.close(os.open(_PRUNED, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=state_fd))
-        os.utime(_PRUNED, dir_fd=state_fd, follow_symlinks=False)
         for name in _entries(state_fd):
             if _SET_ASIDE.match(name) or (_SNAPSHOT_DIRECTORY.match(name) and name != own
-                                          and _untouched_since(state_fd, name,
-                                                               now - PRUNE_AFTER)):
+                                          and modified_before(name, state_fd, cutoff)):
                 _remove_snapshot(state_fd, name)
-
-
-def _untouched_since(dir_fd: int, name: str, cutoff: float) -> bool:
-    # A refresh adds and removes generations: a directory it uses is never old.
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime < cutoff
-    except OSError:
-        return False
 
 
 def _remove_snapshot(state_fd: int, name: str) -> None:

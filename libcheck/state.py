@@ -172,20 +172,8 @@ class StateSlot:
         return data
 
     def _read(self) -> list[Snapshot]:
-        try:
-            fd = os.open(self._name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC |
-                         os.O_NONBLOCK, dir_fd=self._dir_fd)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise ValueError("the state file is a symlink") from None
-            raise
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            _require_private_file(info)
-            raw = handle.read(MAX_STATE_BYTES + 1)
-        if len(raw) > MAX_STATE_BYTES:
-            raise ValueError("the state file is too large")
-        return _parse_state(raw)
+        return _parse_state(read_private(self._dir_fd, self._name, MAX_STATE_BYTES,
+                                         "the state file"))
 
     def save(self, snapshots: list[Snapshot]) -> None:
         """Replace the stored snapshots atomically; a failure becomes a note."""
@@ -222,11 +210,28 @@ def _reason(problem: Exception) -> str:
     return str(problem)
 
 
-def _require_private_file(info: os.stat_result) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError("the state file is not a regular file")
-    if info.st_uid != os.geteuid():
-        raise ValueError("the state file belongs to another user")
+def read_private(dir_fd: int, name: str, limit: int, what: str) -> bytes:
+    """The bytes of `name` in the directory, if it is a regular file of the
+    running user of at most `limit` bytes, reached without a symlink;
+    ValueError (saying `what` is wrong) otherwise, OSError where it cannot be
+    opened."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError(f"{what} is a symlink") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{what} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise ValueError(f"{what} belongs to another user")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"{what} is too large")
+    return raw
 
 
 def _parse_state(raw: bytes) -> list[Snapshot]:
@@ -305,20 +310,28 @@ class StateStore:
 
     def _maybe_prune(self, dir_fd: int) -> None:
         """Now and then, drop the files of domains not checked for a week."""
-        now = time.time()
-        try:
-            marker = os.stat(".pruned", dir_fd=dir_fd, follow_symlinks=False)
-            if now - marker.st_mtime < PRUNE_EVERY:
-                return
-        except FileNotFoundError:
-            pass
-        except OSError:
-            return
-        with contextlib.suppress(OSError):
-            os.close(os.open(".pruned", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW |
-                             os.O_CLOEXEC, 0o600, dir_fd=dir_fd))
-            os.utime(".pruned", dir_fd=dir_fd, follow_symlinks=False)
-            _prune_older_than(dir_fd, now - PRUNE_AFTER)
+        if prune_due(dir_fd, ".pruned"):
+            _prune_older_than(dir_fd, time.time() - PRUNE_AFTER)
+
+
+def prune_due(dir_fd: int, marker: str) -> bool:
+    """Whether the pruning that `marker` times is due (at most hourly); if so,
+    the marker is touched, so that concurrent runs leave it to this one."""
+    now = time.time()
+    try:
+        if now - os.stat(marker, dir_fd=dir_fd, follow_symlinks=False).st_mtime < PRUNE_EVERY:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=dir_fd))
+        os.utime(marker, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def acquire_lock(dir_fd: int, name: str, timeout: float,
@@ -358,7 +371,7 @@ def _prune_older_than(dir_fd: int, cutoff: float) -> None:
     with os.scandir(dir_fd) as entries:
         names = [entry.name for entry in entries]
     for name in names:
-        if name.endswith((".json", ".json.tmp")) and _modified_before(name, dir_fd, cutoff):
+        if name.endswith((".json", ".json.tmp")) and modified_before(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=dir_fd)
     for name in names:
@@ -367,7 +380,8 @@ def _prune_older_than(dir_fd: int, cutoff: float) -> None:
                 _unlink_unheld_lock(name, dir_fd)
 
 
-def _modified_before(name: str, dir_fd: int, cutoff: float) -> bool:
+def modified_before(name: str, dir_fd: int, cutoff: float) -> bool:
+    """Whether `name` in the directory was last modified before `cutoff`."""
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime < cutoff
     except OSError:
@@ -382,7 +396,7 @@ def _stale_lock(name: str, dir_fd: int, cutoff: float) -> bool:
         os.stat(state_file, dir_fd=dir_fd, follow_symlinks=False)
         return False
     except FileNotFoundError:
-        return _modified_before(name, dir_fd, cutoff)
+        return modified_before(name, dir_fd, cutoff)
     except OSError:
         return False
 
