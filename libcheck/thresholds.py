@@ -123,6 +123,8 @@ class LabelSpec(NamedTuple):
         return f"{device_label(device)}_{self.metric}" if self.kind else self.metric
 
 
+# Words that begin labels of their own: `total_...` and the generic `disk_...`.
+_RESERVED_LABELS = frozenset({"total", "disk", "nic", "vcpu"})
 _LABEL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -133,8 +135,12 @@ def device_label(name: str) -> str:
 
     Graphite and Icinga Web's graphite module take `.`, `/`, `\\`, `::`, spaces,
     brackets, `$` and `#` apart; this keeps them out, and two names never
-    share a label.
+    share a label.  A device named like the words that begin the totals' and
+    generic labels (`total`, `disk`...) has its first letter spelled in hex.
     """
+    if name in _RESERVED_LABELS:
+        # The totals' and generic labels' own words: spelled out, never shared.
+        return f"_{ord(name[0]):02x}{name[1:]}"
     if all(char in _LABEL_SAFE for char in name):
         return name
     return "".join(char if char in _LABEL_SAFE else "__" if char == "_" else

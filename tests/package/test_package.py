@@ -173,6 +173,16 @@ def test_the_library_is_byte_compiled(installed):
     assert modules and {module.stem for module in modules} <= compiled
 
 
+def test_the_graph_templates_are_installed_as_shipped(installed):
+    shipped = Path(__file__).resolve().parents[2] / "graphs"
+    templates = [*shipped.glob("icingaweb2/*.ini"), *shipped.glob("grafana/*.json")]
+    copies = {path: SHARE_DIR / "graphs" / path.relative_to(shipped) for path in templates}
+    listed = debpackage.listed_paths()
+    assert len(copies) == 5
+    assert [str(copy) for path, copy in copies.items()
+            if copy not in listed or copy.read_bytes() != path.read_bytes()] == []
+
+
 def test_the_library_is_not_on_pythons_path(installed):
     result = run_as_nagios(PYTHON3, "-c", "import libcheck")
     assert result.returncode == 1 and "No module named 'libcheck'" in result.stderr

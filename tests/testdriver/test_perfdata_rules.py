@@ -58,14 +58,15 @@ def check(tmp_path: Path, check_name: str, uri: str, *args: str):
 
 
 def test_device_names_graphite_would_take_apart_are_mapped_one_to_one(tmp_path):
-    nics = ["eth0.100", "eth0_2e100", "br(x)", "a::b", "tap1a2b-5e"]
+    nics = ["eth0.100", "eth0_2e100", "br(x)", "a::b", "tap1a2b-5e", "total"]
     uri = node(tmp_path, ["vda"], nics)
     run = check(tmp_path, "check_vm_nic", uri)
     assert run.returncode == 0, run.stdout
     labels = set(run.perfdata)
     prefixes = {label[:-len("_rx_bits_per_second")] for label in labels
                 if label.endswith("_rx_bits_per_second") and not label.startswith("total_")}
-    assert prefixes == {"eth0_2e100", "eth0__2e100", "br_28x_29", "a_3a_3ab", "tap1a2b-5e"}
+    assert prefixes == {"eth0_2e100", "eth0__2e100", "br_28x_29", "a_3a_3ab", "tap1a2b-5e",
+                        "_74otal"}
     assert not [label for label in labels if MANGLED.search(label)]
 
 

@@ -171,6 +171,7 @@ def test_a_device_label_holds_nothing_graphite_takes_apart(name):
 
 @pytest.mark.parametrize(("name", "label"), [
     ("vda", "vda"), ("tap1a2b-5e", "tap1a2b-5e"), ("eth0.100", "eth0_2e100"),
-    ("a_b", "a__b"), ("x::y", "x_3a_3ay"), ("ü", "_c3_bc")])
+    ("a_b", "a__b"), ("x::y", "x_3a_3ay"), ("ü", "_c3_bc"), ("total", "_74otal"),
+    ("disk", "_64isk"), ("totals", "totals")])
 def test_a_device_label_keeps_plain_names_and_spells_the_rest_in_hex(name, label):
     assert device_label(name) == label
