@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint bench deb
+.PHONY: setup demo test lint bench deb graphs
 
 setup:
 	@sh scripts/setup.sh
@@ -24,3 +24,8 @@ bench: setup
 # The Debian package: dist/check-vm_<version>_all.deb, checked by lintian.
 deb:
 	@sh scripts/build-deb.sh
+
+# PNGs of a real guest under commanded work, drawn by graphite-web, in docs/graphs/
+# (a run of the graphing tier, a few minutes, as root).
+graphs: setup
+	.venv/bin/python scripts/graphs.py

@@ -2,12 +2,14 @@
 
 Where they cannot be installed (not root, not Debian, apt failing) the tests
 skip with the reason, or fail with it when CI=true, so CI never passes
-without the daemons having seen the shipped configuration.
+without the daemons having seen the shipped configuration. The real InfluxDB
+that Icinga's InfluxdbWriter writes into is the graphing tier's fixture.
 """
 
 from __future__ import annotations
 
 import pytest
+from graphs.fixtures import graph_packages, influxdb  # noqa: F401
 from realvm.host import TierUnavailable
 
 from .environment import ensure_installed, unavailable

@@ -114,12 +114,39 @@ def make_certificate(node: str, certs: Path) -> None:
     shutil.copyfile(cert, certs / "ca.crt")
 
 
-def base_config(node: str, api_port: int, password: str, influx_port: int,
-                zones_dir: Path) -> str:
-    """A standalone node: API on loopback, checker, log file, InfluxdbWriter,
-    the shipped commands.conf and templates.conf, and `zones_dir` as zone "master"."""
+def influxdb_writer(port: int) -> str:
+    """An InfluxdbWriter into InfluxDB on 127.0.0.1:port (database "icinga2"),
+    with thresholds and one metadata point per check result."""
     return f"""\
-const CheckVmPluginDir = "{CHECKS}"
+object InfluxdbWriter "influxdb" {{
+	host = "127.0.0.1"
+	port = "{port}"
+	flush_interval = 1s
+	enable_send_thresholds = true
+	enable_send_metadata = true
+}}
+"""
+
+
+def graphite_writer(port: int) -> str:
+    """A GraphiteWriter into carbon's plaintext receiver on 127.0.0.1:port, with
+    thresholds (`.warn`, `.crit`, `.min`, `.max` beside each `.value`)."""
+    return f"""\
+object GraphiteWriter "graphite" {{
+	host = "127.0.0.1"
+	port = "{port}"
+	enable_send_thresholds = true
+}}
+"""
+
+
+def base_config(node: str, api_port: int, password: str, writers: str, zones_dir: Path,
+                plugin_dir: Path = CHECKS) -> str:
+    """A standalone node: API on loopback, checker, log file, the metric `writers`
+    (config text), the shipped commands.conf and templates.conf with the plugins in
+    `plugin_dir`, and `zones_dir` as zone "master"."""
+    return f"""\
+const CheckVmPluginDir = "{plugin_dir}"
 const NodeName = "{node}"
 
 object Endpoint NodeName {{ }}
@@ -137,14 +164,7 @@ object FileLogger "main-log" {{
 	severity = "information"
 	path = LogDir + "/icinga2.log"
 }}
-object InfluxdbWriter "influxdb" {{
-	host = "127.0.0.1"
-	port = "{influx_port}"
-	flush_interval = 1s
-	enable_send_thresholds = true
-	enable_send_metadata = true
-}}
-
+{writers}
 include <itl>
 include "{ICINGA_CONF / 'commands.conf'}"
 include "{ICINGA_CONF / 'templates.conf'}"
@@ -155,7 +175,8 @@ include_zones "check_vm", "{zones_dir}"
 class Daemon:
     """`icinga2 daemon` in the foreground, stopped by PID (and its process group)."""
 
-    def __init__(self, root: Path, influx_port: int, node: str = "check-vm-test-node") -> None:
+    def __init__(self, root: Path, writers: str, node: str = "check-vm-test-node",
+                 plugin_dir: Path = CHECKS) -> None:
         self.root = root
         self.node = node
         self.dirs = Dirs(root)
@@ -163,7 +184,8 @@ class Daemon:
         (self.zones / "master").mkdir(parents=True, exist_ok=True)
         self.api_port = free_port()
         self._password = secrets.token_hex(16)
-        self._influx_port = influx_port
+        self._writers = writers
+        self._plugin_dir = plugin_dir
         self._process: Optional[subprocess.Popen] = None
 
     @property
@@ -179,7 +201,7 @@ class Daemon:
         make_certificate(self.node, self.dirs.path("DataDir") / "certs")
         config = self.root / "icinga2.conf"
         config.write_text(base_config(self.node, self.api_port, self._password,
-                                      self._influx_port, self.zones))
+                                      self._writers, self.zones, self._plugin_dir))
         stdout = (self.root / "daemon.out").open("w")
         self._process = subprocess.Popen(
             [ICINGA2, "daemon", "-c", str(config), *self.dirs.defines()],

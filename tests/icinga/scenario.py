@@ -5,7 +5,8 @@ templates.conf, the apply rules of the shipped examples (their intervals
 shortened) and the test's hosts; waits until every expected service has two
 check results (the second one a rate over the interval between them) and
 every host has been checked; and returns the last results with every point
-the InfluxdbWriter sent.
+the InfluxdbWriter stored in the real InfluxDB the caller runs (read back
+with InfluxQL).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from graphs.databases import InfluxDB
+from graphs.stored import Point, influx_points
+
 from .environment import ICINGA_CONF
-from .icinga2 import Daemon
-from .influx import InfluxSink, Point
+from .icinga2 import Daemon, influxdb_writer
 
 INTERVAL = 5
 NODE = "check-vm-test-node"
@@ -36,20 +39,20 @@ object IcingaApplication "app" {{
 """
 
 
-def shipped_apply_rules(name: str) -> str:
+def shipped_apply_rules(name: str, interval: int = INTERVAL) -> str:
     """The apply rules of a shipped example, with the test's short intervals."""
     text = (ICINGA_CONF / name).read_text()
     rules = text[text.index("\napply Service"):]
     shortened, count = re.subn(
         r'(\n\timport "vm-[a-z-]+"\n)',
-        rf"\1\tcheck_interval = {INTERVAL}s\n\tretry_interval = {INTERVAL}s\n", rules)
+        rf"\1\tcheck_interval = {interval}s\n\tretry_interval = {interval}s\n", rules)
     assert count == rules.count("\napply Service") >= 4, f"{name}: update this test"
     return shortened
 
 
 @dataclass
 class Run:
-    """What the daemon did: the last result of every service and host, the points."""
+    """What the daemon did: the last result of every service and host, the stored points."""
 
     daemon: Daemon
     services: dict[str, dict]
@@ -82,11 +85,11 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, daemon: Da
     raise AssertionError(f"timed out waiting for {what}; icinga2.log ends:\n{tail}")
 
 
-def two_results_each(daemon: Daemon, sink: InfluxSink, services: Iterable[str]) -> None:
+def two_results_each(daemon: Daemon, influx: InfluxDB, services: Iterable[str]) -> None:
     services = list(services)
 
     def enough() -> bool:
-        counts = results_per_checkable(sink.points())
+        counts = results_per_checkable(influx_points(influx))
         return all(counts[name] >= 2 for name in services)
     wait_until(enough, 60, f"two check results of each of {services}", daemon)
 
@@ -106,27 +109,27 @@ def forced_host_checks(daemon: Daemon, hosts: Iterable[str]) -> dict[str, dict]:
     return wait_until(checked, 30, "the forced host checks", daemon)
 
 
-def flushed(sink: InfluxSink, services: dict[str, dict], daemon: Daemon) -> list[Point]:
-    """The points, once those of every service's last result have arrived."""
+def flushed(influx: InfluxDB, services: dict[str, dict], daemon: Daemon) -> list[Point]:
+    """The stored points, once those of every service's last result are in."""
     wanted = {(name, int(attrs["last_check_result"]["execution_end"]))
               for name, attrs in services.items()}
 
     def complete():
-        points = sink.points()
+        points = influx_points(influx)
         return points if wanted <= {(p.service, p.timestamp) for p in points} else None
     return wait_until(complete, 10, "the InfluxdbWriter's points", daemon)
 
 
 @contextlib.contextmanager
-def run_scenario(root: Path, hosts: dict[str, str], services: Iterable[str],
+def run_scenario(root: Path, influx: InfluxDB, hosts: dict[str, str], services: Iterable[str],
                  host_names: Iterable[str]) -> Iterator[Run]:
     """Start, wait for the results, yield them; stop the daemon whatever happens.
 
     `hosts` maps file names to config text for zone "master"; `services` and
-    `host_names` are what to wait for.
+    `host_names` are what to wait for. The InfluxdbWriter writes into `influx`.
     """
-    sink = InfluxSink().start()
-    daemon = Daemon(root, sink.port, node=NODE)
+    influx.create_database()
+    daemon = Daemon(root, influxdb_writer(influx.http_port), node=NODE)
     try:
         (root / "state").mkdir()
         daemon.add_config("state-dir.conf", STATE_DIR_CONFIG.format(state_dir=root / "state"))
@@ -135,10 +138,9 @@ def run_scenario(root: Path, hosts: dict[str, str], services: Iterable[str],
         for name, text in hosts.items():
             daemon.add_config(name, text)
         daemon.start()
-        two_results_each(daemon, sink, services)
+        two_results_each(daemon, influx, services)
         last = daemon.objects("Service", "last_check_result")
         checked_hosts = forced_host_checks(daemon, host_names)
-        yield Run(daemon, last, checked_hosts, flushed(sink, last, daemon))
+        yield Run(daemon, last, checked_hosts, flushed(influx, last, daemon))
     finally:
         daemon.stop()
-        sink.stop()

@@ -6,7 +6,8 @@ both ways of modelling (per-VM thresholds in host variables, or in the entries
 of a hypervisor's vars.vms) and one host written by check_vm_inventory. The
 services run with command_endpoint = this node, the path an agent takes.
 Results come from the daemon's API (state, output, the command line it ran)
-and from its InfluxdbWriter (what Icinga parsed of the perfdata).
+and from what its InfluxdbWriter stored in a real InfluxDB (what Icinga
+parsed of the perfdata), read back with InfluxQL.
 """
 
 from __future__ import annotations
@@ -111,12 +112,12 @@ ICINGA_UNITS = {"": (None, 1), "c": (None, 1), "%": ("percent", 1), "B": ("bytes
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, daemons_installed) -> Run:
+def run(tmp_path_factory, daemons_installed, influxdb) -> Run:
     root = tmp_path_factory.mktemp("icinga2-e2e")
     awkward = inventory("--connect", write_awkward_node(root / "awkward.xml"),
                         "--hypervisor", NODE)
     hosts = {"hosts.conf": HOSTS, "inventory.conf": awkward}
-    with run_scenario(root, hosts, EXPECTED_SERVICES, EXPECTED_HOSTS) as result:
+    with run_scenario(root, influxdb, hosts, EXPECTED_SERVICES, EXPECTED_HOSTS) as result:
         yield result
 
 
@@ -206,6 +207,11 @@ def test_icinga_parsed_every_perfdata_value_and_unit(run):
                     assert fields[key] == pytest.approx(float(text) * factor), (name, raw, key)
             compared += 1
     assert compared > 100
+
+
+def test_influxdb_keeps_the_backslash_icinga_puts_before_a_quote(run):
+    stored = {point.tags["hostname"] for point in run.points if "ird" in point.tags["hostname"]}
+    assert stored == {AWKWARD_HOST.replace('"', '\\"')}
 
 
 def test_icinga_logged_no_perfdata_or_macro_trouble(run):

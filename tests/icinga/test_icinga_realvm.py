@@ -4,66 +4,30 @@ The host object comes from check_vm_inventory run against the hypervisor;
 the daemon runs the shipped apply rules on it. The guest is the realvm
 tier's: its session fixtures `hypervisor` and `guest` when they are visible
 here (they are not while they live in tests/realvm/conftest.py), otherwise a
-hypervisor and guest of this module's own, built with the realvm helpers and
-torn down when the module ends (before the realvm tier starts its own).
+hypervisor and guest of this module's own (realguest.py). Icinga's
+InfluxdbWriter writes into a real InfluxDB of the module's own.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator
 
 import pytest
 from checkrun import parse_perfdata
-from realvm.domains import Guest, GuestSpec, Nic, guest_name
-from realvm.guestimage import ensure_image
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-from realvm.hypervisor import Hypervisor, usable_virt_type
+from realvm.domains import Guest, Nic
+from realvm.hypervisor import Hypervisor
 
-from .environment import inventory, unavailable
+from .environment import inventory
+from .realguest import module_guest
 from .scenario import NODE, Run, command_has, run_scenario
 
 pytestmark = pytest.mark.realvm
 
 
-@contextlib.contextmanager
-def own_guest() -> Iterator[tuple[Hypervisor, Guest]]:
-    """A hypervisor and a running guest like the realvm tier's, for this module."""
-    try:
-        check_machine()
-        ensure_packages()
-        image = ensure_image()
-    except TierUnavailable as exc:
-        unavailable(f"realvm tier cannot run: {exc}")
-    hypervisor = Hypervisor()
-    try:
-        try:
-            hypervisor.start(usable_virt_type(image))
-        except TierUnavailable as exc:
-            unavailable(f"realvm tier cannot run: {exc}")
-        vm = Guest(hypervisor, GuestSpec(guest_name("icinga"), image, hypervisor.run_dir,
-                                         nic=Nic()))
-        try:
-            vm.define()
-            vm.start()
-            yield hypervisor, vm
-        finally:
-            vm.remove()
-    finally:
-        hypervisor.stop()
-
-
 @pytest.fixture(scope="module")
 def real_guest(request) -> Iterator[tuple[Hypervisor, Guest]]:
     """The realvm tier's hypervisor and guest if this directory sees them, else our own."""
-    try:
-        shared = request.getfixturevalue("hypervisor"), request.getfixturevalue("guest")
-    except pytest.FixtureLookupError:
-        shared = None
-    if shared:
-        yield shared
-        return
-    with own_guest() as pair:
+    with module_guest(request, "icinga") as pair:
         yield pair
 
 
@@ -74,11 +38,12 @@ def services_of(vm: Guest) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory, daemons_installed, real_guest) -> Iterator[Run]:
+def real_run(tmp_path_factory, daemons_installed, influxdb, real_guest) -> Iterator[Run]:
     hypervisor, vm = real_guest
     hosts = inventory("--connect", hypervisor.uri, "--hypervisor", NODE)
     root = tmp_path_factory.mktemp("icinga2-realvm")
-    with run_scenario(root, {"inventory.conf": hosts}, services_of(vm), [vm.name]) as run:
+    with run_scenario(root, influxdb, {"inventory.conf": hosts}, services_of(vm),
+                      [vm.name]) as run:
         yield run
 
 
