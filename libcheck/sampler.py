@@ -17,6 +17,7 @@ from libcheck.clocks import Clocks
 from libcheck.errors import DomainNotFound, DomainVanished
 from libcheck.hostsnapshot import (
     HostSnapshotStore,
+    KnownDevices,
     SnapshotUnavailable,
     StateDirectoryUnavailable,
 )
@@ -184,7 +185,7 @@ class SnapshotSampler:
         part = self._store.find(reference)
         return part is not None and self.usable(part, groups, not_before)
 
-    def _read_host(self, known) -> list[HostPart]:
+    def _read_host(self, known: KnownDevices) -> list[HostPart]:
         return self._opened().sample_host(known)
 
     def _opened(self) -> Inspector:
