@@ -20,38 +20,9 @@ from typing import Optional
 
 from checkrun import CHECKS as CHECKS_DIR
 from checkrun import CheckRun
+from testnode import domain_xml, node_xml
 
 from libcheck.hostsnapshot import SNAPSHOT_FORMAT, lookup_keys
-
-NODE_HEAD = """<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
-  <cpu>
-    <nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-    <active>4</active><mhz>2000</mhz><model>i686</model>
-  </cpu>
-  <memory>16777216</memory>
-"""
-
-DOMAIN = """  <domain type='test'>
-    <name>{name}</name>
-    <uuid>{uuid}</uuid>
-    <memory unit='KiB'>1048576</memory>
-    <currentMemory unit='KiB'>1048576</currentMemory>
-    <vcpu placement='static'>2</vcpu>
-    <os><type arch='i686'>hvm</type></os>
-    <devices>
-      <disk type='file' device='disk'>
-        <source file='/guest/{name}.img'/>
-        <target dev='vda' bus='virtio'/>
-      </disk>
-      <interface type='network'>
-        <mac address='{mac}'/>
-        <source network='default'/>
-        <target dev='eth{index}'/>
-      </interface>
-      <memballoon model='virtio'/>
-    </devices>
-  </domain>
-"""
 
 
 def domain_name(index: int) -> str:
@@ -64,11 +35,11 @@ def domain_uuid(index: int) -> str:
 
 def write_node(path: Path, count: int) -> str:
     """Write (or rewrite) a test node of `count` domains at `path`; its URI."""
-    domains = "".join(
-        DOMAIN.format(name=domain_name(i), uuid=domain_uuid(i), index=i,
-                      mac=f"52:54:00:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}")
-        for i in range(count))
-    path.write_text(NODE_HEAD + domains + "</node>\n")
+    domains = [domain_xml(domain_name(i), domain_uuid(i),
+                          f"52:54:00:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}",
+                          f"eth{i}")
+               for i in range(count)]
+    path.write_text(node_xml(domains))
     return f"test://{path}"
 
 

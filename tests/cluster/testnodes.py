@@ -10,33 +10,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-HEAD = """<node>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-    <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>16777216</memory>
-"""
-
-DOMAIN = """  <domain type='test'>
-    <name>{name}</name>
-    <uuid>{uuid}</uuid>
-    <memory unit='KiB'>1048576</memory>
-    <currentMemory unit='KiB'>1048576</currentMemory>
-    <vcpu placement='static'>2</vcpu>
-    <os><type arch='i686'>hvm</type></os>
-    <devices>
-      <disk type='file' device='disk'>
-        <source file='/guest/{name}.img'/>
-        <target dev='vda' bus='virtio'/>
-      </disk>
-      <interface type='network'>
-        <mac address='{mac}'/>
-        <source network='default'/>
-        <target dev='tap-{name}'/>
-      </interface>
-      <memballoon model='virtio'/>
-    </devices>
-  </domain>
-"""
+from testnode import domain_xml, node_xml
 
 
 def mac_of(name: str) -> str:
@@ -46,8 +20,8 @@ def mac_of(name: str) -> str:
 
 
 def _domain(name: str) -> str:
-    return DOMAIN.format(name=name, uuid=uuid.uuid5(uuid.NAMESPACE_DNS, name),
-                         mac=mac_of(name))
+    return domain_xml(name, str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), mac_of(name),
+                      f"tap-{name}")
 
 
 class TestNode:
@@ -67,7 +41,7 @@ class TestNode:
     def write(self) -> None:
         """Replace the file atomically, so that no connection reads half of it."""
         partial = self.path.with_suffix(".partial")
-        partial.write_text(HEAD + "".join(map(_domain, self.domains)) + "</node>\n")
+        partial.write_text(node_xml([_domain(name) for name in self.domains]))
         partial.replace(self.path)
 
 
