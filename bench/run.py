@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import installed
+import resultsfile
 import snapreport
 import windows
 from nodexml import domain_name, write_node
@@ -317,7 +318,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         say(f"bench: {problem}")
         return 2
     print(text, end="")
-    options.output.write_text(text)
+    resultsfile.write_section(options.output, "make bench", text)
     if not all_good:
         say("bench: FAILED: a timed run failed, or a timed hit was no snapshot hit "
             "(see 'targets')")

@@ -17,6 +17,7 @@ import subprocess
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from icinga.icinga2 import errors_of, free_port
 
@@ -67,17 +68,20 @@ def inventory(uri: str, hypervisor: str) -> str:
 
 @dataclass
 class Cluster:
-    """The three nodes under `root`, their certificates and the master's config."""
+    """The master and its agents under `root`, their certificates and the master's config."""
 
     root: Path
+    agents: tuple[str, ...] = (AGENT_A, AGENT_B)
+    interval: int = INTERVAL
+    make_node: Callable[[Path, str, int], ClusterNode] = ClusterNode
     nodes: dict[str, ClusterNode] = field(default_factory=dict)
     inventories: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir = self.root / "state"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        for name in (MASTER, AGENT_A, AGENT_B):
-            self.nodes[name] = ClusterNode(self.root / name, name, free_port())
+        for name in (MASTER, *self.agents):
+            self.nodes[name] = self.make_node(self.root / name, name, free_port())
 
     @property
     def master(self) -> ClusterNode:
@@ -93,7 +97,8 @@ class Cluster:
             node.write_config(zones, self.state_dir)
         self.master.add_zone_file("global-templates", "check-vm-templates.conf",
                                   shortened_templates(
-                                      (PACKAGE_EXAMPLES / "templates.conf").read_text()))
+                                      (PACKAGE_EXAMPLES / "templates.conf").read_text(),
+                                      self.interval))
         for example, name in EXAMPLES.items():
             self.master.add_zone_file(MASTER, name,
                                       apply_rules((PACKAGE_EXAMPLES / example).read_text()))
@@ -106,15 +111,16 @@ class Cluster:
         result = self.master.validate()
         return "" if result.returncode == 0 else errors_of(result) or result.stdout[-2000:]
 
-    def start(self, timeout: float = 90) -> None:
+    def start(self, timeout: float = 90, reschedule: bool = True) -> None:
         """Agents first, then the master; wait until the agents have reloaded with
-        the synced templates and are connected, then have every check run now.
+        the synced templates and are connected, then (`reschedule`) have every
+        check run now.
 
         An agent reloads once when it first gets the global zone; the checks the
         master sent it meanwhile are lost, and Icinga does not repeat them before
         their next interval: the forced reschedule makes the start deterministic.
         """
-        agents = [self.nodes[AGENT_A], self.nodes[AGENT_B]]
+        agents = [self.nodes[name] for name in self.agents]
         for agent in agents:
             agent.start()
         started = {agent.name: agent.program_start() for agent in agents}
@@ -123,10 +129,11 @@ class Cluster:
         def synced() -> bool:
             with contextlib.suppress(OSError, urllib.error.URLError, ValueError, KeyError):
                 reloaded = all(a.program_start() > started[a.name] for a in agents)
-                return reloaded and self.connected() == [AGENT_A, AGENT_B]
+                return reloaded and self.connected() == sorted(self.agents)
             return False
         wait_for(synced, timeout, "the agents' reload with the synced config", self.master)
-        self.reschedule_all()
+        if reschedule:
+            self.reschedule_all()
 
     def connected(self) -> list[str]:
         """The endpoints connected to the master, sorted."""

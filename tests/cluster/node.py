@@ -90,6 +90,10 @@ class ClusterNode:
         assert self._process is not None, f"{self.name} is not running"
         return self._process.pid
 
+    def running(self) -> bool:
+        """Started and not exited."""
+        return self._process is not None and self._process.poll() is None
+
     @property
     def log_path(self) -> Path:
         return self.dirs.path("LogDir") / "icinga2.log"
@@ -114,7 +118,7 @@ class ClusterNode:
     def start(self, timeout: float = 60) -> None:
         """Start the daemon and wait until its API answers."""
         output = (self.root / "daemon.out").open("a")
-        self._process = subprocess.Popen(self._command(), stdout=output,
+        self._process = subprocess.Popen(self._launcher() + self._command(), stdout=output,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          env=self._environment())
         output.close()
@@ -138,6 +142,12 @@ class ClusterNode:
 
     def api(self, path: str, body: Optional[dict] = None) -> dict:
         """GET (or, with a body, POST) an API path; the decoded JSON answer."""
+        with self.open_api(path, body, timeout=15) as response:
+            return json.load(response)
+
+    def open_api(self, path: str, body: Optional[dict], timeout: float):
+        """The open HTTP response of an API path (POST with a body), for streams
+        such as /v1/events; `timeout` bounds each read."""
         token = base64.b64encode(f"{API_USER}:{self._password}".encode()).decode()
         request = urllib.request.Request(
             f"https://127.0.0.1:{self.port}{path}",
@@ -147,8 +157,7 @@ class ClusterNode:
         context = ssl.create_default_context(
             cafile=str(self.data_dir / "certs" / "ca.crt"))
         context.check_hostname = False  # the CN is the node name, not 127.0.0.1
-        with urllib.request.urlopen(request, context=context, timeout=15) as response:
-            return json.load(response)
+        return urllib.request.urlopen(request, context=context, timeout=timeout)
 
     def objects(self, kind: str, *attrs: str, joins: tuple[str, ...] = ()) -> dict[str, dict]:
         """Attributes (and joined host attributes) of every Host or Service, by name."""
@@ -170,8 +179,11 @@ class ClusterNode:
         return [ICINGA2, "daemon", *extra, "-c", str(self.root / "icinga2.conf"),
                 *self.dirs.defines(), f"-DZonesDir={self.zones_d}"]
 
-    @staticmethod
-    def _environment() -> dict[str, str]:
+    def _launcher(self) -> list[str]:
+        """What the daemon's command line is prefixed with when it starts (nothing)."""
+        return []
+
+    def _environment(self) -> dict[str, str]:
         return {**daemon_environment(), **run_as_me()}
 
     def _wait_for_api(self, timeout: float, after: float) -> None:

@@ -1,0 +1,92 @@
+"""The fleet benchmark's own parts (bench/): lateness, the results file, the call hook.
+
+`make fleet` is a benchmark, not a test; what it counts must still be right.
+The call hook runs for real: a Python with bench/fleethook on PYTHONPATH
+calls libvirt's test driver, and the line it appends must name those calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+from fleetevents import Result, result_of  # noqa: E402
+from fleetreport import LATE_AFTER, calls_in, lateness  # noqa: E402
+from resultsfile import write_section  # noqa: E402
+
+
+def result(name: str, ended: float) -> Result:
+    return Result(name, "hv1", ended - 1, ended - 0.5, ended, ended + 0.1, 0, 10, "")
+
+
+def test_results_every_interval_are_on_time():
+    results = [result(name, 30 + 60 * k) for name in ("a", "b!c") for k in range(6)]
+    found = lateness(results, ["a", "b!c"], start=60, end=360, since=0)
+    assert (found.checkables, found.results, found.late, found.never) == (2, 10, 0, 0)
+    assert found.max_gap == pytest.approx(60)
+
+
+def test_a_gap_longer_than_the_limit_and_a_silent_end_are_late():
+    times = [30, 90, 90 + LATE_AFTER + 1, 200]   # one late result, then silent to 360
+    found = lateness([result("a", t) for t in times], ["a"], start=60, end=360, since=0)
+    assert found.late == 2
+    assert found.max_gap == pytest.approx(160)
+
+
+def test_a_checkable_without_any_result_is_late_and_never_checked():
+    found = lateness([result("a", 70)], ["a", "b"], start=60, end=360, since=0)
+    assert found.never == 1
+    assert found.late == 2  # "a" silent after 70; "b" silent throughout
+
+
+def test_a_result_after_the_window_is_not_counted():
+    found = lateness([result("a", 100), result("a", 400)], ["a"], start=60, end=150, since=0)
+    assert found.results == 1
+
+
+def test_an_event_becomes_a_result_with_its_problem():
+    event = {"type": "CheckResult", "host": "vm1", "service": "vm-mem",
+             "check_result": {"check_source": "hv1", "schedule_start": 1.0,
+                              "execution_start": 1.5, "execution_end": 2.0, "state": 3.0,
+                              "output": "VM_MEM UNKNOWN - no\nmore", "performance_data": ["x=1"]}}
+    found = result_of(event, received=2.5)
+    assert found.checkable == "vm1!vm-mem" and found.state == 3
+    assert found.problem == "VM_MEM UNKNOWN - no"
+    assert found.size == len("VM_MEM UNKNOWN - no\nmore") + len("x=1") + 1
+    assert result_of({"type": "StateChange"}, 1.0) is None
+
+
+def test_each_benchmark_replaces_only_its_own_section(tmp_path):
+    path = tmp_path / "results.txt"
+    write_section(path, "make bench", "bench one\n")
+    write_section(path, "make fleet", "fleet one\n")
+    write_section(path, "make bench", "bench two\n")
+    assert path.read_text() == "bench two\n\n==== make fleet ====\nfleet one\n"
+    write_section(path, "make fleet", "fleet two\n")
+    assert path.read_text() == "bench two\n\n==== make fleet ====\nfleet two\n"
+
+
+def test_the_hook_counts_the_libvirt_calls_of_a_run(tmp_path):
+    log = tmp_path / "calls.log"
+    code = ("import libvirt\n"
+            "c = libvirt.openReadOnly('test:///default')\n"
+            "d = c.lookupByName('test'); d.info(); d.info(); c.getAllDomainStats()\n")
+    environment = {**os.environ, "PYTHONPATH": str(BENCH / "fleethook"),
+                   "CHECK_VM_FLEET_CALLS": str(log)}
+    for program in (code, "pass"):
+        subprocess.run([sys.executable, "-c", program], env=environment, check=True,
+                       timeout=60)
+    first, second = (json.loads(line) for line in log.read_text().splitlines())
+    assert first["calls"] == {"libvirt.openReadOnly": 1, "c.lookupByName": 1, "d.info": 2,
+                              "c.getAllDomainStats": 1}
+    assert second["calls"] == {}
+    runs, calls = calls_in(log, first["end"] - 1, second["end"])
+    assert runs == 2 and calls["d.info"] == 2
