@@ -22,7 +22,7 @@ bench: setup
 	.venv/bin/python -B bench/run.py
 
 # The fleet: an Icinga 2 master and 3 agents, each checking a test-driver hypervisor of
-# 80 VMs every 60 s, with the host snapshot on and off (about 25 minutes, as root; not a test).
+# 90 VMs every 60 s, with the host snapshot on and off (about 25 minutes, as root; not a test).
 fleet: setup
 	.venv/bin/python -B bench/fleet.py
 

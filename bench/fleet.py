@@ -62,9 +62,9 @@ from icinga.environment import ensure_installed  # noqa: E402
 from realvm.host import TierUnavailable  # noqa: E402
 from run import TIERS_LOCK, say, tiers_lock  # noqa: E402
 
-# The most domains per hypervisor that 3 agents keep up with on this machine's 2 cores
-# with the snapshot on (90 and 100 fell behind; see docs/benchmark.md).
-DEFAULT_DOMAINS = 80
+# The most domains per hypervisor that 3 agents kept up with on this machine's 2 cores
+# with the snapshot on, in steps of 10 (100 fell behind; see docs/benchmark.md).
+DEFAULT_DOMAINS = 90
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
