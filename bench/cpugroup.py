@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from pathlib import Path
 
 V1_ROOT = Path("/sys/fs/cgroup/cpuacct")
@@ -37,7 +39,7 @@ class CpuGroup:
         root = V1_ROOT if self.v1 else _v2_root()
         self.path = root / name
         try:
-            self.path.mkdir(exist_ok=True)
+            self.path.mkdir()
         except OSError as exc:
             raise NoCpuGroups(f"cannot create the cgroup {self.path}: {exc.strerror} "
                               "(run as root)") from exc
@@ -60,7 +62,20 @@ class CpuGroup:
         text = (self.path / "cgroup.procs").read_text()
         return [int(word) for word in text.split()]
 
-    def remove(self) -> None:
-        """Remove the group; a group that still holds processes stays (the kernel refuses)."""
-        with contextlib.suppress(OSError):
-            os.rmdir(self.path)
+    def remove(self, timeout: float = 10) -> str:
+        """SIGKILL what is left in the group, then remove it; '' or what went wrong."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError):
+                for pid in self.pids():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            try:
+                os.rmdir(self.path)
+                return ""
+            except FileNotFoundError:
+                return ""
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    return f"cannot remove the cgroup {self.path}: {exc.strerror}"
+            time.sleep(0.2)

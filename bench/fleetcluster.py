@@ -86,8 +86,12 @@ class Fleet:
         self.snapshot = snapshot
         self.groups: dict[str, CpuGroup] = {}
         self.hook = root / "fleethook"
-        self.cluster = Cluster(root, agents=agent_names(agents), interval=INTERVAL,
-                               make_node=self._node)
+        try:
+            self.cluster = Cluster(root, agents=agent_names(agents), interval=INTERVAL,
+                                   make_node=self._node)
+        except Exception:
+            self._remove_groups()
+            raise
         self.test_nodes = {agent: TestNode(root / f"{agent}.xml", domain_names(agent, domains))
                            for agent in self.cluster.agents}
 
@@ -119,13 +123,16 @@ class Fleet:
     def start(self) -> None:
         self.cluster.start(timeout=180, reschedule=False)
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop every node, then remove the cgroups; what could not be cleaned up."""
         self.cluster.stop()
-        for group in self.groups.values():
-            group.remove()
+        return self._remove_groups()
+
+    def _remove_groups(self) -> list[str]:
+        return [problem for group in self.groups.values() if (problem := group.remove())]
 
     def _node(self, root: Path, name: str, port: int) -> FleetNode:
-        group = self.groups[name] = CpuGroup(f"check_vm-fleet-{os.getpid()}-{name}")
+        group = self.groups[name] = CpuGroup(f"check_vm-{self.root.name}-{name}")
         return FleetNode(root, name, port, group, self.root / f"calls-{name}.log", self.hook)
 
 

@@ -79,7 +79,8 @@ class EventRecorder:
                 response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 response.close()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     def _read(self) -> None:
         response = self._response
@@ -87,8 +88,10 @@ class EventRecorder:
             while response is not None:
                 line = response.readline()
                 if not line:
-                    return
+                    break
                 self._keep(line)
+            if self._response is not None:
+                self.error = "the master closed its event stream"
         except (OSError, ValueError, AttributeError, http.client.HTTPException,
                 ssl.SSLError, urllib.error.URLError) as exc:
             # AttributeError: http.client's reader, closed under it by stop()

@@ -4,12 +4,13 @@ The fleet's agents load the hook into every plugin they run, so its cost is in
 the fleet's CPU figures. This times the installed check_vm_cpu on a small
 test-driver node, as a snapshot hit and as a direct read (where libvirt is
 imported and wrapped), alternating runs with and without the hook, and gives
-the median CPU (user+system, from wait4) of each.
+the median CPU (user+system, from getrusage of the children) of each.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -29,28 +30,37 @@ NODE = """<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><thread
 """
 
 
-def cpu_ms(argv: list[str], environment: dict[str, str]) -> float:
-    """User+system CPU of one run, in ms."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=environment)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1, 2):
-        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}")
-    return 1000 * (usage.ru_utime + usage.ru_stime)
+def cpu_ms(argv: list[str], environment: dict[str, str], timeout: float = 60) -> float:
+    """User+system CPU of one run, in ms (this process has no other child meanwhile)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          env=environment, timeout=timeout, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1, 2):
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}")
+    return 1000 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
-def hit_ms(base: list[str], environment: dict[str, str], plain: dict[str, str]) -> float:
-    """CPU of a snapshot hit of check_vm_cpu: its baseline is read directly, then
-    check_vm_mem refreshes the snapshot, which is then newer than that baseline."""
-    cpu_ms([PLUGIN, *base, "--snapshot-max-age", "0"], plain)
+def options(node: Path, state: Path) -> list[str]:
+    return ["--connect", f"test://{node}", "--domain", "vm", "--state-dir", str(state),
+            "--sample-interval", "0.05"]
+
+
+def hit_ms(node: Path, environment: dict[str, str], plain: dict[str, str]) -> float:
+    """CPU of a snapshot hit of check_vm_cpu, in a state directory of its own: its
+    baseline is read directly, then check_vm_mem (with no baseline yet) refreshes
+    the snapshot, which is then newer than that baseline."""
+    common = options(node, Path(tempfile.mkdtemp(dir=node.parent)))
+    cpu_ms([PLUGIN, *common, "--snapshot-max-age", "0"], plain)
     time.sleep(0.1)
-    cpu_ms([PLUGIN.replace("_cpu", "_mem"), *base, "--state-if-no-balloon", "ok"], plain)
-    return cpu_ms([PLUGIN, *base], environment)
+    cpu_ms([PLUGIN.replace("_cpu", "_mem"), *common, "--state-if-no-balloon", "ok"], plain)
+    return cpu_ms([PLUGIN, *common], environment)
 
 
-def direct_ms(base: list[str], environment: dict[str, str], plain: dict[str, str]) -> float:
-    return cpu_ms([PLUGIN, *base, "--snapshot-max-age", "0"], environment)
+def direct_ms(node: Path, environment: dict[str, str], _plain: dict[str, str]) -> float:
+    """CPU of a direct read (--snapshot-max-age 0) of check_vm_cpu."""
+    return cpu_ms([PLUGIN, *options(node, node.parent / "state"), "--snapshot-max-age", "0"],
+                  environment)
 
 
 def measure(rounds: int = 15) -> list[str]:
@@ -59,16 +69,14 @@ def measure(rounds: int = 15) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="check_vm-hookcost-") as scratch:
         node, calls = Path(scratch) / "node.xml", Path(scratch) / "calls.log"
         node.write_text(NODE)
-        base = ["--connect", f"test://{node}", "--domain", "vm",
-                "--state-dir", str(Path(scratch) / "state"), "--sample-interval", "0.05"]
         plain = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
         hooked = {**plain, "PYTHONPATH": str(HOOK), "CHECK_VM_FLEET_CALLS": str(calls)}
         for path, run in (("hit", hit_ms), ("direct", direct_ms)):
             calls.write_text("")
             times: dict[str, list[float]] = {"without": [], "with": []}
             for _ in range(rounds):
-                times["without"].append(run(base, plain, plain))
-                times["with"].append(run(base, hooked, plain))
+                times["without"].append(run(node, plain, plain))
+                times["with"].append(run(node, hooked, plain))
             without, with_hook = (statistics.median(times[k]) for k in ("without", "with"))
             silent = sum('"calls": {}' in line for line in calls.read_text().splitlines())
             lines.append(f"the hook's cost ({path}, {rounds} paired runs of check_vm_cpu): "

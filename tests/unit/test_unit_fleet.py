@@ -19,7 +19,17 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from fleetevents import Result, result_of  # noqa: E402
-from fleetreport import LATE_AFTER, calls_in, lateness  # noqa: E402
+from fleetreport import (  # noqa: E402
+    LATE_AFTER,
+    AgentWindow,
+    Lateness,
+    ModeResult,
+    Scaled,
+    calls_in,
+    lateness,
+    missed_intervals,
+    percentile,
+)
 from resultsfile import write_section  # noqa: E402
 
 
@@ -34,22 +44,51 @@ def test_results_every_interval_are_on_time():
     assert found.max_gap == pytest.approx(60)
 
 
+def test_a_gap_counts_the_intervals_it_left_without_a_result():
+    assert [missed_intervals(gap) for gap in (60, LATE_AFTER, 76, 120, 121, 300)] == \
+        [0, 0, 1, 1, 2, 4]
+
+
 def test_a_gap_longer_than_the_limit_and_a_silent_end_are_late():
-    times = [30, 90, 90 + LATE_AFTER + 1, 200]   # one late result, then silent to 360
+    times = [30, 90, 90 + LATE_AFTER + 1, 200]   # one late result, then 160 s silent
     found = lateness([result("a", t) for t in times], ["a"], start=60, end=360, since=0)
-    assert found.late == 2
+    assert found.late == 1 + 2
     assert found.max_gap == pytest.approx(160)
 
 
 def test_a_checkable_without_any_result_is_late_and_never_checked():
     found = lateness([result("a", 70)], ["a", "b"], start=60, end=360, since=0)
     assert found.never == 1
-    assert found.late == 2  # "a" silent after 70; "b" silent throughout
+    assert found.late == 4 + 5  # "a" silent for 290 s after 70; "b" for 360 s
 
 
 def test_a_result_after_the_window_is_not_counted():
     found = lateness([result("a", 100), result("a", 400)], ["a"], start=60, end=150, since=0)
     assert found.results == 1
+
+
+def test_the_99th_percentile_is_the_nearest_rank():
+    assert percentile([float(v) for v in range(1, 101)], 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0
+
+
+def test_the_extrapolation_scales_each_vm_and_result():
+    agents = [AgentWindow(f"hv{n}", 5.0, 2250, 2250, 146.25, 4.0, {}, {0: 2250})
+              for n in (1, 2, 3)]   # 90 VMs x 5 results a minute, 65 ms each
+    measured = ModeResult("on", agents, Lateness(1350, 6750, 0, 61.0, 0), 90, 5.0,
+                          master_cpu=6.75, master_results=6750, master_rss_mib=46.0,
+                          idle_rss_mib=25.0, machine_busy=0.76, run_p99=1.0,
+                          result_bytes=500.0)
+    scaled = Scaled(measured)
+    assert scaled.results_per_minute == pytest.approx(5000)
+    assert scaled.agent_cores == pytest.approx(5000 * 0.065 / 60)
+    assert scaled.satellite_rate == pytest.approx(100 * 5000 / 60)
+    assert scaled.satellite_cores == pytest.approx(100 * 5000 / 60 * 0.001)
+    assert scaled.satellite_checkables == pytest.approx(500_000)
+    assert scaled.satellite_gib == pytest.approx((25 + 500_000 * 21 / 1350) / 1024)
+    assert "fell behind" not in " ".join(scaled.lines(2, 24))
+    measured.lateness.late = 3
+    assert "fell behind" in " ".join(scaled.lines(2, 24))
 
 
 def test_an_event_becomes_a_result_with_its_problem():
