@@ -3,7 +3,7 @@
 The master publishes each result (of a host or a service, whichever agent ran
 it) on /v1/events as one line of JSON; a thread reads the stream for the whole
 run and keeps, per result, what the benchmark counts: which checkable, which
-agent ran it, when it was scheduled, started and ended, and its state.
+agent ran it, when it started and ended, and its state.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import socket
 import ssl
 import threading
-import time
 import urllib.error
 from typing import NamedTuple, Optional
 
@@ -27,16 +26,14 @@ class Result(NamedTuple):
 
     checkable: str        # "host" or "host!service"
     source: str           # check_source: the endpoint that ran it
-    scheduled: float      # schedule_start
     started: float        # execution_start
     ended: float          # execution_end
-    received: float       # the benchmark's clock when the event arrived
     state: int
     size: int             # bytes of output and perfdata
     problem: str          # the first line of the output when the state is not OK
 
 
-def result_of(event: dict, received: float) -> Optional[Result]:
+def result_of(event: dict) -> Optional[Result]:
     """The Result of a CheckResult event; None for any other event."""
     result = event.get("check_result")
     if event.get("type") != "CheckResult" or not result:
@@ -46,9 +43,8 @@ def result_of(event: dict, received: float) -> Optional[Result]:
     size = len(result.get("output") or "") + sum(len(str(p)) + 1 for p in perfdata)
     state = int(result["state"])
     problem = "" if state == 0 else (result.get("output") or "").split("\n", 1)[0][:200]
-    return Result(name, result.get("check_source", ""), result["schedule_start"],
-                  result["execution_start"], result["execution_end"], received,
-                  state, size, problem)
+    return Result(name, result.get("check_source", ""), result["execution_start"],
+                  result["execution_end"], state, size, problem)
 
 
 class EventRecorder:
@@ -75,6 +71,8 @@ class EventRecorder:
         """Close the stream and wait (bounded) for the thread."""
         response, self._response = self._response, None
         if response is not None:
+            # close() alone does not wake a reader blocked in readline(): shut the
+            # socket under it down (http.client keeps it private).
             with contextlib.suppress(OSError, AttributeError):
                 response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
@@ -99,9 +97,8 @@ class EventRecorder:
                 self.error = f"the event stream broke: {exc}"
 
     def _keep(self, line: bytes) -> None:
-        received = time.time()
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            result = result_of(json.loads(line), received)
+            result = result_of(json.loads(line))
             if result is not None:
                 with self._lock:
                     self._results.append(result)

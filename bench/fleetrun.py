@@ -134,12 +134,10 @@ class FleetRun:
         self.say(f"fleet {self.mode}: measuring {self.intervals} intervals")
         self._wait(self.intervals * INTERVAL, fleet, recorder)
         after, end = Readings.now(fleet.groups), time.time()
-        master_rss = largest_rss_mib(fleet.groups["master"])
-        agent_rss = min(largest_rss_mib(fleet.groups[node.name]) for node in fleet.agents)
-        result = self._analyse(fleet, recorder.results(), names, Window(since, start, end),
-                               before, after)
-        result.master_rss_mib, result.idle_rss_mib = master_rss, agent_rss
-        return result
+        memory = (largest_rss_mib(fleet.groups["master"]),
+                  min(largest_rss_mib(fleet.groups[node.name]) for node in fleet.agents))
+        return self._analyse(fleet, recorder.results(), names, Window(since, start, end),
+                             (before, after), memory)
 
     @staticmethod
     def _wait(seconds: float, fleet: Fleet, recorder: EventRecorder) -> None:
@@ -154,7 +152,9 @@ class FleetRun:
                 raise RuntimeError(recorder.error)
 
     def _analyse(self, fleet: Fleet, results: list[Result], names: list[str], window: Window,
-                 before: Readings, after: Readings) -> ModeResult:
+                 readings: tuple[Readings, Readings], memory: tuple[float, float]) -> ModeResult:
+        """The window's results, CPU and calls; `memory`: the master's and an agent's MiB."""
+        before, after = readings
         inside = [r for r in results if window.holds(r.ended)]
         agents = [self._agent(node, inside, window, before, after) for node in fleet.agents]
         busy = (after.busy_ticks - before.busy_ticks) / max(
@@ -164,7 +164,7 @@ class FleetRun:
             lateness(results, names, window.start, window.end, window.since),
             self.domains, window.minutes,
             master_cpu=after.groups["master"] - before.groups["master"],
-            master_results=len(inside), master_rss_mib=0.0, idle_rss_mib=0.0,
+            master_results=len(inside), master_rss_mib=memory[0], idle_rss_mib=memory[1],
             machine_busy=busy,
             run_p99=percentile([r.ended - r.started for r in inside], 0.99),
             result_bytes=sum(r.size for r in inside) / max(1, len(inside)),

@@ -140,8 +140,10 @@ def test_a_migrated_vm_missing_on_the_old_hypervisor_then_found_on_the_new(
 def test_a_stopped_agent_gives_unknown_never_a_fresh_ok_and_comes_back(cluster):
     master, agent = cluster.master, cluster.nodes[AGENT_B]
     names = of_agent(services(master), AGENT_B)
+    agent.stop()  # SIGTERM to its PID, as systemctl stop does; returns once it has exited
+    # Not before the stop: a check the master hands out while the agent shuts down
+    # may still run and come back OK.
     stopped_at = time.time()
-    agent.stop()  # SIGTERM to its PID, as systemctl stop does
 
     def all_unknown():
         found = services(master)

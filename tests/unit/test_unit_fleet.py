@@ -34,7 +34,7 @@ from resultsfile import write_section  # noqa: E402
 
 
 def result(name: str, ended: float) -> Result:
-    return Result(name, "hv1", ended - 1, ended - 0.5, ended, ended + 0.1, 0, 10, "")
+    return Result(name, "hv1", ended - 0.5, ended, 0, 10, "")
 
 
 def test_results_every_interval_are_on_time():
@@ -93,14 +93,14 @@ def test_the_extrapolation_scales_each_vm_and_result():
 
 def test_an_event_becomes_a_result_with_its_problem():
     event = {"type": "CheckResult", "host": "vm1", "service": "vm-mem",
-             "check_result": {"check_source": "hv1", "schedule_start": 1.0,
-                              "execution_start": 1.5, "execution_end": 2.0, "state": 3.0,
+             "check_result": {"check_source": "hv1", "execution_start": 1.5,
+                              "execution_end": 2.0, "state": 3.0,
                               "output": "VM_MEM UNKNOWN - no\nmore", "performance_data": ["x=1"]}}
-    found = result_of(event, received=2.5)
+    found = result_of(event)
     assert found.checkable == "vm1!vm-mem" and found.state == 3
     assert found.problem == "VM_MEM UNKNOWN - no"
     assert found.size == len("VM_MEM UNKNOWN - no\nmore") + len("x=1") + 1
-    assert result_of({"type": "StateChange"}, 1.0) is None
+    assert result_of({"type": "StateChange"}) is None
 
 
 def test_each_benchmark_replaces_only_its_own_section(tmp_path):
