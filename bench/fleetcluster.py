@@ -19,13 +19,14 @@ without a balloon driver): vm-mem stays OK as on a guest that has one.
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import pwd
 import shutil
 from pathlib import Path
 
-from cluster.cluster import PACKAGE_EXAMPLES, Cluster, inventory, shortened_templates
+from cluster.cluster import Cluster, inventory
 from cluster.node import ClusterNode
 from cluster.testnodes import TestNode
 from cpugroup import CpuGroup
@@ -83,12 +84,13 @@ class Fleet:
     def __init__(self, root: Path, agents: int, domains: int, snapshot: bool) -> None:
         self.root = root
         self.domains = domains
-        self.snapshot = snapshot
         self.groups: dict[str, CpuGroup] = {}
         self.hook = root / "fleethook"
         try:
             self.cluster = Cluster(root, agents=agent_names(agents), interval=INTERVAL,
-                                   make_node=self._node)
+                                   make_node=self._node,
+                                   edit_templates=functools.partial(fleet_templates,
+                                                                    snapshot=snapshot))
         except Exception:
             self._remove_groups()
             raise
@@ -107,10 +109,6 @@ class Fleet:
         """Certificates, configuration, the master's config validated, all owned by nagios."""
         shutil.copytree(HOOK, self.hook, ignore=shutil.ignore_patterns("__pycache__"))
         self.cluster.set_up()
-        templates = shortened_templates((PACKAGE_EXAMPLES / "templates.conf").read_text(),
-                                        INTERVAL)
-        self.master.add_zone_file("global-templates", "check-vm-templates.conf",
-                                  fleet_templates(templates, self.snapshot))
         for agent, node in self.test_nodes.items():
             self.cluster.add_master_config(f"inventory-{agent}.conf", inventory(node.uri, agent))
         for node in self.agents:

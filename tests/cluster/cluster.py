@@ -74,6 +74,7 @@ class Cluster:
     agents: tuple[str, ...] = (AGENT_A, AGENT_B)
     interval: int = INTERVAL
     make_node: Callable[[Path, str, int], ClusterNode] = ClusterNode
+    edit_templates: Callable[[str], str] = str  # what the master's templates get on top
     nodes: dict[str, ClusterNode] = field(default_factory=dict)
     inventories: dict[str, str] = field(default_factory=dict)
 
@@ -95,10 +96,10 @@ class Cluster:
         for name, node in self.nodes.items():
             pki.signed_node(ca_data, name, node.data_dir)
             node.write_config(zones, self.state_dir)
+        templates = shortened_templates((PACKAGE_EXAMPLES / "templates.conf").read_text(),
+                                        self.interval)
         self.master.add_zone_file("global-templates", "check-vm-templates.conf",
-                                  shortened_templates(
-                                      (PACKAGE_EXAMPLES / "templates.conf").read_text(),
-                                      self.interval))
+                                  self.edit_templates(templates))
         for example, name in EXAMPLES.items():
             self.master.add_zone_file(MASTER, name,
                                       apply_rules((PACKAGE_EXAMPLES / example).read_text()))
