@@ -11,7 +11,6 @@ holds the cluster config an operator puts on the master.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from icinga.environment import daemon_environment, stop_session
-from icinga.icinga2 import ICINGA2, Dirs, run_as_me
+from icinga.icinga2 import ICINGA2, Dirs, open_api, output_tail, run_as_me
 
 STOP_TIMEOUT = 20
 API_USER = "check-vm-cluster"
@@ -148,16 +147,10 @@ class ClusterNode:
     def open_api(self, path: str, body: Optional[dict], timeout: float):
         """The open HTTP response of an API path (POST with a body), for streams
         such as /v1/events; `timeout` bounds each read."""
-        token = base64.b64encode(f"{API_USER}:{self._password}".encode()).decode()
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.port}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Accept": "application/json", "Authorization": f"Basic {token}"},
-            method="POST" if body is not None else "GET")
         context = ssl.create_default_context(
             cafile=str(self.data_dir / "certs" / "ca.crt"))
         context.check_hostname = False  # the CN is the node name, not 127.0.0.1
-        return urllib.request.urlopen(request, context=context, timeout=timeout)
+        return open_api(self.port, (API_USER, self._password), path, body, context, timeout)
 
     def objects(self, kind: str, *attrs: str, joins: tuple[str, ...] = ()) -> dict[str, dict]:
         """Attributes (and joined host attributes) of every Host or Service, by name."""
@@ -199,6 +192,5 @@ class ClusterNode:
         raise RuntimeError(f"{self.name}: the API did not answer within {timeout} s:\n"
                            + self._output_tail())
 
-    def _output_tail(self, lines: int = 30) -> str:
-        text = (self.root / "daemon.out").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+    def _output_tail(self) -> str:
+        return output_tail(self.root / "daemon.out")

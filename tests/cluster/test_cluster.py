@@ -29,6 +29,17 @@ def of_agent(found: dict[str, dict], agent: str) -> list[str]:
     return sorted(name for name, attrs in found.items() if agent_of(attrs) == agent)
 
 
+def host_checked(master, name: str, since: float, state: int, agent: str):
+    """A condition: the host `name` in `state`, by a check that `agent` ran after `since`."""
+    def condition():
+        host = hosts(master)[name]
+        result = result_of(host)
+        fresh = result.get("schedule_start", 0) > since
+        return host if fresh and host["state"] == state and result["check_source"] == agent \
+            else None
+    return condition
+
+
 def test_nodes_trust_only_the_master_ca(cluster):
     """Every node's certificate was signed by the CA on the master; both agents connected."""
     ca = cluster.master.data_dir / "ca" / "ca.crt"
@@ -101,13 +112,8 @@ def test_a_migrated_vm_missing_on_the_old_hypervisor_then_found_on_the_new(
     migrate(vm_name, test_nodes[AGENT_B], test_nodes[AGENT_A])
     moved_at = time.time()
 
-    def missing_on_b():
-        host = hosts(master)[vm_name]
-        result = result_of(host)
-        late = result.get("schedule_start", 0) > moved_at
-        return host if late and host["state"] == 1 and result["check_source"] == AGENT_B \
-            else None
-    down = wait_for(missing_on_b, 15 + 4 * INTERVAL, f"{vm_name} DOWN on {AGENT_B}", master)
+    down = wait_for(host_checked(master, vm_name, moved_at, 1, AGENT_B), 15 + 4 * INTERVAL,
+                    f"{vm_name} DOWN on {AGENT_B}", master)
     assert f"no domain '{vm_name}'" in result_of(down)["output"], down
     print(f"{vm_name} moved: DOWN on {AGENT_B} after {time.time() - moved_at:.1f} s: "
           f"{result_of(down)['output'].splitlines()[0]}")
@@ -123,13 +129,8 @@ def test_a_migrated_vm_missing_on_the_old_hypervisor_then_found_on_the_new(
     reloaded_at = time.time()
     master.reload()
 
-    def up_on_a():
-        host = hosts(master)[vm_name]
-        result = result_of(host)
-        fresh = result.get("schedule_start", 0) > reloaded_at
-        return host if fresh and host["state"] == 0 and result["check_source"] == AGENT_A \
-            else None
-    up = wait_for(up_on_a, 3 * INTERVAL, f"{vm_name} UP on {AGENT_A}", master)
+    up = wait_for(host_checked(master, vm_name, reloaded_at, 0, AGENT_A), 3 * INTERVAL,
+                  f"{vm_name} UP on {AGENT_A}", master)
     assert up["vars"]["hypervisor"] == AGENT_A
     moved = fresh_results(master, [f"{vm_name}!vm-cpu"], reloaded_at, 3 * INTERVAL)
     assert result_of(moved[f"{vm_name}!vm-cpu"])["check_source"] == AGENT_A

@@ -218,16 +218,11 @@ class Daemon:
 
     def api(self, path: str, body: Optional[dict] = None) -> dict:
         """GET (or, with a body, POST) an API path; the decoded JSON answer."""
-        token = base64.b64encode(f"check-vm-test:{self._password}".encode()).decode()
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.api_port}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Accept": "application/json", "Authorization": f"Basic {token}"},
-            method="POST" if body is not None else "GET")
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # our own self-signed certificate
-        with urllib.request.urlopen(request, context=context, timeout=15) as response:
+        with open_api(self.api_port, ("check-vm-test", self._password), path, body, context,
+                      timeout=15) as response:
             return json.load(response)
 
     def objects(self, kind: str, *attrs: str) -> dict[str, dict]:
@@ -255,6 +250,24 @@ class Daemon:
         raise RuntimeError(f"icinga2's API did not answer within {timeout} s:\n"
                            + self._output_tail())
 
-    def _output_tail(self, lines: int = 30) -> str:
-        text = (self.root / "daemon.out").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+    def _output_tail(self) -> str:
+        return output_tail(self.root / "daemon.out")
+
+
+def open_api(port: int, credentials: tuple[str, str], path: str, body: Optional[dict],
+             context: ssl.SSLContext, timeout: float):
+    """The open HTTP response of a path of the API on 127.0.0.1:`port` (POST with a
+    body), as the API user `credentials` (name, password); `timeout` bounds each read."""
+    token = base64.b64encode(":".join(credentials).encode()).decode()
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Accept": "application/json", "Authorization": f"Basic {token}"},
+        method="POST" if body is not None else "GET")
+    return urllib.request.urlopen(request, context=context, timeout=timeout)
+
+
+def output_tail(path: Path, lines: int = 30) -> str:
+    """The last lines a daemon wrote to its output file."""
+    text = path.read_text(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
