@@ -25,7 +25,6 @@ import argparse
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -51,7 +50,7 @@ from fleetreport import (  # noqa: E402
 from fleetrun import FleetRun  # noqa: E402
 from icinga.environment import ensure_installed  # noqa: E402
 from realvm.host import TierUnavailable  # noqa: E402
-from run import TIERS_LOCK, say, tiers_lock  # noqa: E402
+from run import TIERS_LOCK, git_tree, say, tiers_lock  # noqa: E402
 
 # The most domains per hypervisor that 3 agents kept up with on this machine's 2 cores
 # with the snapshot on, probed in steps of 10 (100 fell behind; docs/benchmark.md).
@@ -100,12 +99,6 @@ def prerequisites() -> Path:
     return installed.ensure_package(say)
 
 
-def tree_version() -> str:
-    done = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                          capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 def memory_gib() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -140,7 +133,7 @@ def compose(results: list[ModeResult], failures: list[str], options: argparse.Na
     gib = memory_gib()
     lines = [
         f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}; tree "
-        f"{tree_version()}; {deb.name}; took {seconds:.0f} s",
+        f"{git_tree()}; {deb.name}; took {seconds:.0f} s",
         f"machine: {cores} cores, {gib:.0f} GiB, Linux {platform.release()}",
         *legend(options, cores), *hook_lines, "",
         HEADER, "-" * len(HEADER), *[row(result) for result in results],
