@@ -1,34 +1,31 @@
-"""Entry points of the executables: one function per check.
+"""Entry points of the executables: `check_vm_<name>` for every registered check.
 
-Each imports only its own check module, so a run loads nothing it does not use.
+Each entry point imports only its own check module, so a run loads nothing
+it does not use.  The functions are made on demand from the registry
+(`from libcheck.commands import check_vm_cpu` works for every check).
 """
 
-from libcheck import runtime
+from __future__ import annotations
+
+from typing import Callable, NoReturn
+
+from libcheck import registry, runtime
 
 
-def check_vm_cpu() -> None:
-    """check_vm_cpu: CPU usage of a VM."""
-    from libcheck.cpu import CHECK
-
-    runtime.main(CHECK)
+def run(executable: str) -> NoReturn:
+    """Run the check whose executable this is, with sys.argv, and exit with its state."""
+    runtime.main(registry.by_name(executable).load())
 
 
-def check_vm_mem() -> None:
-    """check_vm_mem: memory used inside a VM."""
-    from libcheck.mem import CHECK
+def __getattr__(attribute: str) -> Callable[[], NoReturn]:
+    try:
+        entry = registry.by_name(attribute)
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}") from None
 
-    runtime.main(CHECK)
+    def entry_point() -> NoReturn:
+        run(entry.executable)
 
-
-def check_vm_disk_io() -> None:
-    """check_vm_disk_io: disk I/O of a VM, per disk."""
-    from libcheck.disk import CHECK
-
-    runtime.main(CHECK)
-
-
-def check_vm_nic() -> None:
-    """check_vm_nic: network traffic of a VM, per interface."""
-    from libcheck.nic import CHECK
-
-    runtime.main(CHECK)
+    entry_point.__name__ = entry.executable
+    entry_point.__doc__ = f"{entry.executable}: {entry.summary}."
+    return entry_point
