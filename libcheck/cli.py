@@ -146,7 +146,7 @@ def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
 def check_parser(check) -> argparse.ArgumentParser:
     """The parser of one check definition (a module's CHECK): what its executable parses."""
     return build_parser(f"check_vm_{check.name}", check.description, check.specs,
-                        getattr(check, "add_options", None))
+                        check.add_options)
 
 
 def _add_state_options(parser: argparse.ArgumentParser) -> None:

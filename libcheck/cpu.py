@@ -16,34 +16,31 @@ import functools
 import os
 from typing import NamedTuple, Optional, Union
 
+from libcheck.checkbase import Check
 from libcheck.errors import CheckError
 from libcheck.evaluation import Phrase, Reading
 from libcheck.measure import Measurement
+from libcheck.metrics import (
+    Field,
+    Inputs,
+    Metric,
+    Reported,
+    Value,
+    Wording,
+    counted_fields,
+    counters_in,
+    missing_fields,
+    readings_of,
+    specs_of,
+)
 from libcheck.rates import DOMAIN_GROUP, Counters
 from libcheck.samples import CpuSample, DomainSample, Group
-from libcheck.thresholds import LabelSpec, Target
+from libcheck.thresholds import VCPU_KIND, LabelSpec, Target
 from libcheck.units import decimal
 
 NS_PER_SECOND = 1e9
 # The kernel's switch for scheduler statistics (absent: built without them).
 SCHEDSTATS_SWITCH = "/proc/sys/kernel/sched_schedstats"
-
-USAGE = LabelSpec("cpu_usage", "%", "CPU used, in percent of all vCPUs (the headline)",
-                  headline=True)
-USER = LabelSpec("cpu_user", "%", "host-side user time of the VM's processes (the guest's "
-                 "own running counts here), in percent of all vCPUs")
-SYSTEM = LabelSpec("cpu_system", "%", "host-side kernel time spent for the VM, in percent "
-                   "of all vCPUs")
-WAIT = LabelSpec("cpu_wait", "%", "time vCPUs were runnable while the host ran something "
-                 "else, from the host's scheduler statistics, in percent of all vCPUs")
-STEAL = LabelSpec("cpu_steal", "%", "time vCPUs waited in the host's run queue (the "
-                  "guest's steal time), in percent of all vCPUs")
-TIME = LabelSpec("cpu_time_ns", "c", "cumulative CPU time of the domain, nanoseconds")
-VCPU_USAGE = LabelSpec("usage", "%", "one vCPU's usage, in percent of that vCPU",
-                       kind="vcpu")
-VCPU_WAIT = LabelSpec("wait", "%", "one vCPU's wait time, in percent", kind="vcpu")
-VCPU_STEAL = LabelSpec("steal", "%", "one vCPU's run-queue delay (steal), in percent",
-                       kind="vcpu")
 
 NO_DELAY = ("this driver or libvirt version reports no vCPU delay (libvirt >= 7.2 reports "
             "it for QEMU/KVM guests)")
@@ -58,11 +55,86 @@ NO_WAIT_EVER = ("no vCPU of this domain has waited a nanosecond in libvirt's cou
                 "hypervisor's kernel does not collect scheduler statistics "
                 "(sysctl kernel.sched_schedstats=1 there turns them on)")
 
-SPECS = (USAGE, USER, SYSTEM, WAIT, STEAL, TIME, VCPU_USAGE, VCPU_WAIT, VCPU_STEAL)
 
-_DOMAIN_COUNTERS = {"time": "time_ns", "user": "user_ns", "system": "system_ns"}
-_VCPU_COUNTERS = {"time": "time_ns", "wait": "wait_ns", "delay": "delay_ns"}
+def _seconds(nanoseconds: float, decimals: Optional[int] = None) -> str:
+    return decimal(nanoseconds / NS_PER_SECOND, decimals)
 
+
+def _percent(rate_ns: Optional[float], vcpus: int = 1) -> Optional[float]:
+    if rate_ns is None:
+        return None
+    return min(max(rate_ns / NS_PER_SECOND / vcpus * 100.0, 0.0), 100.0)
+
+
+# Their words are whole reasons: the CPU check says them as they are.
+TIME_NS = Field("time_ns", "libvirt reports no CPU time for this domain", "time")
+USER_NS = Field("user_ns", NO_SPLIT, "user")
+SYSTEM_NS = Field("system_ns", NO_SPLIT, "system")
+# A vCPU's: a domain-wide label needs them from at least one vCPU.
+VCPU_TIME_NS = Field("time_ns", "libvirt reports no time for this vCPU", "time")
+WAIT_NS = Field("wait_ns", NO_WAIT, "wait")
+DELAY_NS = Field("delay_ns", NO_DELAY, "delay")
+
+
+class CpuShare(Value):
+    """A CPU-time counter's rate in percent of the vCPUs' time: the run's vCPU
+    count is the limit (1 for one vCPU's own label), clamped to 0..100.
+    `along` are fields that must come with it (user time means nothing
+    without system time: the split is reported whole or not at all)."""
+
+    def __init__(self, field: Field, *along: Field) -> None:
+        self.fields, self.counted = (field, *along), (field,)
+
+    def compute(self, inputs: Inputs) -> Optional[float]:
+        return _percent(inputs.rates.get(self.fields[0].key), inputs.limit or 1)
+
+
+class VcpuShare(Value):
+    """The sum of one counter's rates over every vCPU, in percent of all vCPUs;
+    the rates are those of every group (the vCPUs' are `vcpuN`)."""
+
+    def __init__(self, field: Field) -> None:
+        self.fields = self.counted = (field,)
+
+    def compute(self, inputs: Inputs) -> Optional[float]:
+        counter = self.fields[0].key
+        rates = [values[counter] for group, values in inputs.rates.items()
+                 if group.startswith("vcpu") and counter in values]
+        return _percent(sum(rates), inputs.limit or 1) if rates else None
+
+
+USAGE = Metric(LabelSpec("cpu_usage", "%", "CPU used, in percent of all vCPUs (the headline)",
+                         headline=True), CpuShare(TIME_NS), Wording(""), maximum=100)
+USER = Metric(LabelSpec("cpu_user", "%", "host-side user time of the VM's processes (the "
+                        "guest's own running counts here), in percent of all vCPUs"),
+              CpuShare(USER_NS, SYSTEM_NS), Wording("user time ", "%"), maximum=100)
+SYSTEM = Metric(LabelSpec("cpu_system", "%", "host-side kernel time spent for the VM, in "
+                          "percent of all vCPUs"),
+                CpuShare(SYSTEM_NS, USER_NS), Wording("system time ", "%"), maximum=100)
+WAIT = Metric(LabelSpec("cpu_wait", "%", "time vCPUs were runnable while the host ran "
+                        "something else, from the host's scheduler statistics, in percent of "
+                        "all vCPUs"), VcpuShare(WAIT_NS), Wording("vCPU wait ", "%"),
+              maximum=100)
+STEAL = Metric(LabelSpec("cpu_steal", "%", "time vCPUs waited in the host's run queue (the "
+                         "guest's steal time), in percent of all vCPUs"),
+               VcpuShare(DELAY_NS), Wording("vCPU steal ", "%"), maximum=100)
+TIME = Metric(LabelSpec("cpu_time_ns", "c", "cumulative CPU time of the domain, nanoseconds"),
+              Reported(TIME_NS), Wording("CPU time ", " s", _seconds))
+VCPU_USAGE = Metric(LabelSpec("usage", "%", "one vCPU's usage, in percent of that vCPU",
+                              kind=VCPU_KIND), CpuShare(VCPU_TIME_NS),
+                    Wording("{device} usage ", "%"), maximum=100)
+VCPU_WAIT = Metric(LabelSpec("wait", "%", "one vCPU's wait time, in percent", kind=VCPU_KIND),
+                   CpuShare(WAIT_NS), Wording("{device} wait ", "%"), maximum=100)
+VCPU_STEAL = Metric(LabelSpec("steal", "%", "one vCPU's run-queue delay (steal), in percent",
+                              kind=VCPU_KIND), CpuShare(DELAY_NS),
+                    Wording("{device} steal ", "%"), maximum=100)
+
+METRICS = (USAGE, USER, SYSTEM, WAIT, STEAL, TIME, VCPU_USAGE, VCPU_WAIT, VCPU_STEAL)
+SPECS = specs_of(METRICS)
+_DOMAIN = (USER, SYSTEM, WAIT, STEAL)
+_DOMAIN_COUNTED = (USAGE, USER, SYSTEM)
+_PER_VCPU = (VCPU_USAGE, VCPU_WAIT, VCPU_STEAL)
+_WAITS = (WAIT, VCPU_WAIT)
 
 class WaitVerdict(NamedTuple):
     """Whether the host collects vCPU wait, and if not, why."""
@@ -86,21 +158,21 @@ def _vcpu_name(index: int) -> str:
     return f"vcpu{index}"
 
 
-def _percent(rate_ns: Optional[float], vcpus: int = 1) -> Optional[float]:
-    if rate_ns is None:
-        return None
-    return min(max(rate_ns / NS_PER_SECOND / vcpus * 100.0, 0.0), 100.0)
+class CpuOptions(NamedTuple):
+    """What the CPU check reads of the common options: the URI (is it local?)."""
+
+    connect: Optional[str]
 
 
-class CpuCheck:
+class CpuCheck(Check):
     """The CPU check: counters to keep, readings to judge, words to print."""
 
     name = "cpu"
-    title = "VM_CPU"
     description = ("CPU usage of a KVM/QEMU domain, measured from the hypervisor "
                    "through libvirt.")
     groups = frozenset({Group.CPU})
-    specs = SPECS
+    metrics = METRICS
+    Options = CpuOptions
 
     def __init__(self, schedstats_switch: Union[str, os.PathLike] = SCHEDSTATS_SWITCH) -> None:
         self._schedstats_switch = schedstats_switch
@@ -136,84 +208,64 @@ class CpuCheck:
             return None
         return WaitVerdict(True) if value != "0" else WaitVerdict(False, SCHEDSTATS_OFF)
 
-    @staticmethod
-    def counters(sample: DomainSample) -> Counters:
+    def counters(self, sample: DomainSample) -> Counters:
         """The cumulative CPU times, by domain and by vCPU."""
         cpu = sample.cpu
-        counters = {DOMAIN_GROUP: _present(cpu, _DOMAIN_COUNTERS)}
+        counters = {DOMAIN_GROUP: counters_in(counted_fields(_DOMAIN_COUNTED), cpu)}
         for vcpu in cpu.vcpus:
-            counters[_vcpu_name(vcpu.index)] = _present(vcpu, _VCPU_COUNTERS)
+            counters[_vcpu_name(vcpu.index)] = counters_in(counted_fields(_PER_VCPU), vcpu)
         return counters
 
-    @staticmethod
-    def devices(sample: DomainSample) -> dict[str, list[str]]:
+    def devices(self, sample: DomainSample) -> dict[str, list[str]]:
         """The vCPUs a threshold label may name."""
         indices = {vcpu.index for vcpu in sample.cpu.vcpus} | set(range(sample.cpu.vcpu_count))
-        return {"vcpu": [_vcpu_name(index) for index in sorted(indices)]}
+        return {VCPU_KIND: [_vcpu_name(index) for index in sorted(indices)]}
 
-    def readings(self, measurement: Measurement, options=None) -> list[Reading]:
+    def readings(self, measurement: Measurement,
+                 options: Optional[CpuOptions] = None) -> list[Reading]:
         """Domain-wide percentages, the raw counter, then each vCPU's."""
         cpu = measurement.sample.cpu
         if DOMAIN_GROUP not in measurement.rates:
             raise CheckError("the domain's CPU counters went back during the run "
                              "(was it restarted?); the next run measures again")
-        with_wait = self.wait_verdict(cpu, getattr(options, "connect", None)).collected
+        with_wait = self.wait_verdict(cpu, _uri(options)).collected
         readings = self._domain_readings(measurement, cpu, with_wait)
         for vcpu in cpu.vcpus:
-            readings += self._vcpu_readings(measurement, _vcpu_name(vcpu.index), with_wait)
+            name = _vcpu_name(vcpu.index)
+            inputs = Inputs(vcpu, measurement.rates.get(name, {}))
+            readings += readings_of(_PER_VCPU, inputs, name,
+                                    keep=lambda metric: with_wait or metric is not VCPU_WAIT)
         return readings
 
     def _domain_readings(self, measurement: Measurement, cpu: CpuSample,
                          with_wait: bool) -> list[Reading]:
         count = max(cpu.vcpu_count, 1)
-        usage = _percent(measurement.rate(DOMAIN_GROUP, "time"), count)
-        readings = [Reading.of(USAGE, usage, self._headline(count), maximum=100)]
-        for spec, value, words in (
-                (USER, _percent(measurement.rate(DOMAIN_GROUP, "user"), count), "user time"),
-                (SYSTEM, _percent(measurement.rate(DOMAIN_GROUP, "system"), count),
-                 "system time"),
-                (WAIT, self._vcpu_sum(measurement, "wait", count) if with_wait else None,
-                 "vCPU wait"),
-                (STEAL, self._vcpu_sum(measurement, "delay", count), "vCPU steal")):
-            if value is not None:
-                readings.append(Reading.of(spec, value, Phrase(f"{words} ", "%"), maximum=100))
-        readings.append(Reading.of(TIME, cpu.time_ns, Phrase("CPU time ", " s", _seconds),
-                                   maximum=None))
-        return readings
+        usage = USAGE.value.compute(Inputs(cpu, measurement.rates[DOMAIN_GROUP], count))
+        readings = [Reading.of(USAGE.spec, usage, self._headline(count), maximum=100)]
+        domain = Inputs(cpu, measurement.rates[DOMAIN_GROUP], count)
+        every_group = Inputs(cpu, measurement.rates, count)
+        for metric in _DOMAIN:
+            inputs = every_group if isinstance(metric.value, VcpuShare) else domain
+            if with_wait or metric is not WAIT:
+                readings += readings_of((metric,), inputs)
+        return readings + readings_of((TIME,), domain)
 
     @staticmethod
     def _headline(count: int) -> Phrase:
         return Phrase("", f"% of {count} vCPU{'s' if count != 1 else ''}")
 
-    @staticmethod
-    def _vcpu_sum(measurement: Measurement, counter: str, count: int) -> Optional[float]:
-        rates = [values[counter] for group, values in measurement.rates.items()
-                 if group.startswith("vcpu") and counter in values]
-        return _percent(sum(rates), count) if rates else None
-
-    @staticmethod
-    def _vcpu_readings(measurement: Measurement, name: str, with_wait: bool) -> list[Reading]:
-        readings = []
-        for spec, counter, words in ((VCPU_USAGE, "time", "usage"), (VCPU_WAIT, "wait", "wait"),
-                                     (VCPU_STEAL, "delay", "steal")):
-            value = _percent(measurement.rate(name, counter))
-            if value is not None and (with_wait or spec is not VCPU_WAIT):
-                readings.append(Reading.of(spec, value, Phrase(f"{name} {words} ", "%"),
-                                           device=name, maximum=100))
-        return readings
-
-    def unmeasured_reason(self, measurement: Measurement, options,
+    def unmeasured_reason(self, measurement: Measurement, options: Optional[CpuOptions],
                           target: Target) -> Optional[str]:
         """Why a CPU label has no value in this run, where the check knows."""
         cpu = measurement.sample.cpu
-        if target.spec in (WAIT, VCPU_WAIT):
-            verdict = self.wait_verdict(cpu, getattr(options, "connect", None))
+        metric = next(metric for metric in METRICS if metric.spec is target.spec)
+        if metric in _WAITS:
+            verdict = self.wait_verdict(cpu, _uri(options))
             if not verdict.collected:
                 return verdict.reason
-        if target.spec in (STEAL, VCPU_STEAL) and all(v.delay_ns is None for v in cpu.vcpus):
-            return NO_DELAY
-        if target.spec in (USER, SYSTEM) and None in (cpu.user_ns, cpu.system_ns):
-            return NO_SPLIT
+        missing = _missing(metric, cpu)
+        if missing:
+            return missing[0].words
         if target.device is not None and target.device not in {
                 _vcpu_name(vcpu.index) for vcpu in cpu.vcpus if vcpu.time_ns is not None}:
             return f"libvirt reports no time for {target.device} (is it offline?)"
@@ -223,19 +275,24 @@ class CpuCheck:
         """The calm status line: usage of all vCPUs."""
         return readings[0].text
 
-    def details(self, measurement: Measurement, options=None) -> list[str]:
+    def details(self, measurement: Measurement,
+                options: Optional[CpuOptions] = None) -> list[str]:
         """With -v: why vCPU wait is not reported, where it is not."""
-        verdict = self.wait_verdict(measurement.sample.cpu, getattr(options, "connect", None))
+        verdict = self.wait_verdict(measurement.sample.cpu, _uri(options))
         return [] if verdict.collected else [f"vCPU wait not reported: {verdict.reason}"]
 
 
-def _seconds(nanoseconds: float, decimals: Optional[int] = None) -> str:
-    return decimal(nanoseconds / NS_PER_SECOND, decimals)
+def _uri(options: Optional[CpuOptions]) -> Optional[str]:
+    return options.connect if options is not None else None
 
 
-def _present(source, fields: dict[str, str]) -> dict[str, float]:
-    values = {name: getattr(source, attribute) for name, attribute in fields.items()}
-    return {name: value for name, value in values.items() if value is not None}
+def _missing(metric: Metric, cpu: CpuSample) -> list[Field]:
+    """The fields a label needs that the sample lacks: a vCPU's field is there
+    when any vCPU has it (a vCPU's own label is judged by its own time)."""
+    if metric in _PER_VCPU or isinstance(metric.value, VcpuShare):
+        return [field for field in metric.needs if field is not VCPU_TIME_NS
+                and all(field.of(vcpu) is None for vcpu in cpu.vcpus)]
+    return missing_fields(metric, cpu)
 
 
 CHECK = CpuCheck()

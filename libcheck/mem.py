@@ -18,8 +18,24 @@ from __future__ import annotations
 import argparse
 from typing import NamedTuple, Optional
 
-from libcheck.evaluation import Condition, Phrase, Reading
+from libcheck.checkbase import Check
+from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
+from libcheck.metrics import (
+    Field,
+    Inputs,
+    Limit,
+    Metric,
+    RatioOfRates,
+    Reported,
+    ShareOfLimit,
+    Value,
+    Wording,
+    counted_fields,
+    counters_in,
+    missing_fields,
+    readings_of,
+)
 from libcheck.policy import STATE_NAMES
 from libcheck.rates import DOMAIN_GROUP, Counters
 from libcheck.samples import DomainSample, Group, MemorySample
@@ -34,36 +50,99 @@ STALE_SLACK_SECONDS = 5
 # local clock is its rounding, not a clock that runs ahead.
 TIMESTAMP_RESOLUTION_SECONDS = 1.0
 
-USAGE = LabelSpec("mem_usage", "%", "memory used inside the guest, in percent of the memory "
-                  "it sees (the headline)", headline=True)
-USED = LabelSpec("mem_used", "B", "memory used inside the guest: available - usable "
-                 "(or - unused)")
-AVAILABLE = LabelSpec("mem_available", "B", "memory the guest sees (its MemTotal)")
-USABLE = LabelSpec("mem_usable", "B", "memory the guest could use without swapping "
-                   "(its MemAvailable)")
-UNUSED = LabelSpec("mem_unused", "B", "memory the guest leaves unused (its MemFree)")
-CACHES = LabelSpec("mem_disk_caches", "B", "guest page cache that could be reclaimed")
-ACTUAL = LabelSpec("balloon_actual", "B", "the balloon's current size (memory given to the guest)")
-RSS = LabelSpec("host_rss", "B", "host-side: QEMU's resident memory for this VM")
-RSS_USAGE = LabelSpec("host_rss_usage", "%", "host-side: QEMU's resident memory in percent "
-                      "of the configured maximum")
-SWAP_IN = LabelSpec("swap_in_bytes_per_second", "B", "guest swap-in, bytes per second")
-SWAP_OUT = LabelSpec("swap_out_bytes_per_second", "B", "guest swap-out, bytes per second")
-MAJOR = LabelSpec("major_faults_per_second", "", "guest major page faults per second")
-MINOR = LabelSpec("minor_faults_per_second", "", "guest minor page faults per second")
+BALLOON_FIELD_WORDS = "libvirt's balloon statistics of this domain have no '{name}'"
 
-SPECS = (USAGE, USED, AVAILABLE, USABLE, UNUSED, CACHES, ACTUAL, RSS, RSS_USAGE,
-         SWAP_IN, SWAP_OUT, MAJOR, MINOR)
 
-_RATE_COUNTERS = (("swap_in", SWAP_IN, KIB, "swap-in"), ("swap_out", SWAP_OUT, KIB, "swap-out"),
-                  ("major_fault", MAJOR, 1, "major faults"),
-                  ("minor_fault", MINOR, 1, "minor faults"))
+def _balloon(name: str) -> Field:
+    return Field(name, f"'{name}'")
 
-_RATE_SPECS = tuple(spec for _counter, spec, *_rest in _RATE_COUNTERS)
-# The balloon field each label needs (the guest's balloon driver may omit some).
-_BALLOON_FIELD_OF = {USABLE: "usable", UNUSED: "unused", CACHES: "disk_caches",
-                     ACTUAL: "actual", RSS: "rss",
-                     **{spec: counter for counter, spec, *_rest in _RATE_COUNTERS}}
+
+AVAILABLE_FIELD, USABLE_FIELD, UNUSED_FIELD = (_balloon(name) for name in
+                                               ("available", "usable", "unused"))
+CACHES_FIELD, ACTUAL_FIELD, RSS_FIELD = (_balloon(name) for name in
+                                         ("disk_caches", "actual", "rss"))
+LAST_UPDATE = _balloon("last_update")
+# The configured maximum is the domain's, not the balloon's: a run passes it
+# as the limit that host_rss_usage is a share of.
+CONFIGURED_FIELD = Field("maximum_kib", "configured maximum")
+
+
+def _configured(kib: float, decimals: Optional[int] = None) -> str:
+    return human_bytes(kib * KIB, decimals)
+
+
+class GuestUsed(Value):
+    """Memory used inside the guest: available - usable (or - unused), in bytes,
+    or in percent of available (`share`)."""
+
+    fields = (AVAILABLE_FIELD,)
+
+    def __init__(self, share: bool = False) -> None:
+        self.share = share
+
+    def compute(self, inputs: Inputs) -> Optional[float]:
+        balloon = inputs.source
+        if "available" not in balloon or not ("usable" in balloon or "unused" in balloon):
+            return None
+        available = balloon["available"] * KIB
+        free = balloon["usable"] if "usable" in balloon else balloon["unused"]
+        used = min(max(available - free * KIB, 0), available)
+        if not self.share:
+            return used
+        return used / available * 100 if available else 0.0
+
+
+def _guest(spec: LabelSpec, field: Field, words: str) -> Metric:
+    return Metric(spec, Reported(field, KIB), Wording(f"{words} ", "", human_bytes))
+
+
+def _per_update(spec: LabelSpec, counter: str, scale: float, words: str) -> Metric:
+    # The guest's counters move once per stats period: per second of the
+    # time between the two balloon updates, not of our interval.
+    number = human_bytes if scale == KIB else decimal
+    return Metric(spec, RatioOfRates(_balloon(counter), LAST_UPDATE, scale=scale),
+                  Wording(f"{words} ", "/s", number))
+
+
+USAGE = Metric(LabelSpec("mem_usage", "%", "memory used inside the guest, in percent of the "
+                         "memory it sees (the headline)", headline=True),
+               GuestUsed(share=True), Wording(""), maximum=100)
+USED = Metric(LabelSpec("mem_used", "B", "memory used inside the guest: available - usable "
+                        "(or - unused)"), GuestUsed(), Wording("used ", "", human_bytes))
+AVAILABLE = _guest(LabelSpec("mem_available", "B", "memory the guest sees (its MemTotal)"),
+                   AVAILABLE_FIELD, "available")
+USABLE = _guest(LabelSpec("mem_usable", "B", "memory the guest could use without swapping "
+                          "(its MemAvailable)"), USABLE_FIELD, "usable")
+UNUSED = _guest(LabelSpec("mem_unused", "B", "memory the guest leaves unused (its MemFree)"),
+                UNUSED_FIELD, "unused")
+CACHES = _guest(LabelSpec("mem_disk_caches", "B", "guest page cache that could be reclaimed"),
+                CACHES_FIELD, "disk caches")
+ACTUAL = _guest(LabelSpec("balloon_actual", "B", "the balloon's current size (memory given to "
+                          "the guest)"), ACTUAL_FIELD, "balloon size")
+RSS = _guest(LabelSpec("host_rss", "B", "host-side: QEMU's resident memory for this VM"),
+             RSS_FIELD, "host-side RSS")
+RSS_USAGE = Metric(LabelSpec("host_rss_usage", "%", "host-side: QEMU's resident memory in "
+                             "percent of the configured maximum"),
+                   ShareOfLimit(Reported(RSS_FIELD), Limit(CONFIGURED_FIELD, _configured),
+                                "libvirt reports no configured maximum for {subject}"),
+                   Wording("host-side RSS ", "% of {limit} configured"), maximum=100)
+SWAP_IN = _per_update(LabelSpec("swap_in_bytes_per_second", "B", "guest swap-in, bytes per "
+                                "second"), "swap_in", KIB, "swap-in")
+SWAP_OUT = _per_update(LabelSpec("swap_out_bytes_per_second", "B", "guest swap-out, bytes "
+                                 "per second"), "swap_out", KIB, "swap-out")
+MAJOR = _per_update(LabelSpec("major_faults_per_second", "", "guest major page faults per "
+                              "second"), "major_fault", 1, "major faults")
+MINOR = _per_update(LabelSpec("minor_faults_per_second", "", "guest minor page faults per "
+                              "second"), "minor_fault", 1, "minor faults")
+
+METRICS = (USAGE, USED, AVAILABLE, USABLE, UNUSED, CACHES, ACTUAL, RSS, RSS_USAGE,
+           SWAP_IN, SWAP_OUT, MAJOR, MINOR)
+# The guest's view, shown while its balloon statistics are fresh.
+_GUEST_SIZES = (USABLE, UNUSED, CACHES, ACTUAL, RSS)
+_RATES = (SWAP_IN, SWAP_OUT, MAJOR, MINOR)
+# Labels whose absence the balloon's verdict explains best: they need what
+# the verdict requires (available, and usable or unused).
+_GUEST_TOTALS = (USAGE, USED, AVAILABLE)
 
 HINT_NO_DEVICE = ("add <memballoon model='virtio'><stats period='10'/></memballoon> to the "
                   "domain to see memory inside the guest")
@@ -180,18 +259,24 @@ def balloon_progress(measurement: Measurement) -> Optional[BalloonProgress]:
     return BalloonProgress(rate * measurement.interval, measurement.interval)
 
 
-class MemCheck:
+class MemOptions(NamedTuple):
+    """The memory check's own options."""
+
+    state_if_no_balloon: str
+    balloon_max_age: Optional[float]
+
+
+class MemCheck(Check):
     """The memory check: balloon readings, or the honest host-side fallback."""
 
     name = "mem"
-    title = "VM_MEM"
     description = ("Memory used inside a KVM/QEMU guest, from its virtio balloon "
                    "statistics, measured from the hypervisor through libvirt.")
     groups = frozenset({Group.MEMORY})
-    specs = SPECS
+    metrics = METRICS
+    Options = MemOptions
 
-    @staticmethod
-    def add_options(parser: argparse.ArgumentParser) -> None:
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The memory check's own options."""
         from libcheck.cli import add_state_option, duration_or_zero
 
@@ -202,19 +287,11 @@ class MemCheck:
                             help="balloon statistics older than this are stale (default: "
                                  "3 stats periods + 5 s; 0 accepts any age)")
 
-    @staticmethod
-    def counters(sample: DomainSample) -> Counters:
+    def counters(self, sample: DomainSample) -> Counters:
         """The guest's swap and page-fault counters, where it reports them."""
-        balloon = sample.memory.balloon
-        names = [name for name, *_ in _RATE_COUNTERS] + ["last_update"]
-        return {DOMAIN_GROUP: {name: balloon[name] for name in names if name in balloon}}
+        return {DOMAIN_GROUP: counters_in(counted_fields(METRICS), sample.memory.balloon)}
 
-    @staticmethod
-    def devices(sample: DomainSample) -> dict[str, list[str]]:
-        """No per-device labels."""
-        return {}
-
-    def readings(self, measurement: Measurement, options) -> list[Reading]:
+    def readings(self, measurement: Measurement, options: MemOptions) -> list[Reading]:
         """Guest-side readings when the balloon is fresh, else host-side ones."""
         memory = measurement.sample.memory
         if self._verdict(measurement, options).fresh:
@@ -223,87 +300,64 @@ class MemCheck:
         return self._host_readings(memory)
 
     @staticmethod
-    def _verdict(measurement: Measurement, options) -> BalloonVerdict:
+    def _verdict(measurement: Measurement, options: MemOptions) -> BalloonVerdict:
         return judge_balloon(measurement.sample.memory, measurement.sample.wall_time,
-                             getattr(options, "balloon_max_age", None),
-                             balloon_progress(measurement))
+                             options.balloon_max_age, balloon_progress(measurement))
 
     @staticmethod
     def _guest_readings(memory: MemorySample) -> list[Reading]:
-        balloon = memory.balloon
-        available = balloon["available"] * KIB
-        free = balloon["usable"] if "usable" in balloon else balloon["unused"]
-        used = min(max(available - free * KIB, 0), available)
-        usage = used / available * 100 if available else 0.0
+        inputs = Inputs(memory.balloon, {})
+        used, available = USED.value.compute(inputs), AVAILABLE.value.compute(inputs)
+        usage = USAGE.value.compute(inputs)
         readings = [
-            Reading(USAGE, usage, f"{usage:.1f}% used ({human_bytes(used)} of "
+            Reading(USAGE.spec, usage, f"{usage:.1f}% used ({human_bytes(used)} of "
                     f"{human_bytes(available)})", maximum=100),
-            Reading(USED, used, f"used {human_bytes(used)}", maximum=available),
-            Reading(AVAILABLE, available, f"available {human_bytes(available)}"),
+            Reading(USED.spec, used, f"used {human_bytes(used)}", maximum=available),
+            AVAILABLE.reading(inputs),
         ]
-        for spec, field, words in ((USABLE, "usable", "usable"), (UNUSED, "unused", "unused"),
-                                   (CACHES, "disk_caches", "disk caches"),
-                                   (ACTUAL, "actual", "balloon size"),
-                                   (RSS, "rss", "host-side RSS")):
-            if field in balloon:
-                value = balloon[field] * KIB
-                readings.append(Reading(spec, value, f"{words} {human_bytes(value)}"))
-        return readings
+        return readings + readings_of(_GUEST_SIZES, inputs)
 
     @staticmethod
     def _rate_readings(measurement: Measurement) -> list[Reading]:
-        # The guest's counters move once per stats period: per second of the
-        # time between the two balloon updates, not of our interval (which
-        # would read 0, or a spike). No update in between: nothing to say.
-        updates = measurement.rate(DOMAIN_GROUP, "last_update")
-        if not updates:
+        # No balloon update between the two samples: nothing to say (a rate
+        # over our interval would read 0, or a spike).
+        if not measurement.rate(DOMAIN_GROUP, "last_update"):
             return []
-        readings = []
-        for counter, spec, scale, words in _RATE_COUNTERS:
-            rate = measurement.rate(DOMAIN_GROUP, counter)
-            if rate is not None:
-                value = rate / updates * scale
-                number = human_bytes if scale == KIB else decimal
-                readings.append(Reading.of(spec, value, Phrase(f"{words} ", "/s", number)))
-        return readings
+        rates = measurement.rates.get(DOMAIN_GROUP, {})
+        return readings_of(_RATES, Inputs(measurement.sample.memory.balloon, rates))
 
     @staticmethod
     def _host_readings(memory: MemorySample) -> list[Reading]:
-        readings = []
-        rss = memory.balloon.get("rss")
-        if rss is not None:
-            readings.append(Reading(RSS, rss * KIB, f"host-side RSS {human_bytes(rss * KIB)}"))
-        readings += _rss_usage_readings(memory)
-        if "actual" in memory.balloon:
-            actual = memory.balloon["actual"] * KIB
-            readings.append(Reading(ACTUAL, actual, f"balloon size {human_bytes(actual)}"))
-        return readings
+        inputs = Inputs(memory.balloon, {})
+        return (readings_of((RSS,), inputs) + _rss_usage_readings(memory)
+                + readings_of((ACTUAL,), inputs))
 
-    def unmeasured_reason(self, measurement: Measurement, options,
+    def unmeasured_reason(self, measurement: Measurement, options: MemOptions,
                           target: Target) -> Optional[str]:
         """Why a memory label has no value in this run, where the check knows."""
         memory = measurement.sample.memory
-        field = _BALLOON_FIELD_OF.get(target.spec)
-        if field is not None and field not in memory.balloon:
-            return f"libvirt's balloon statistics of this domain have no '{field}'"
-        if target.spec is RSS_USAGE:
+        metric = next(metric for metric in METRICS if metric.spec is target.spec)
+        missing = missing_fields(metric, memory.balloon)
+        if missing and metric not in _GUEST_TOTALS:
+            return BALLOON_FIELD_WORDS.format(name=missing[0].name)
+        if metric is RSS_USAGE:
             return ("libvirt reports no host-side RSS or no configured maximum for this domain"
                     if not _rss_usage_readings(memory) else None)
         verdict = self._verdict(measurement, options)
         if not verdict.fresh:
             return verdict.reason
-        if target.spec in _RATE_SPECS and not measurement.rate(DOMAIN_GROUP, "last_update"):
+        if metric in _RATES and not measurement.rate(DOMAIN_GROUP, "last_update"):
             period = f", stats period {memory.stats_period} s" if memory.stats_period else ""
             return (f"the guest's balloon statistics did not update between the two samples "
                     f"({measurement.interval or 0:.1f} s apart{period}): no rate until they do")
         return None
 
-    def condition(self, measurement: Measurement, options) -> Optional[Condition]:
+    def condition(self, measurement: Measurement, options: MemOptions) -> Optional[Condition]:
         """Without fresh balloon statistics: the policy's state and why."""
         verdict = self._verdict(measurement, options)
         if verdict.fresh:
             return None
-        state = STATE_NAMES[getattr(options, "state_if_no_balloon", "unknown")]
+        state = STATE_NAMES[options.state_if_no_balloon]
         return Condition(state, f"{verdict.reason}: {verdict.hint}; "
                                 f"{self._host_summary(measurement.sample.memory)}")
 
@@ -318,11 +372,11 @@ class MemCheck:
 
     def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str:
         """The calm status line: percent used, and bytes of bytes."""
-        if readings and readings[0].spec is USAGE:
+        if readings and readings[0].spec is USAGE.spec:
             return readings[0].text
         return self._host_summary(measurement.sample.memory)
 
-    def details(self, measurement: Measurement, options) -> list[str]:
+    def details(self, measurement: Measurement, options: MemOptions) -> list[str]:
         """With -v: every balloon field as libvirt reported it (KiB)."""
         memory = measurement.sample.memory
         fields = ", ".join(f"{name}={value}" for name, value in sorted(memory.balloon.items()))
@@ -338,9 +392,8 @@ CHECK = MemCheck()
 def _rss_usage_readings(memory: MemorySample) -> list[Reading]:
     """host_rss_usage, in either view: a label that comes and goes with the
     balloon's freshness would judge nothing half the time and break graphs."""
-    rss = memory.balloon.get("rss")
-    if rss is None or not memory.maximum_kib:
+    share = RSS_USAGE.value.compute(Inputs(memory.balloon, {}, memory.maximum_kib))
+    if share is None:
         return []
-    share = min(rss / memory.maximum_kib * 100, 100.0)
-    return [Reading(RSS_USAGE, share, f"host-side RSS {share:.1f}% of "
-                    f"{human_bytes(memory.maximum_kib * KIB)} configured", maximum=100)]
+    return [Reading(RSS_USAGE.spec, share, f"host-side RSS {share:.1f}% of "
+                    f"{_configured(memory.maximum_kib)} configured", maximum=100)]

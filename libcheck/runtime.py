@@ -13,50 +13,27 @@ import sys
 import threading
 import traceback
 from functools import partial
-from typing import TYPE_CHECKING, Callable, NoReturn, Optional, Protocol, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
 from nagiosplugin.state import ServiceState, Unknown
 
 from libcheck import cli
+from libcheck.checkbase import Check
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.errors import CheckError, DomainNotFound, DomainVanished, UsageError
-from libcheck.evaluation import Outcome, Reading, Unmeasured, judge
+from libcheck.evaluation import Outcome, Unmeasured, judge
 from libcheck.measure import Measurement, Measurer
 from libcheck.policy import STATE_NAMES, StatePolicy
-from libcheck.rates import BaselinePolicy, Counters
+from libcheck.rates import BaselinePolicy
 from libcheck.sampler import Sampler, open_sampler
-from libcheck.samples import DomainSample, Group
 from libcheck.state import StateStore, state_key
-from libcheck.thresholds import LabelSpec, Target, Thresholds
+from libcheck.thresholds import Thresholds
 
 if TYPE_CHECKING:
     from libcheck.inspector import Inspector
 
 # A baseline this old is measured against in preference to younger ones.
 SETTLED_AGE = 5.0
-
-
-class CheckDefinition(Protocol):
-    """What a check module provides to the runtime."""
-
-    name: str
-    title: str
-    description: str
-    groups: frozenset[Group]
-    specs: Sequence[LabelSpec]
-
-    def counters(self, sample: DomainSample) -> Counters: ...
-
-    def devices(self, sample: DomainSample) -> dict[str, list[str]]: ...
-
-    def readings(self, measurement: Measurement, options) -> list[Reading]: ...
-
-    def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str: ...
-
-    def details(self, measurement: Measurement, options) -> list[str]: ...
-
-    def unmeasured_reason(self, measurement: Measurement, options,
-                          target: Target) -> Optional[str]: ...
 
 
 class Reporter:
@@ -142,7 +119,7 @@ class Run:
     the inspector's.
     """
 
-    def __init__(self, check: CheckDefinition, stream: TextIO = sys.stdout,
+    def __init__(self, check: Check, stream: TextIO = sys.stdout,
                  open_inspector: Optional[Callable[[str], Inspector]] = None,
                  sleep: Optional[Callable[[float], None]] = None,
                  clocks: Clocks = SYSTEM_CLOCKS) -> None:
@@ -223,24 +200,25 @@ class Run:
 
     def _judge(self, measurement: Measurement, thresholds: Thresholds, options,
                trouble: Optional[str], notes: list[str]) -> Outcome:
-        thresholds.check_devices(self._check.devices(measurement.sample))
-        readings = self._check.readings(measurement, options)
-        condition = getattr(self._check, "condition", None)
-        outcome = judge(self._check.name, measurement.sample.identity.name,
-                        self._check.ok_text(measurement, readings), readings, thresholds,
-                        condition(measurement, options) if condition else None,
-                        self._unmeasured(measurement, options))
+        check = self._check
+        own = check.read_options(options)
+        thresholds.check_devices(check.devices(measurement.sample))
+        readings = check.readings(measurement, own)
+        outcome = judge(check.name, measurement.sample.identity.name,
+                        check.ok_text(measurement, readings), readings, thresholds,
+                        check.condition(measurement, own),
+                        self._unmeasured(measurement, own, options))
         details = notes + list(outcome.notes)
         if options.verbose >= 1:
-            details += list(outcome.details) + self._check.details(measurement, options)
+            details += list(outcome.details) + check.details(measurement, own)
         if options.verbose >= 2:
             details.append(_basis_line(measurement))
         return Outcome(outcome.state, _with_trouble(outcome.text, trouble),
                        outcome.perfdata, tuple(details))
 
-    def _unmeasured(self, measurement: Measurement, options) -> Unmeasured:
+    def _unmeasured(self, measurement: Measurement, own: Any, options) -> Unmeasured:
         """The check's reasons for labels without a value, and the state they make."""
-        return Unmeasured(partial(self._check.unmeasured_reason, measurement, options),
+        return Unmeasured(partial(self._check.unmeasured_reason, measurement, own),
                           STATE_NAMES[options.state_if_unmeasured_threshold])
 
 
@@ -262,6 +240,6 @@ def _basis_line(measurement: Measurement) -> str:
     return f"rates measured over {seconds} {measurement.basis}"
 
 
-def main(check: CheckDefinition) -> NoReturn:
+def main(check: Check) -> NoReturn:
     """Entry point of an executable: run with sys.argv and exit with the state."""
     sys.exit(Run(check)(sys.argv[1:]))

@@ -123,8 +123,12 @@ class LabelSpec(NamedTuple):
         return f"{device_label(device)}_{self.metric}" if self.kind else self.metric
 
 
-# Words that begin labels of their own: `total_...` and the generic `disk_...`.
-_RESERVED_LABELS = frozenset({"total", "disk", "nic", "vcpu"})
+# The kinds of device a label may belong to (`LabelSpec.kind`); each kind also
+# begins the generic labels of its metrics (`disk_read_latency`).
+DISK_KIND, NIC_KIND, VCPU_KIND = "disk", "nic", "vcpu"
+DEVICE_KINDS = frozenset({DISK_KIND, NIC_KIND, VCPU_KIND})
+# Words that begin labels of their own: `total_...` and the generic ones.
+_RESERVED_LABELS = DEVICE_KINDS | {"total"}
 _LABEL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
 

@@ -195,7 +195,7 @@ def test_details_list_every_reading_and_the_state_of_the_bad_ones():
 
 
 def test_a_reading_is_labelled_by_its_device():
-    reading = Reading(USAGE, 1.0, "x")
+    reading = Reading(USAGE.spec, 1.0, "x")
     assert reading.label == "cpu_usage"
     assert Reading(SPECS[6], 1.0, "x", device="vcpu3").label == "vcpu3_usage"
 
@@ -382,9 +382,9 @@ def test_only_as_many_digits_as_the_comparison_needs(rate, threshold, shown):
 
 
 def test_a_reading_without_a_phrase_keeps_its_text():
-    assert Reading(VCPU_USAGE, 0.004, "as it is").text_against(
-        Thresholds(SPECS, ["0"]).ranges_for(USAGE, "cpu_usage")[0]) == "as it is"
+    assert Reading(VCPU_USAGE.spec, 0.004, "as it is").text_against(
+        Thresholds(SPECS, ["0"]).ranges_for(USAGE.spec, "cpu_usage")[0]) == "as it is"
 
 
 def test_wait_and_steal_specs_are_the_domain_wide_ones():
-    assert (WAIT.metric, STEAL.metric) == ("cpu_wait", "cpu_steal")
+    assert (WAIT.spec.metric, STEAL.spec.metric) == ("cpu_wait", "cpu_steal")

@@ -17,7 +17,8 @@ from libcheck import cli
 from libcheck.errors import UsageError
 from libcheck.evaluation import Unmeasured, judge
 from libcheck.measure import Measurement, Measurer
-from libcheck.nic import CHECK, loss_pct
+from libcheck.metrics import loss_pct
+from libcheck.nic import CHECK
 from libcheck.rates import BaselinePolicy
 from libcheck.samples import DomainSample, NicSample
 from libcheck.thresholds import Thresholds

@@ -1,0 +1,86 @@
+"""The contract between a check and the runtime: every hook, with its default.
+
+A check module defines a subclass of `Check` and one instance of it, `CHECK`,
+which the registry (libcheck/registry.py) names.  The runtime calls only the
+hooks declared here.  A check's own options are read once per run into its
+`Options` (a NamedTuple whose fields are argparse destinations), so the hooks
+get typed values, never the parser's namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NamedTuple, Optional, Sequence
+
+from libcheck.evaluation import Condition, Reading
+from libcheck.measure import Measurement
+from libcheck.metrics import Metric, specs_of
+from libcheck.rates import Counters
+from libcheck.samples import DomainSample, Group
+from libcheck.thresholds import LabelSpec, Target
+
+
+class NoOptions(NamedTuple):
+    """A check without options of its own."""
+
+
+class Check:
+    """One check: what it reads, the labels it declares, and how it judges a run.
+
+    Subclasses set `name` (the registry's), `description` (the --help text),
+    `groups` (the statistics it needs) and `metrics` (its declared labels, in
+    the order --help lists them), and implement the hooks without a default.
+    """
+
+    name: str
+    description: str
+    groups: frozenset[Group]
+    metrics: Sequence[Metric]
+    Options: type = NoOptions
+
+    @property
+    def title(self) -> str:
+        """The first word of the status line: VM_CPU."""
+        return f"VM_{self.name.upper()}"
+
+    @property
+    def specs(self) -> tuple[LabelSpec, ...]:
+        """The perfdata labels, from the declared metrics."""
+        return specs_of(self.metrics)
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """Add the check's own options to its parser (none by default)."""
+
+    def read_options(self, namespace: argparse.Namespace) -> Any:
+        """The check's own options of one run, typed: its `Options` from the namespace."""
+        return self.Options(**{field: getattr(namespace, field)
+                               for field in self.Options._fields})
+
+    def counters(self, sample: DomainSample) -> Counters:
+        """The cumulative counters to keep between runs, by group (device)."""
+        raise NotImplementedError
+
+    def devices(self, sample: DomainSample) -> dict[str, list[str]]:
+        """The devices a threshold label may name, by kind (none by default)."""
+        return {}
+
+    def readings(self, measurement: Measurement, options: Any) -> list[Reading]:
+        """The values of the run, to judge and to print."""
+        raise NotImplementedError
+
+    def ok_text(self, measurement: Measurement, readings: list[Reading]) -> str:
+        """The status line when nothing is wrong."""
+        raise NotImplementedError
+
+    def details(self, measurement: Measurement, options: Any) -> list[str]:
+        """More lines for -v (none by default)."""
+        return []
+
+    def unmeasured_reason(self, measurement: Measurement, options: Any,
+                          target: Target) -> Optional[str]:
+        """Why a label has no value in this run, None where the check does not know."""
+        return None
+
+    def condition(self, measurement: Measurement, options: Any) -> Optional[Condition]:
+        """A state the check imposes beside the thresholds, None when there is none."""
+        return None
