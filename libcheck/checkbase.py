@@ -48,6 +48,11 @@ class Check:
         """The perfdata labels, from the declared metrics."""
         return specs_of(self.metrics)
 
+    def sample_fields(self) -> frozenset[str]:
+        """The names of every field the check's samples carry: each field a
+        declared metric needs must be among them (a test holds them to it)."""
+        raise NotImplementedError
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """Add the check's own options to its parser (none by default)."""
 

@@ -34,7 +34,7 @@ from libcheck.metrics import (
     specs_of,
 )
 from libcheck.rates import DOMAIN_GROUP, Counters
-from libcheck.samples import CpuSample, DomainSample, Group
+from libcheck.samples import CpuSample, DomainSample, Group, VcpuSample
 from libcheck.thresholds import VCPU_KIND, LabelSpec, Target
 from libcheck.units import decimal
 
@@ -207,6 +207,10 @@ class CpuCheck(Check):
         except OSError:
             return None
         return WaitVerdict(True) if value != "0" else WaitVerdict(False, SCHEDSTATS_OFF)
+
+    def sample_fields(self) -> frozenset[str]:
+        """The domain's CPU fields and a vCPU's."""
+        return frozenset(CpuSample._fields) | frozenset(VcpuSample._fields)
 
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative CPU times, by domain and by vCPU."""

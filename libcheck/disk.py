@@ -146,6 +146,10 @@ class DiskCheck(DeviceCheck):
                               "report only this disk (target name such as vda; repeatable;"
                               " names a cdrom or a disk without source to include it)")
 
+    def sample_fields(self) -> frozenset[str]:
+        """A disk's fields."""
+        return frozenset(DiskSample._fields)
+
     def devices_of(self, sample: DomainSample) -> Sequence[DiskSample]:
         """The domain's disks."""
         return sample.disks

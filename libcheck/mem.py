@@ -287,6 +287,12 @@ class MemCheck(Check):
                             help="balloon statistics older than this are stale (default: "
                                  "3 stats periods + 5 s; 0 accepts any age)")
 
+    def sample_fields(self) -> frozenset[str]:
+        """The balloon's fields as libvirt names them, and the configured maximum."""
+        from libcheck.bulkstats import BALLOON_FIELDS
+
+        return frozenset(BALLOON_FIELDS.values()) | {CONFIGURED_FIELD.name}
+
     def counters(self, sample: DomainSample) -> Counters:
         """The guest's swap and page-fault counters, where it reports them."""
         return {DOMAIN_GROUP: counters_in(counted_fields(METRICS), sample.memory.balloon)}

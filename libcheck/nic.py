@@ -176,6 +176,10 @@ class NicCheck(DeviceCheck):
                                  "in percent of it (default: the interface's <bandwidth> "
                                  "limit in the domain XML, where it has one)")
 
+    def sample_fields(self) -> frozenset[str]:
+        """An interface's fields."""
+        return frozenset(NicSample._fields)
+
     def devices_of(self, sample: DomainSample) -> Sequence[NicSample]:
         """The domain's interfaces."""
         return sample.nics
