@@ -21,6 +21,7 @@ from libcheck.errors import CheckError
 from libcheck.evaluation import Phrase, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import (
+    Declarations,
     Field,
     Inputs,
     Metric,
@@ -103,38 +104,51 @@ class VcpuShare(Value):
         return _percent(sum(rates), inputs.limit or 1) if rates else None
 
 
-USAGE = Metric(LabelSpec("cpu_usage", "%", "CPU used, in percent of all vCPUs (the headline)",
-                         headline=True), CpuShare(TIME_NS), Wording(""), maximum=100)
-USER = Metric(LabelSpec("cpu_user", "%", "host-side user time of the VM's processes (the "
-                        "guest's own running counts here), in percent of all vCPUs"),
-              CpuShare(USER_NS, SYSTEM_NS), Wording("user time ", "%"), maximum=100)
-SYSTEM = Metric(LabelSpec("cpu_system", "%", "host-side kernel time spent for the VM, in "
-                          "percent of all vCPUs"),
-                CpuShare(SYSTEM_NS, USER_NS), Wording("system time ", "%"), maximum=100)
-WAIT = Metric(LabelSpec("cpu_wait", "%", "time vCPUs were runnable while the host ran "
-                        "something else, from the host's scheduler statistics, in percent of "
-                        "all vCPUs"), VcpuShare(WAIT_NS), Wording("vCPU wait ", "%"),
-              maximum=100)
-STEAL = Metric(LabelSpec("cpu_steal", "%", "time vCPUs waited in the host's run queue (the "
-                         "guest's steal time), in percent of all vCPUs"),
-               VcpuShare(DELAY_NS), Wording("vCPU steal ", "%"), maximum=100)
-TIME = Metric(LabelSpec("cpu_time_ns", "c", "cumulative CPU time of the domain, nanoseconds"),
-              Reported(TIME_NS), Wording("CPU time ", " s", _seconds))
-VCPU_USAGE = Metric(LabelSpec("usage", "%", "one vCPU's usage, in percent of that vCPU",
-                              kind=VCPU_KIND), CpuShare(VCPU_TIME_NS),
-                    Wording("{device} usage ", "%"), maximum=100)
-VCPU_WAIT = Metric(LabelSpec("wait", "%", "one vCPU's wait time, in percent", kind=VCPU_KIND),
-                   CpuShare(WAIT_NS), Wording("{device} wait ", "%"), maximum=100)
-VCPU_STEAL = Metric(LabelSpec("steal", "%", "one vCPU's run-queue delay (steal), in percent",
-                              kind=VCPU_KIND), CpuShare(DELAY_NS),
-                    Wording("{device} steal ", "%"), maximum=100)
+_DECLARE = Declarations()
 
-METRICS = (USAGE, USER, SYSTEM, WAIT, STEAL, TIME, VCPU_USAGE, VCPU_WAIT, VCPU_STEAL)
+
+def _percent_of_cpus(metric: str, meaning: str, value: Value, wording: Wording,
+                     kind: Optional[str] = None, headline: bool = False) -> Metric:
+    return _DECLARE(Metric(LabelSpec(metric, "%", meaning, kind=kind, headline=headline),
+                           value, wording, maximum=100))
+
+
+USAGE = _percent_of_cpus("cpu_usage", "CPU used, in percent of all vCPUs (the headline)",
+                         CpuShare(TIME_NS), Wording(""), headline=True)
+USER = _percent_of_cpus("cpu_user", "host-side user time of the VM's processes (the guest's "
+                        "own running counts here), in percent of all vCPUs",
+                        CpuShare(USER_NS, SYSTEM_NS), Wording("user time ", "%"))
+SYSTEM = _percent_of_cpus("cpu_system", "host-side kernel time spent for the VM, in percent "
+                          "of all vCPUs", CpuShare(SYSTEM_NS, USER_NS),
+                          Wording("system time ", "%"))
+WAIT = _percent_of_cpus("cpu_wait", "time vCPUs were runnable while the host ran something "
+                        "else, from the host's scheduler statistics, in percent of all vCPUs",
+                        VcpuShare(WAIT_NS), Wording("vCPU wait ", "%"))
+STEAL = _percent_of_cpus("cpu_steal", "time vCPUs waited in the host's run queue (the "
+                         "guest's steal time), in percent of all vCPUs",
+                         VcpuShare(DELAY_NS), Wording("vCPU steal ", "%"))
+TIME = _DECLARE(Metric(LabelSpec("cpu_time_ns", "c", "cumulative CPU time of the domain, "
+                                 "nanoseconds"),
+                       Reported(TIME_NS), Wording("CPU time ", " s", _seconds)))
+VCPU_USAGE = _percent_of_cpus("usage", "one vCPU's usage, in percent of that vCPU",
+                              CpuShare(VCPU_TIME_NS), Wording("{device} usage ", "%"),
+                              kind=VCPU_KIND)
+VCPU_WAIT = _percent_of_cpus("wait", "one vCPU's wait time, in percent", CpuShare(WAIT_NS),
+                             Wording("{device} wait ", "%"), kind=VCPU_KIND)
+VCPU_STEAL = _percent_of_cpus("steal", "one vCPU's run-queue delay (steal), in percent",
+                              CpuShare(DELAY_NS), Wording("{device} steal ", "%"),
+                              kind=VCPU_KIND)
+
+METRICS = _DECLARE.all()
 SPECS = specs_of(METRICS)
-_DOMAIN = (USER, SYSTEM, WAIT, STEAL)
-_DOMAIN_COUNTED = (USAGE, USER, SYSTEM)
-_PER_VCPU = (VCPU_USAGE, VCPU_WAIT, VCPU_STEAL)
-_WAITS = (WAIT, VCPU_WAIT)
+# The headline and the raw counter have readings of their own; the other
+# domain-wide labels follow the headline, and each vCPU's labels the vCPU.
+_PER_VCPU = tuple(metric for metric in METRICS if metric.spec.kind == VCPU_KIND)
+_DOMAIN = tuple(metric for metric in METRICS
+                if metric.spec.kind is None and metric not in (USAGE, TIME))
+_DOMAIN_COUNTED = tuple(metric for metric in METRICS
+                        if metric.spec.kind is None and isinstance(metric.value, CpuShare))
+_WAITS = tuple(metric for metric in METRICS if WAIT_NS in metric.needs)
 
 class WaitVerdict(NamedTuple):
     """Whether the host collects vCPU wait, and if not, why."""

@@ -18,6 +18,7 @@ from libcheck.devices import Selection, add_selection_options, nothing_to_report
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import (
+    Declarations,
     Field,
     Metric,
     Rate,
@@ -53,14 +54,17 @@ ALLOCATION_FIELD = Field("allocation", "allocation")
 PHYSICAL_FIELD = Field("physical", "physical size")
 
 
+_DECLARE = Declarations()
+
+
 def _per_disk(metric: str, uom: str, meaning: str, value: Value, wording: Wording,
               headline: bool = False, spare: int = 0) -> Metric:
-    return Metric(LabelSpec(metric, uom, meaning, kind=DISK_KIND, headline=headline,
-                            spare=spare), value, wording)
+    return _DECLARE(Metric(LabelSpec(metric, uom, meaning, kind=DISK_KIND, headline=headline,
+                                     spare=spare), value, wording))
 
 
 def _total(metric: str, meaning: str, part: Metric, wording: Wording) -> Metric:
-    return Metric(LabelSpec(metric, part.spec.uom, meaning), TotalOf(part), wording)
+    return _DECLARE(Metric(LabelSpec(metric, part.spec.uom, meaning), TotalOf(part), wording))
 
 
 OPS = _per_disk("ops_per_second", "", "read + write operations per second (the headline)",
@@ -110,10 +114,9 @@ TOTAL_WRITE_OPS = _total("total_write_ops_per_second", "all disks: writes per se
 TOTAL_OPS = _total("total_ops_per_second", "all disks: operations per second", OPS,
                    Wording("all disks ", " IOPS"))
 
-PER_DISK = (OPS, READ_BYTES, WRITE_BYTES, READ_OPS, WRITE_OPS, READ_LATENCY, WRITE_LATENCY,
-            FLUSH_OPS, ERRORS, READ_TOTAL, WRITE_TOTAL, CAPACITY, ALLOCATION, PHYSICAL,
-            ALLOCATION_USAGE)
-TOTALS = (TOTAL_READ_BYTES, TOTAL_WRITE_BYTES, TOTAL_READ_OPS, TOTAL_WRITE_OPS, TOTAL_OPS)
+# --help lists the labels in the order they are declared: the disks', then the totals.
+PER_DISK = tuple(metric for metric in _DECLARE.all() if metric.spec.kind)
+TOTALS = tuple(metric for metric in _DECLARE.all() if not metric.spec.kind)
 
 
 def _skipped_by_default(disk: DiskSample) -> bool:

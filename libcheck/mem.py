@@ -22,6 +22,7 @@ from libcheck.checkbase import Check
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import (
+    Declarations,
     Field,
     Inputs,
     Limit,
@@ -92,23 +93,27 @@ class GuestUsed(Value):
         return used / available * 100 if available else 0.0
 
 
+_DECLARE = Declarations()
+
+
 def _guest(spec: LabelSpec, field: Field, words: str) -> Metric:
-    return Metric(spec, Reported(field, KIB), Wording(f"{words} ", "", human_bytes))
+    return _DECLARE(Metric(spec, Reported(field, KIB), Wording(f"{words} ", "", human_bytes)))
 
 
 def _per_update(spec: LabelSpec, counter: str, scale: float, words: str) -> Metric:
     # The guest's counters move once per stats period: per second of the
     # time between the two balloon updates, not of our interval.
     number = human_bytes if scale == KIB else decimal
-    return Metric(spec, RatioOfRates(_balloon(counter), LAST_UPDATE, scale=scale),
-                  Wording(f"{words} ", "/s", number))
+    return _DECLARE(Metric(spec, RatioOfRates(_balloon(counter), LAST_UPDATE, scale=scale),
+                           Wording(f"{words} ", "/s", number)))
 
 
-USAGE = Metric(LabelSpec("mem_usage", "%", "memory used inside the guest, in percent of the "
-                         "memory it sees (the headline)", headline=True),
-               GuestUsed(share=True), Wording(""), maximum=100)
-USED = Metric(LabelSpec("mem_used", "B", "memory used inside the guest: available - usable "
-                        "(or - unused)"), GuestUsed(), Wording("used ", "", human_bytes))
+USAGE = _DECLARE(Metric(LabelSpec("mem_usage", "%", "memory used inside the guest, in percent "
+                                  "of the memory it sees (the headline)", headline=True),
+                        GuestUsed(share=True), Wording(""), maximum=100))
+USED = _DECLARE(Metric(LabelSpec("mem_used", "B", "memory used inside the guest: available - "
+                                 "usable (or - unused)"), GuestUsed(),
+                       Wording("used ", "", human_bytes)))
 AVAILABLE = _guest(LabelSpec("mem_available", "B", "memory the guest sees (its MemTotal)"),
                    AVAILABLE_FIELD, "available")
 USABLE = _guest(LabelSpec("mem_usable", "B", "memory the guest could use without swapping "
@@ -121,11 +126,12 @@ ACTUAL = _guest(LabelSpec("balloon_actual", "B", "the balloon's current size (me
                           "the guest)"), ACTUAL_FIELD, "balloon size")
 RSS = _guest(LabelSpec("host_rss", "B", "host-side: QEMU's resident memory for this VM"),
              RSS_FIELD, "host-side RSS")
-RSS_USAGE = Metric(LabelSpec("host_rss_usage", "%", "host-side: QEMU's resident memory in "
-                             "percent of the configured maximum"),
-                   ShareOfLimit(Reported(RSS_FIELD), Limit(CONFIGURED_FIELD, _configured),
-                                "libvirt reports no configured maximum for {subject}"),
-                   Wording("host-side RSS ", "% of {limit} configured"), maximum=100)
+RSS_USAGE = _DECLARE(Metric(
+    LabelSpec("host_rss_usage", "%", "host-side: QEMU's resident memory in percent of the "
+              "configured maximum"),
+    ShareOfLimit(Reported(RSS_FIELD), Limit(CONFIGURED_FIELD, _configured),
+                 "libvirt reports no configured maximum for {subject}"),
+    Wording("host-side RSS ", "% of {limit} configured"), maximum=100))
 SWAP_IN = _per_update(LabelSpec("swap_in_bytes_per_second", "B", "guest swap-in, bytes per "
                                 "second"), "swap_in", KIB, "swap-in")
 SWAP_OUT = _per_update(LabelSpec("swap_out_bytes_per_second", "B", "guest swap-out, bytes "
@@ -135,11 +141,12 @@ MAJOR = _per_update(LabelSpec("major_faults_per_second", "", "guest major page f
 MINOR = _per_update(LabelSpec("minor_faults_per_second", "", "guest minor page faults per "
                               "second"), "minor_fault", 1, "minor faults")
 
-METRICS = (USAGE, USED, AVAILABLE, USABLE, UNUSED, CACHES, ACTUAL, RSS, RSS_USAGE,
-           SWAP_IN, SWAP_OUT, MAJOR, MINOR)
-# The guest's view, shown while its balloon statistics are fresh.
-_GUEST_SIZES = (USABLE, UNUSED, CACHES, ACTUAL, RSS)
-_RATES = (SWAP_IN, SWAP_OUT, MAJOR, MINOR)
+METRICS = _DECLARE.all()
+# The balloon's sizes besides available, shown while its statistics are fresh;
+# the rates, per balloon update.
+_GUEST_SIZES = tuple(metric for metric in METRICS if isinstance(metric.value, Reported)
+                     and metric is not AVAILABLE)
+_RATES = tuple(metric for metric in METRICS if metric.is_rate)
 # Labels whose absence the balloon's verdict explains best: they need what
 # the verdict requires (available, and usable or unused).
 _GUEST_TOTALS = (USAGE, USED, AVAILABLE)

@@ -253,6 +253,23 @@ class Metric(NamedTuple):
         return limit.number(limit.of(inputs))
 
 
+class Declarations:
+    """A check's metrics in the order they are declared: declaring one adds it,
+    so a label is one declaration and the check's tuples are taken from here."""
+
+    def __init__(self) -> None:
+        self._metrics: list[Metric] = []
+
+    def __call__(self, metric: Metric) -> Metric:
+        """Add a metric and hand it back, to bind it to a name."""
+        self._metrics.append(metric)
+        return metric
+
+    def all(self) -> tuple[Metric, ...]:
+        """Every metric declared, in order."""
+        return tuple(self._metrics)
+
+
 def loss_pct(lost: float, delivered: float) -> float:
     """Lost packets in percent of all offered (delivered + lost); 0 when none were."""
     offered = lost + delivered
