@@ -48,6 +48,7 @@ WR_REQS = Field("wr_reqs", "write requests")
 RD_TOTAL_NS = Field("rd_total_ns", "time spent reading (QEMU's rd_total_times)")
 WR_TOTAL_NS = Field("wr_total_ns", "time spent writing (QEMU's wr_total_times)")
 FL_REQS = Field("fl_reqs", "flush requests")
+FL_TOTAL_NS = Field("fl_total_ns", "time spent flushing (QEMU's flush_total_times)")
 ERRORS_FIELD = Field("errors", "I/O errors (QEMU counts none)")
 CAPACITY_FIELD = Field("capacity", "capacity")
 ALLOCATION_FIELD = Field("allocation", "allocation")
@@ -85,6 +86,9 @@ WRITE_LATENCY = _per_disk("write_latency", "ms", "average time per write over th
                           Wording("{device} write latency ", " ms"))
 FLUSH_OPS = _per_disk("flush_ops_per_second", "", "flush operations per second",
                       Rate(FL_REQS), Wording("{device} flushes ", "/s"))
+FLUSH_LATENCY = _per_disk("flush_latency", "ms", "average time per flush over the interval",
+                          RatioOfRates(FL_TOTAL_NS, FL_REQS, divisor=NS_PER_MS),
+                          Wording("{device} flush latency ", " ms"))
 ERRORS = _per_disk("errors", "c", "I/O errors (cumulative), where the driver counts them",
                    Reported(ERRORS_FIELD), Wording("{device} errors ", "", whole),
                    spare=CUMULATIVE)

@@ -223,3 +223,18 @@ def test_a_crossed_byte_rate_shows_the_digits_that_cross():
     second = domain_sample(clock, vda(rd_bytes=500_010))
     outcome = judged(measure_pair(first, second, 10), warnings=["vda_read_bytes_per_second=50000"])
     assert outcome.text == "vm1: vda read 48.829 KiB/s (> 50000)"  # 50001 B/s
+
+
+def test_flush_latency_is_time_per_flush_and_absent_without_flush_times():
+    clock = FakeClock()
+    first = domain_sample(clock, vda(fl_reqs=10, fl_total_ns=1_000_000))
+    clock.advance(4)
+    second = domain_sample(clock, vda(fl_reqs=30, fl_total_ns=61_000_000))
+    got = values(measure_pair(first, second, 4))
+    assert got["vda_flush_ops_per_second"] == pytest.approx(5.0)
+    assert got["vda_flush_latency"] == pytest.approx(3.0)  # 60 ms over 20 flushes
+    without = vda(fl_reqs=0)
+    got = values(measure_pair(domain_sample(clock, without), domain_sample(clock, without), 1))
+    assert "vda_flush_latency" not in got and "vda_flush_ops_per_second" in got
+    assert reason(two_disks(without), "vda_flush_latency") == (
+        "this driver reports no time spent flushing (QEMU's flush_total_times) for disk vda")
