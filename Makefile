@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint bench fleet deb graphs
+.PHONY: setup demo test lint unit quick bench fleet deb graphs
 
 setup:
 	@sh scripts/setup.sh
@@ -12,6 +12,15 @@ lint: setup
 
 test: lint
 	.venv/bin/pytest
+
+# The inner loop (HACKING.md): no daemon, no root, no guest.
+unit: setup
+	.venv/bin/ruff check .
+	.venv/bin/pytest -q tests/unit
+
+# The tiers that need only libvirt's test driver.
+quick: lint
+	.venv/bin/pytest -q tests/unit tests/testdriver tests/faults
 
 # The benchmark: snapshot hit, refresh and direct read of the installed package and the
 # virtualenv, paired with Debian's check_libvirt (about 9 minutes, as root; not a test).
