@@ -15,8 +15,8 @@ is generated, never edited by hand. NAME is one of
 - `labels:check_vm_cpu` (and each other check): the perfdata labels of that check,
   as its --help epilog lists them.
 
-Everything comes from the objects the programs use: the checks are the `CHECK`
-objects of the library's modules, their parsers are built the way the runtime
+Everything comes from the objects the programs use: the checks are those of
+libcheck/registry.py, their parsers are built the way the runtime
 builds them, and a tool is a library module with a `build_parser()` that takes
 no argument. Where a help text states a default, the table shows that text, not
 the value computed at parse time (which depends on the environment), so the
@@ -50,12 +50,13 @@ MARKER = re.compile(r"^<!-- (?P<name>(?:options|labels):[\w.-]+):(?P<edge>begin|
 
 def library_modules() -> list:
     """Every module of the library, imported (from this checkout)."""
-    package = _import_library()
+    package = import_library()
     return [importlib.import_module(f"{LIBRARY}.{info.name}")
             for info in pkgutil.iter_modules(package.__path__)]
 
 
-def _import_library():
+def import_library():
+    """The library's package, imported from this checkout (or in its virtualenv)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
@@ -76,9 +77,10 @@ def _run_in_checkout_venv_or_exit(error: ImportError) -> None:
              "has libvirt-python and nagiosplugin (make setup, then .venv/bin/python)")
 
 
-def checks(modules: Sequence) -> list:
-    """The check definitions: each module's `CHECK`."""
-    return [module.CHECK for module in modules if hasattr(module, "CHECK")]
+def checks() -> list:
+    """The check definitions of the registry, in its order."""
+    import_library()
+    return [entry.load() for entry in importlib.import_module(f"{LIBRARY}.registry").CHECKS]
 
 
 def check_parser(check) -> argparse.ArgumentParser:
@@ -229,7 +231,7 @@ def labels_table(specs: Sequence) -> str:
 def generated_tables() -> dict[str, str]:
     """Marker name -> table, for every parser of the library."""
     modules = library_modules()
-    parsers = {check: check_parser(check) for check in checks(modules)}
+    parsers = {check: check_parser(check) for check in checks()}
     check_rows = {parser.prog: (option_rows(parser), check.specs)
                   for check, parser in parsers.items()}
     common = _common_rows([rows for rows, _ in check_rows.values()])
