@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optio
 
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.discovery import Description
+from libcheck.domainref import Lookup, lookup_order
 from libcheck.samplecodec import decode_description, decode_sample, encode
 from libcheck.samples import Group, HostPart
 from libcheck.state import (
@@ -53,7 +54,6 @@ MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
 MAX_DEVICES_BYTES = 256 * 1024 * 1024
 _GENERATION = re.compile(r"^g-(\d{1,18})$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _SNAPSHOT_DIRECTORY = re.compile(r"^hostsnap-[0-9a-f]{32}$")
 _SET_ASIDE = re.compile(r"^\.hostsnap-[0-9a-f]{32}\.discarded-")
@@ -100,15 +100,16 @@ def _id_key(domain_id: int) -> str:
     return f"i-{domain_id}"
 
 
+_KEY_OF_LOOKUP: dict[Lookup, Callable[[str], str]] = {
+    Lookup.UUID: _uuid_key,
+    Lookup.NAME: _name_key,
+    Lookup.ID: lambda reference: _id_key(int(reference)),
+}
+
+
 def lookup_keys(reference: str) -> list[str]:
-    """The file names a reference may be found under, in the inspector's order:
-    a UUID first when it looks like one, then the name, then a numeric ID."""
-    keys = [_name_key(reference)]
-    if _UUID.match(reference):
-        keys.insert(0, _uuid_key(reference))
-    if reference.isascii() and reference.isdigit() and len(reference) < 10:
-        keys.append(_id_key(int(reference)))
-    return keys
+    """The file names a reference may be found under, in the inspector's order."""
+    return [_KEY_OF_LOOKUP[kind](reference) for kind in lookup_order(reference)]
 
 
 class HostParts:

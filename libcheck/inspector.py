@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import re
 import time
 from typing import Callable, Iterator, Mapping, Optional, TypeVar
 
@@ -20,6 +19,7 @@ import libvirt
 
 from libcheck.clocks import boot_clock, boot_id
 from libcheck.discovery import Description, DiskDevice, NicDevice, parse_description
+from libcheck.domainref import Lookup, lookup_order
 from libcheck.errors import (
     ConnectionFailed,
     DomainNotFound,
@@ -38,9 +38,6 @@ from libcheck.samples import (
     NicSample,
     VcpuSample,
 )
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
-
 
 _GROUP_FLAGS = {
     Group.CPU: libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU,
@@ -266,12 +263,10 @@ class Inspector:
 
     def _lookups_for(self, reference: str) -> list[Callable[[str], libvirt.virDomain]]:
         connection = self._connection
-        lookups = [connection.lookupByName]
-        if _UUID.match(reference):
-            lookups.insert(0, connection.lookupByUUIDString)
-        if reference.isascii() and reference.isdigit() and len(reference) < 10:
-            lookups.append(lambda ref: connection.lookupByID(int(ref)))
-        return lookups
+        by_kind = {Lookup.UUID: connection.lookupByUUIDString,
+                   Lookup.NAME: connection.lookupByName,
+                   Lookup.ID: lambda ref: connection.lookupByID(int(ref))}
+        return [by_kind[kind] for kind in lookup_order(reference)]
 
     @staticmethod
     def _try_lookup(lookup: Callable[[str], libvirt.virDomain],
