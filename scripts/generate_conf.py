@@ -244,9 +244,10 @@ def icinga_conf(all_commands: Sequence[Command]) -> str:
     """The text of icinga2-conf/commands.conf."""
     names = [f"vm_{command.name}" for command in all_commands]
     listed = f"One CheckCommand per plugin: {', '.join(names[:-1])}, and {names[-1]}"
+    checks = [command for command in all_commands if not command.leaves_out]
     header = filled(ICINGA_HEADER,
                     commands="\n".join(f" * {line}" for line in textwrap.wrap(listed, 80)),
-                    count=number_word(len(all_commands) - 1))
+                    count=number_word(len(checks)))
     # The file has always ended in a blank line; the package's copy keeps it.
     return "\n".join([header, *(icinga_command(command) for command in all_commands), ""])
 

@@ -9,6 +9,7 @@ what exists.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,38 @@ def test_a_description_keeps_a_lower_case_name_at_its_start():
 
 def test_icinga_strings_escape_quotes_and_backslashes():
     assert generate_conf.icinga_string('a "b" \\c') == '"a \\"b\\" \\\\c"'
+
+
+# -- the templates that use the commands ------------------------------------------
+
+def generated_text(relative: Path) -> str:
+    return generate_conf.generated(REPO)[REPO / relative]
+
+
+def test_every_icinga_command_has_a_template_and_every_template_a_command():
+    defined = set(re.findall(r'^object CheckCommand "(\w+)"',
+                             generated_text(generate_conf.ICINGA_FILE), re.M))
+    templates = (REPO / "icinga2-conf" / "templates.conf").read_text(encoding="utf-8")
+    used = set(re.findall(r'^\tcheck_command = "(\w+)"', templates, re.M))
+    assert used == defined
+
+
+def test_every_nagios_command_has_a_template_and_every_template_a_command():
+    defined = set(re.findall(r"^    command_name    (\w+)$",
+                             generated_text(generate_conf.NAGIOS_FILE), re.M))
+    templates = (REPO / "nagios-conf" / "check_vm-templates.cfg").read_text(encoding="utf-8")
+    used = set(re.findall(r"^    check_command +(\w+)$", templates, re.M))
+    assert used == defined
+
+
+def test_the_nagios_host_template_defines_every_macro_the_commands_use():
+    # Nagios leaves an undefined custom macro in the command line as it is; _VM_NAME
+    # is the one every host sets itself.
+    used = set(re.findall(r"\$_HOST(\w+)\$", generated_text(generate_conf.NAGIOS_FILE)))
+    templates = (REPO / "nagios-conf" / "check_vm-templates.cfg").read_text(encoding="utf-8")
+    host = re.search(r"^define host \{\n(.*?)^\}", templates, re.M | re.S)[1]
+    defined = dict(re.findall(r"^    _(\w+) *(\S*)$", host, re.M))
+    assert used - {"VM_NAME"} <= set(defined)
+    for check, (warning, critical) in generate_conf.DEFAULT_THRESHOLDS.items():
+        word = generate_conf.NAGIOS_WORDS.get(check, check.upper())
+        assert (defined[f"{word}_WARN"], defined[f"{word}_CRIT"]) == (warning, critical)

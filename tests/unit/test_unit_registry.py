@@ -2,8 +2,8 @@
 
 A check added to the registry and missed elsewhere (or left elsewhere after
 leaving the registry) fails here, naming the place: its launcher in checks/,
-pyproject's scripts, the Debian links, README's plugin table, its docs page
-and its golden --help. The command definitions are generated from the
+pyproject's scripts, the Debian links and package description, README's
+plugin table, its docs page and its golden --help. The command definitions are generated from the
 registry (test_unit_generate_conf.py); the package installs every launcher
 of checks/ (a glob in debian/check-vm.install).
 """
@@ -118,6 +118,14 @@ def test_the_package_installs_every_launcher_of_checks():
     lines = (REPO / "debian" / "check-vm.install").read_text(encoding="utf-8").splitlines()
     assert "checks/check_vm_* usr/share/check-vm/checks" in lines
     assert all(name.startswith("check_vm_") for name in [*EXECUTABLES, *TOOLS])
+
+
+def test_the_package_description_lists_every_check_and_its_command():
+    control = (REPO / "debian" / "control").read_text(encoding="utf-8")
+    assert re.findall(r"^  \* (check_vm_\w+): ", control, re.M) == EXECUTABLES
+    commands = " ".join(control.split())
+    listed = ", ".join(entry.command for entry in CHECKS)
+    assert f"CheckCommands {listed} and vm_alive " in commands
 
 
 # -- documentation ----------------------------------------------------------------
