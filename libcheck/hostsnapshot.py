@@ -37,24 +37,29 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optio
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.discovery import Description
 from libcheck.domainref import Lookup, lookup_order
+from libcheck.privatefiles import (
+    DIRECTORY_FLAGS,
+    PRUNE_AFTER,
+    PrivateFileError,
+    acquire_lock,
+    create_private_file,
+    modified_before,
+    names_in,
+    open_private_directory,
+    open_private_subdirectory,
+    prune_due,
+    read_json,
+    reason,
+    replace_private_file,
+)
 from libcheck.samplecodec import decode_description, decode_sample, encode
 from libcheck.samples import Group, HostPart
-from libcheck.state import (
-    PRUNE_AFTER,
-    StateUnavailable,
-    acquire_lock,
-    modified_before,
-    open_private_directory,
-    prune_due,
-    read_private,
-)
 
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
 MAX_DEVICES_BYTES = 256 * 1024 * 1024
 _GENERATION = re.compile(r"^g-(\d{1,18})$")
-_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _SNAPSHOT_DIRECTORY = re.compile(r"^hostsnap-[0-9a-f]{32}$")
 _SET_ASIDE = re.compile(r"^\.hostsnap-[0-9a-f]{32}\.discarded-")
 _PRUNED = ".pruned-snapshots"
@@ -181,11 +186,11 @@ class HostSnapshotStore:
         """The snapshot's directory, or None when there is none usable."""
         try:
             state_fd = open_private_directory(self._state_dir)
-        except (StateUnavailable, OSError):
+        except PrivateFileError:
             yield None
             return
         try:
-            top_fd = _open_private(state_fd, self._stem)
+            top_fd = open_private_subdirectory(state_fd, self._stem)
         except (OSError, ValueError):
             top_fd = None
         finally:
@@ -211,11 +216,11 @@ class HostSnapshotStore:
     def _find_in(self, top_fd: int, generation: Generation,
                  reference: str) -> Optional[HostPart]:
         try:
-            gen_fd = _open_private(top_fd, generation.name)
+            gen_fd = open_private_subdirectory(top_fd, generation.name)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as problem:
-            self.note(f"host snapshot discarded: its newest generation: {_reason(problem)}")
+            self.note(f"host snapshot discarded: its newest generation: {reason(problem)}")
             return None
         try:
             for key in lookup_keys(reference):
@@ -242,8 +247,8 @@ class HostSnapshotStore:
             data = _load(dir_fd, name, limit)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, RecursionError) as problem:
-            self.note(f"host snapshot discarded: {what}: {_reason(problem)}")
+        except (OSError, ValueError) as problem:
+            self.note(f"host snapshot discarded: {what}: {reason(problem)}")
             return None
         if data.get("format") != SNAPSHOT_FORMAT or data.get("uri") != self.uri:
             self.note(f"host snapshot discarded: {what} is not this version's "
@@ -265,7 +270,7 @@ class HostSnapshotStore:
         """
         try:
             state_fd = open_private_directory(self._state_dir)
-        except (StateUnavailable, OSError) as problem:
+        except PrivateFileError as problem:
             raise StateDirectoryUnavailable(str(problem)) from None
         try:
             lock_fd = self._lock(state_fd)
@@ -283,7 +288,7 @@ class HostSnapshotStore:
             lock_fd = acquire_lock(state_fd, f"{self._stem}.lock", self._lock_timeout,
                                    self._monotonic, self._sleep)
         except OSError as error:
-            raise SnapshotUnavailable(f"lock file: {error.strerror or error}") from None
+            raise SnapshotUnavailable(f"lock file: {reason(error)}") from None
         if lock_fd is None:
             raise SnapshotUnavailable("another run held the refresh lock too long")
         return lock_fd
@@ -307,19 +312,19 @@ class HostSnapshotStore:
     def _private_top(self, state_fd: int) -> Optional[int]:
         """The snapshot's directory, replacing whatever usurps its name."""
         try:
-            return _open_private(state_fd, self._stem, create=True)
+            return open_private_subdirectory(state_fd, self._stem, create=True)
         except (OSError, ValueError) as problem:
-            self.note(f"host snapshot replaced: {_reason(problem)}")
+            self.note(f"host snapshot replaced: {reason(problem)}")
         try:
             _set_aside(state_fd, self._stem)
-            return _open_private(state_fd, self._stem, create=True)
+            return open_private_subdirectory(state_fd, self._stem, create=True)
         except (OSError, ValueError) as problem:
-            self.note(f"host snapshot not saved: {_reason(problem)}")
+            self.note(f"host snapshot not saved: {reason(problem)}")
             return None
 
     def _known_devices(self, top_fd: int, generation: Generation) -> dict[str, tuple]:
         try:
-            gen_fd = _open_private(top_fd, generation.name)
+            gen_fd = open_private_subdirectory(top_fd, generation.name)
         except (OSError, ValueError):
             return {}
         try:
@@ -340,10 +345,10 @@ class HostSnapshotStore:
             _remove_leftovers(top_fd, keep=previous)
             self._write_generation(top_fd, building, parts)
             os.rename(building, generation.name, src_dir_fd=top_fd, dst_dir_fd=top_fd)
-            _write_file(top_fd, "current", self._index(generation))
+            replace_private_file(top_fd, "current", _json_bytes(self._index(generation)))
         except OSError as error:
             _remove_tree(top_fd, building)
-            self.note(f"host snapshot not saved: {error.strerror or error}")
+            self.note(f"host snapshot not saved: {reason(error)}")
             return
         _remove_leftovers(top_fd, keep=previous, newest=generation)
 
@@ -356,21 +361,21 @@ class HostSnapshotStore:
 
     def _write_generation(self, top_fd: int, name: str, parts: list[HostPart]) -> None:
         os.mkdir(name, 0o700, dir_fd=top_fd)
-        gen_fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=top_fd)
+        gen_fd = os.open(name, DIRECTORY_FLAGS, dir_fd=top_fd)
         try:
             for part in parts:
                 self._write_part(gen_fd, part)
-            _write_file(gen_fd, "devices", self._framed(devices={
+            create_private_file(gen_fd, "devices", _json_bytes(self._framed(devices={
                 part.sample.identity.uuid: [part.signature, encode(part.description)]
-                for part in parts if part.description is not None}))
+                for part in parts if part.description is not None})))
         finally:
             os.close(gen_fd)
 
     def _write_part(self, gen_fd: int, part: HostPart) -> None:
         keys = _keys_of(part)
-        _write_file(gen_fd, keys[0], self._framed(
+        create_private_file(gen_fd, keys[0], _json_bytes(self._framed(
             sample=encode(part.sample), description=encode(part.description),
-            missing=sorted(group.value for group in part.missing)), exclusive=True)
+            missing=sorted(group.value for group in part.missing))))
         for alias in keys[1:]:
             os.link(keys[0], alias, src_dir_fd=gen_fd, dst_dir_fd=gen_fd,
                     follow_symlinks=False)
@@ -378,65 +383,28 @@ class HostSnapshotStore:
 
 # -- files and directories ------------------------------------------------------
 
-def _open_private(parent_fd: int, name: str, create: bool = False) -> int:
-    """A directory of ours, 0700, never through a symlink; ValueError otherwise."""
-    if create:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(name, 0o700, dir_fd=parent_fd)
-    try:
-        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=parent_fd)
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise ValueError(f"{name} is a symlink or not a directory") from None
-        raise
-    info = os.fstat(fd)
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        os.close(fd)
-        raise ValueError(f"{name} belongs to another user or is open to others")
-    return fd
-
-
 def _load(dir_fd: int, name: str, limit: int) -> dict:
-    try:
-        data = json.loads(read_private(dir_fd, name, limit, "it"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError("it is not valid JSON") from None
+    data = read_json(dir_fd, name, limit, "it")
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
     return data
 
 
-def _write_file(dir_fd: int, name: str, data: dict, exclusive: bool = False) -> None:
-    """Write JSON to `name`: a new file (`exclusive`), else atomically replaced."""
-    payload = json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    target = name if exclusive else f".{name}.tmp"
-    if not exclusive:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target, dir_fd=dir_fd)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600, dir_fd=dir_fd)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(payload)
-    if not exclusive:
-        os.replace(target, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+def _json_bytes(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
 def _next_number(top_fd: int, previous: Optional[Generation]) -> int:
-    numbers = [int(match.group(1)) for match in map(_GENERATION.match, _entries(top_fd))
+    numbers = [int(match.group(1)) for match in map(_GENERATION.match, names_in(top_fd))
                if match]
     return max([*numbers, previous.number if previous else 0]) + 1
-
-
-def _entries(dir_fd: int) -> list[str]:
-    with os.scandir(dir_fd) as entries:
-        return [entry.name for entry in entries]
 
 
 def _remove_leftovers(top_fd: int, keep: Optional[Generation],
                       newest: Optional[Generation] = None) -> None:
     """Remove killed refreshers' work and every generation but `keep` and `newest`."""
     kept = {generation.name for generation in (keep, newest) if generation}
-    for name in _entries(top_fd):
+    for name in names_in(top_fd):
         if name.startswith(".building-") or (_GENERATION.match(name) and name not in kept):
             _remove_tree(top_fd, name)
 
@@ -444,13 +412,13 @@ def _remove_leftovers(top_fd: int, keep: Optional[Generation],
 def _remove_tree(parent_fd: int, name: str) -> None:
     """Remove a generation directory and its files; whatever resists stays."""
     try:
-        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=parent_fd)
+        fd = os.open(name, DIRECTORY_FLAGS, dir_fd=parent_fd)
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(name, dir_fd=parent_fd)
         return
     try:
-        for entry in _entries(fd):
+        for entry in names_in(fd):
             with contextlib.suppress(OSError):
                 os.unlink(entry, dir_fd=fd)
     finally:
@@ -482,7 +450,7 @@ def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
         return
     cutoff = time.time() - PRUNE_AFTER
     with contextlib.suppress(OSError):
-        for name in _entries(state_fd):
+        for name in names_in(state_fd):
             if _SET_ASIDE.match(name) or (_SNAPSHOT_DIRECTORY.match(name) and name != own
                                           and modified_before(name, state_fd, cutoff)):
                 _remove_snapshot(state_fd, name)
@@ -506,11 +474,11 @@ def _remove_snapshot(state_fd: int, name: str) -> None:
 def _remove_generations(state_fd: int, name: str) -> None:
     """Remove a snapshot directory with its index, generations and their files."""
     try:
-        top_fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=state_fd)
+        top_fd = os.open(name, DIRECTORY_FLAGS, dir_fd=state_fd)
     except OSError:
         return
     try:
-        for entry in _entries(top_fd):
+        for entry in names_in(top_fd):
             _remove_tree(top_fd, entry)
     finally:
         os.close(top_fd)
@@ -547,11 +515,3 @@ def _checked_boot_id(value: Any) -> Optional[str]:
     if value is not None and (not isinstance(value, str) or len(value) > 64):
         raise ValueError("no valid boot ID")
     return value
-
-
-def _reason(problem: Exception) -> str:
-    if isinstance(problem, RecursionError):
-        return "it is nested too deeply"
-    if isinstance(problem, OSError):
-        return problem.strerror or str(problem)
-    return str(problem)

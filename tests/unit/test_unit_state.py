@@ -1,8 +1,10 @@
 """The on-disk state store: private, atomic, locked, and never fatal (libcheck.state).
 
-The tier runs as root, which bypasses permission bits, so "cannot write" is
-simulated by making os.replace fail; ownership checks use chown, which root
-may do.
+What a private file or directory must be, and how it is written, is tested
+with the layer that decides it (test_unit_privatefiles.py); here, what the
+store makes of it.  The tier runs as root, which bypasses permission bits, so
+"cannot write" is simulated by making os.replace fail; ownership checks use
+chown, which root may do.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import pytest
 from fakes import FakeClock
 
 from libcheck import state as state_module
+from libcheck.privatefiles import PRUNE_AFTER
 from libcheck.rates import Snapshot
 from libcheck.state import (
     MAX_STATE_BYTES,
-    PRUNE_AFTER,
     STATE_FORMAT,
     SYSTEM_STATE_DIR,
     StateStore,
@@ -117,15 +119,6 @@ def test_the_state_file_and_lock_are_0600_and_the_directory_0700(directory):
     assert stat.S_IMODE((directory / f"{STEM}.lock").stat().st_mode) == 0o600
 
 
-def test_an_existing_directory_readable_by_others_is_used_and_left_as_it_is(directory):
-    # It may be a home directory: only "writable by others" is refused.
-    directory.mkdir()
-    directory.chmod(0o755)
-    save(directory, [FIRST])
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
-    assert stat.S_IMODE((directory / f"{STEM}.json").stat().st_mode) == 0o600
-
-
 def test_nothing_but_the_state_lock_and_prune_marker_is_left_behind(directory):
     save(directory, [FIRST])
     assert sorted(os.listdir(directory)) == [".pruned", f"{STEM}.json", f"{STEM}.lock"]
@@ -167,24 +160,7 @@ def test_a_state_file_of_exactly_the_size_limit_is_still_read(directory):
     assert load(directory) == ([FIRST], [])
 
 
-@as_root
-def test_a_state_file_of_another_user_is_discarded(directory):
-    path = plant(directory, valid_state(FIRST))
-    os.chown(path, 4242, -1)
-    snapshots, notes = load(directory)
-    assert snapshots == []
-    assert notes == ["previous state discarded: the state file belongs to another user"]
-
-
-def test_a_fifo_at_the_state_path_is_discarded_without_blocking(directory):
-    directory.mkdir(mode=0o700)
-    os.mkfifo(directory / f"{STEM}.json")
-    snapshots, notes = load(directory)
-    assert snapshots == []
-    assert notes == ["previous state discarded: the state file is not a regular file"]
-
-
-# -- symlinks and leftovers ------------------------------------------------------------
+# -- files and directories refused -----------------------------------------------------
 
 def test_a_symlink_at_the_state_path_is_not_followed_on_load(directory, tmp_path):
     elsewhere = tmp_path / "elsewhere.json"
@@ -194,41 +170,6 @@ def test_a_symlink_at_the_state_path_is_not_followed_on_load(directory, tmp_path
     snapshots, notes = load(directory)
     assert snapshots == []
     assert notes == ["previous state discarded: the state file is a symlink"]
-
-
-def test_saving_replaces_a_planted_symlink_and_leaves_its_target_alone(directory, tmp_path):
-    target = tmp_path / "precious"
-    target.write_bytes(b"do not touch\n")
-    target.chmod(0o644)
-    directory.mkdir(mode=0o700)
-    path = directory / f"{STEM}.json"
-    path.symlink_to(target)
-    assert save(directory, [FIRST]) == []
-    assert not path.is_symlink()
-    assert stat.S_ISREG(path.lstat().st_mode)
-    assert target.read_bytes() == b"do not touch\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    assert load(directory) == ([FIRST], [])
-
-
-def test_a_leftover_temporary_file_from_a_killed_run_does_not_break_the_save(directory):
-    directory.mkdir(mode=0o700)
-    leftover = directory / f".{STEM}.json.tmp"
-    leftover.write_bytes(b'{"half a file')
-    leftover.chmod(0o644)
-    assert save(directory, [FIRST]) == []
-    assert load(directory) == ([FIRST], [])
-    assert not leftover.exists()
-
-
-def test_a_leftover_temporary_symlink_is_removed_not_written_through(directory, tmp_path):
-    target = tmp_path / "precious"
-    target.write_bytes(b"keep me")
-    directory.mkdir(mode=0o700)
-    (directory / f".{STEM}.json.tmp").symlink_to(target)
-    assert save(directory, [FIRST]) == []
-    assert target.read_bytes() == b"keep me"
-    assert load(directory) == ([FIRST], [])
 
 
 def test_a_symlink_at_the_lock_path_is_not_followed(directory, tmp_path):
@@ -243,29 +184,6 @@ def test_a_symlink_at_the_lock_path_is_not_followed(directory, tmp_path):
     assert target.read_bytes() == b"keep me"
 
 
-# -- a directory that cannot be used -----------------------------------------------------
-
-@pytest.mark.parametrize("mode", [0o777, 0o720, 0o702])
-def test_a_directory_writable_by_others_is_not_used(directory, mode):
-    directory.mkdir()
-    directory.chmod(mode)
-    store = StateStore(str(directory))
-    with store.slot(STEM) as slot:
-        assert slot is None
-    assert store.notes == [f"state not used: {directory} is writable by other users"]
-    assert not (directory / f"{STEM}.lock").exists()
-
-
-@as_root
-def test_a_directory_of_another_user_is_not_used(directory):
-    directory.mkdir(mode=0o700)
-    os.chown(directory, 4242, -1)
-    store = StateStore(str(directory))
-    with store.slot(STEM) as slot:
-        assert slot is None
-    assert store.notes == [f"state not used: {directory} belongs to another user"]
-
-
 def unusable(directory: Path) -> list[str]:
     """The notes of a store that must refuse `directory`."""
     store = StateStore(str(directory))
@@ -274,74 +192,20 @@ def unusable(directory: Path) -> list[str]:
     return store.notes
 
 
-def test_a_symlinked_state_directory_is_not_used(directory, tmp_path):
-    real = tmp_path / "real"
-    real.mkdir(mode=0o700)
-    directory.symlink_to(real)
-    assert unusable(directory) == [
-        f"state not used: {directory} is a symlink (the state directory is never reached "
-        "through one)"]
-    assert os.listdir(real) == []
+def test_a_refused_directory_is_a_note_and_takes_no_lock(directory):
+    directory.mkdir()
+    directory.chmod(0o777)
+    store = StateStore(str(directory))
+    with store.slot(STEM) as slot:
+        assert slot is None
+    note = f"state not used: {directory} is writable by other users"
+    assert (store.notes, store.trouble) == ([note], note)
+    assert os.listdir(directory) == []
 
 
-def test_a_symlink_above_the_state_directory_is_not_followed(tmp_path):
-    real = tmp_path / "real"
-    real.mkdir(mode=0o700)
-    (tmp_path / "link").symlink_to(real)
-    directory = tmp_path / "link" / "state"
-    assert unusable(directory) == [
-        f"state not used: {directory}: {tmp_path / 'link'} is a symlink (the state "
-        "directory is never reached through one)"]
-    assert os.listdir(real) == []
-
-
-def test_a_symlink_above_an_existing_state_directory_is_not_followed(tmp_path):
-    real = tmp_path / "real"
-    (real / "state").mkdir(mode=0o700, parents=True)
-    (tmp_path / "link").symlink_to(real)
-    unusable(tmp_path / "link" / "state")
-    assert os.listdir(real / "state") == []
-
-
-def test_a_directory_that_cannot_be_created_is_a_note(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    assert unusable(blocker / "state") == [
-        f"state not used: {blocker / 'state'}: {blocker}: Not a directory"]
-
-
-def test_a_file_where_the_state_directory_should_be_is_a_note(directory):
+def test_a_directory_that_cannot_be_opened_is_a_note_in_the_systems_words(directory):
     directory.write_text("")
     assert unusable(directory) == [f"state not used: {directory}: Not a directory"]
-
-
-@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
-def test_a_directory_above_that_others_can_write_is_refused(tmp_path, mode):
-    # Another user could rename the state directory away and put their own there.
-    parent = tmp_path / "shared"
-    parent.mkdir()
-    parent.chmod(mode)
-    assert unusable(parent / "state") == [
-        f"state not used: {parent} is writable by other users, who could replace the "
-        "state directory below it (give --state-dir)"]
-    assert os.listdir(parent) == []
-
-
-def test_a_sticky_directory_above_that_all_can_write_is_used_like_tmp(tmp_path):
-    parent = tmp_path / "tmp"
-    parent.mkdir()
-    parent.chmod(0o1777)
-    assert save(parent / "state", [FIRST]) == []
-
-
-@as_root
-def test_a_directory_above_of_another_user_is_refused(tmp_path):
-    parent = tmp_path / "theirs"
-    parent.mkdir(mode=0o755)
-    os.chown(parent, 4242, -1)
-    assert unusable(parent / "state") == [
-        f"state not used: {parent} belongs to another user, who could replace the state "
-        "directory below it (give --state-dir)"]
 
 
 def test_a_full_disk_leaves_a_note_the_old_state_and_no_temporary_file(directory,
@@ -351,7 +215,7 @@ def test_a_full_disk_leaves_a_note_the_old_state_and_no_temporary_file(directory
     def no_space(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(state_module.os, "replace", no_space)
+    monkeypatch.setattr(os, "replace", no_space)
     notes = save(directory, [SECOND])
     monkeypatch.undo()
     assert notes == ["state not saved: No space left on device"]
@@ -655,15 +519,3 @@ def test_default_state_dir_for_a_user_who_owns_the_system_directory(monkeypatch,
     owner = tmp_path.stat().st_uid
     assert default_state_dir({"HOME": "/home/u"}, euid=owner) == str(tmp_path)
 
-
-def test_missing_parents_of_the_state_directory_are_private_whatever_the_umask(tmp_path):
-    directory = tmp_path / "home" / ".local" / "state" / "check_vm"
-    umask = os.umask(0o007)  # Icinga's unit runs its daemon so
-    try:
-        with StateStore(str(directory)).slot(STEM) as slot:
-            slot.save([FIRST])
-    finally:
-        os.umask(umask)
-    created = [tmp_path / "home", tmp_path / "home" / ".local", directory.parent, directory]
-    assert [stat.S_IMODE(path.stat().st_mode) for path in created] == [0o700] * 4
-    assert os.umask(umask) == umask  # the process's umask is back
