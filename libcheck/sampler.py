@@ -21,12 +21,10 @@ from libcheck.hostsnapshot import (
     SnapshotUnavailable,
     StateDirectoryUnavailable,
 )
-from libcheck.samples import DomainSample, Group, HostPart, NotBefore
+from libcheck.samples import ALL_GROUPS, DomainSample, Group, HostPart, NotBefore
 
 if TYPE_CHECKING:
     from libcheck.inspector import Inspector
-
-ALL_GROUPS = frozenset(Group)
 
 
 class DomainReader(Protocol):

@@ -26,6 +26,10 @@ class Group(enum.Enum):
     NIC = "nic"
 
 
+# Every group of numbers, as one set.
+ALL_GROUPS = frozenset(Group)
+
+
 class DomainState(enum.Enum):
     """A domain's run state, with libvirt's numbering."""
 
