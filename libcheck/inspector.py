@@ -13,10 +13,12 @@ import contextlib
 import functools
 import hashlib
 import time
-from typing import Callable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional, TypeVar
 
 import libvirt
 
+from libcheck.bulkstats import device_signature, required, with_balloon_config
+from libcheck.bulkstats import known as _known
 from libcheck.clocks import boot_clock, boot_id
 from libcheck.discovery import Description, DiskDevice, NicDevice, parse_description
 from libcheck.domainref import Lookup, lookup_order
@@ -27,6 +29,7 @@ from libcheck.errors import (
     LibvirtFailure,
 )
 from libcheck.samples import (
+    ALL_GROUPS,
     CpuSample,
     DiskSample,
     DomainIdentity,
@@ -38,60 +41,25 @@ from libcheck.samples import (
     NicSample,
     VcpuSample,
 )
+from libcheck.statsgroups import (
+    DESCRIBED_GROUPS,
+    REFRESHED_GROUPS,
+    GroupSpec,
+    all_answered,
+    job_groups_left_out,
+    specs_of,
+)
 
-_GROUP_FLAGS = {
-    Group.CPU: libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU,
-    Group.MEMORY: libvirt.VIR_DOMAIN_STATS_BALLOON,
-    Group.DISK: libvirt.VIR_DOMAIN_STATS_BLOCK,
-    Group.NIC: libvirt.VIR_DOMAIN_STATS_INTERFACE,
-}
-
-
-ALL_GROUPS = frozenset(Group)
-# The groups whose numbers need the domain XML's description of its devices.
-_DESCRIBED_GROUPS = frozenset({Group.MEMORY, Group.DISK, Group.NIC})
 _NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
 T = TypeVar("T")
 
-# The key whose presence shows that the bulk call answered for a group.
-_BULK_KEYS = {Group.CPU: "cpu.time", Group.MEMORY: "balloon.current",
-              Group.DISK: "block.count", Group.NIC: "net.count"}
-
-
-def _job_numbers_left_out(stats: Mapping, groups: frozenset[Group]) -> bool:
-    """Whether a bulk answer for an active domain lacks what QEMU gives only in a job.
-
-    The balloon's memory statistics and the disks' counters come from QEMU's
-    monitor inside a domain job; the sizes, the state, CPU and interfaces do not.
-    """
-    if stats.get("state.state") not in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED):
-        return False
-    if Group.MEMORY in groups and "balloon.current" in stats and "balloon.rss" not in stats:
-        return True
-    disks = int(stats.get("block.count", 0)) if Group.DISK in groups else 0
-    return disks > 0 and not any(f"block.{index}.rd.reqs" in stats for index in range(disks))
-
-
-def _job_groups_left_out(stats: Mapping) -> frozenset[Group]:
-    """The groups of an active domain's bulk answer that lack their job-only numbers."""
-    return frozenset(group for group in (Group.MEMORY, Group.DISK)
-                     if _job_numbers_left_out(stats, frozenset({group})))
-
-
-def _device_signature(identity: DomainIdentity, stats: Mapping) -> Optional[str]:
-    """The domain's run (ID) and device list as the statistics name them; None
-    when they name none (a driver without bulk numbers)."""
-    if "block.count" not in stats or "net.count" not in stats:
-        return None
-    disks = [stats.get(f"block.{index}.name") for index in range(int(stats["block.count"]))]
-    nics = [stats.get(f"net.{index}.name") for index in range(int(stats["net.count"]))]
-    return repr((identity.domain_id, disks, nics))
-
 
 def _stats_flags(groups: frozenset[Group]) -> int:
+    """The bulk call's flags for the state and `groups`, named in their records."""
     flags = libvirt.VIR_DOMAIN_STATS_STATE
-    for group in groups:
-        flags |= _GROUP_FLAGS[group]
+    for spec in specs_of(groups):
+        for name in spec.flags:
+            flags |= getattr(libvirt, name)
     return flags
 
 
@@ -158,13 +126,6 @@ def _connection_hint(error: libvirt.libvirtError, uri: str) -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
-
-
-def _known(value: Optional[int]) -> Optional[int]:
-    """libvirt says -1 (or leaves a field out) for "unknown"."""
-    if value is None or value < 0:
-        return None
-    return int(value)
 
 
 _VANISHING_CODES = frozenset({
@@ -292,11 +253,11 @@ class Inspector:
         identity = self._identity(domain, stats)
         if not identity.is_active:
             return DomainSample(identity, *moment, boot_id=self._boot_id)
-        description = self._describe(domain) if groups & _DESCRIBED_GROUPS else None
+        description = self._describe(domain) if groups & DESCRIBED_GROUPS else None
         return self._read_sample(domain, identity, groups, stats, moment, description)
 
     def sample_host(self, known: Mapping[str, tuple[str, Description]]) -> list[HostPart]:
-        """Every domain of the connection with every group, from one bulk call.
+        """Every domain of the connection with the refreshed groups, from one bulk call.
 
         `known` maps a domain's UUID to the (signature, description) of an
         earlier read: a domain whose device list in the statistics still
@@ -317,7 +278,7 @@ class Inspector:
 
     def _all_stats(self, extra: int) -> list[tuple[libvirt.virDomain, dict]]:
         return [(domain, dict(stats)) for domain, stats in
-                self._connection.getAllDomainStats(_stats_flags(ALL_GROUPS), extra)]
+                self._connection.getAllDomainStats(_stats_flags(REFRESHED_GROUPS), extra)]
 
     def _unstated_domains(self) -> list[tuple[libvirt.virDomain, dict]]:
         return [(domain, {}) for domain in self._connection.listAllDomains(0)]
@@ -331,19 +292,20 @@ class Inspector:
         try:
             description, signature = self._known_or_described(domain, identity, stats,
                                                               known.get(identity.uuid))
-            sample = self._read_sample(domain, identity, ALL_GROUPS, stats, moment,
+            sample = self._read_sample(domain, identity, REFRESHED_GROUPS, stats, moment,
                                        description)
         except LibvirtFailure:
             # The check of this domain reads it itself, and reports what fails.
             return HostPart(DomainSample(identity, *moment, boot_id=self._boot_id),
                             missing=ALL_GROUPS)
-        return HostPart(sample, description, signature, _job_groups_left_out(stats))
+        missing = job_groups_left_out(stats) | (ALL_GROUPS - REFRESHED_GROUPS)
+        return HostPart(sample, description, signature, missing)
 
     def _known_or_described(self, domain: libvirt.virDomain, identity: DomainIdentity,
                             stats: dict, known: Optional[tuple[str, Description]]
                             ) -> tuple[Description, str]:
         """The domain's description: the known one while its devices are unchanged."""
-        signature = _device_signature(identity, stats)
+        signature = device_signature(identity, stats)
         if signature is not None and known is not None and known[0] == signature:
             return known[1], signature
         xml = self.domain_xml(domain)
@@ -359,7 +321,7 @@ class Inspector:
                      description: Optional[Description]) -> DomainSample:
         calls_started = self._now()
         parts = self._read_groups(domain, groups, stats, description)
-        if any(_BULK_KEYS[group] not in stats for group in groups):
+        if not all_answered(stats, groups):
             moment = _midpoint(calls_started, self._now())
         return DomainSample(identity, *moment, boot_id=self._boot_id, **parts)
 
@@ -392,7 +354,7 @@ class Inspector:
 
         with _translated("reading statistics"):
             stats = _without_waiting(query, dict)
-            if _NOWAIT and _job_numbers_left_out(stats, groups):
+            if _NOWAIT and job_groups_left_out(stats, groups):
                 # Another client (a concurrent check) held the domain's job: wait
                 # for it, within the plugin's timeout, rather than report a
                 # running VM without its disk or balloon numbers.
@@ -412,157 +374,27 @@ class Inspector:
             domain_id=domain_id if domain_id >= 0 else None,
             state=DomainState.from_libvirt(state), reason=reason)
 
-    def _read_groups(self, domain: libvirt.virDomain, groups: frozenset[Group],
+    @staticmethod
+    def _read_groups(domain: libvirt.virDomain, groups: frozenset[Group],
                      stats: dict, description: Optional[Description]) -> dict:
-        readers = {
-            Group.CPU: ("cpu", self._cpu),
-            Group.MEMORY: ("memory", self._memory),
-            Group.DISK: ("disks", self._disks),
-            Group.NIC: ("nics", self._nics),
-        }
-        parts = {}
-        for group in groups:
-            field, reader = readers[group]
-            parts[field] = reader(domain, stats, description)
-        return parts
-
-    # -- CPU -----------------------------------------------------------------
-
-    @staticmethod
-    def _cpu(domain: libvirt.virDomain, stats: dict, _description) -> CpuSample:
-        if "cpu.time" in stats:
-            return _cpu_from_bulk(stats)
-        with _translated("reading CPU times"):
-            return _cpu_from_calls(domain)
-
-    # -- memory --------------------------------------------------------------
-
-    @staticmethod
-    def _memory(domain: libvirt.virDomain, stats: dict,
-                description: Description) -> MemorySample:
-        if "balloon.current" in stats:
-            memory = _memory_from_bulk(stats)
-        else:
-            with _translated("reading memory statistics"):
-                memory = _memory_from_calls(domain)
-        return memory._replace(balloon_model=description.balloon_model,
-                               stats_period=description.stats_period)
-
-    # -- disks and NICs ------------------------------------------------------
-
-    @staticmethod
-    def _disks(domain: libvirt.virDomain, stats: dict,
-               description: Description) -> tuple[DiskSample, ...]:
-        devices = description.devices.disks
-        if "block.count" in stats:
-            return _merge_disks(devices, _disks_from_bulk(stats))
-        with _translated("reading block statistics"):
-            return tuple(_disk_from_calls(domain, disk) for disk in devices)
-
-    @staticmethod
-    def _nics(domain: libvirt.virDomain, stats: dict,
-              description: Description) -> tuple[NicSample, ...]:
-        devices = description.devices.nics
-        if "net.count" in stats:
-            return _merge_nics(devices, _nics_from_bulk(stats))
-        with _translated("reading interface statistics"):
-            return tuple(_nic_from_calls(domain, nic) for nic in devices)
+        return {spec.field: _read_group(spec, domain, stats, description)
+                for spec in specs_of(groups)}
 
 
-def _merge_disks(devices: tuple[DiskDevice, ...],
-                 counted: tuple[DiskSample, ...]) -> tuple[DiskSample, ...]:
-    """Bulk counters with the XML's device type and source, in XML order."""
-    by_name = {disk.name: disk for disk in counted}
-    merged = []
-    for device in devices:
-        counted_disk = by_name.pop(device.name, DiskSample(device.name))
-        merged.append(counted_disk._replace(device=device.device,
-                                            source=device.source or counted_disk.source))
-    return tuple(merged) + tuple(by_name.values())
-
-
-def _merge_nics(devices: tuple[NicDevice, ...],
-                counted: tuple[NicSample, ...]) -> tuple[NicSample, ...]:
-    """Bulk counters with the XML's MAC and source, in XML order."""
-    by_name = {nic.name: nic for nic in counted}
-    merged = [(by_name.pop(device.name, NicSample(device.name)) if device.name
-               else NicSample(None))._replace(mac=device.mac, source=device.source,
-                                              rx_limit_bps=device.rx_limit_bps,
-                                              tx_limit_bps=device.tx_limit_bps)
-              for device in devices]
-    return tuple(merged) + tuple(by_name.values())
-
-
-# -- bulk-stats parsers (pure functions of the stats dict) ---------------------
-
-def _cpu_from_bulk(stats: dict) -> CpuSample:
-    vcpus = tuple(
-        VcpuSample(index=index,
-                   time_ns=_known(stats.get(f"vcpu.{index}.time")),
-                   wait_ns=_known(stats.get(f"vcpu.{index}.wait")),
-                   delay_ns=_known(stats.get(f"vcpu.{index}.delay")))
-        for index in range(int(stats.get("vcpu.maximum", 0)))
-        if f"vcpu.{index}.time" in stats)
-    return CpuSample(
-        time_ns=int(stats["cpu.time"]),
-        vcpu_count=int(stats.get("vcpu.current", len(vcpus) or 1)),
-        user_ns=_known(stats.get("cpu.user")),
-        system_ns=_known(stats.get("cpu.system")),
-        vcpus=vcpus)
-
-
-_BALLOON_FIELDS = {
-    "current": "actual", "swap_in": "swap_in", "swap_out": "swap_out",
-    "major_fault": "major_fault", "minor_fault": "minor_fault",
-    "unused": "unused", "available": "available", "usable": "usable",
-    "rss": "rss", "last-update": "last_update", "disk_caches": "disk_caches",
-    "hugetlb_pgalloc": "hugetlb_pgalloc", "hugetlb_pgfail": "hugetlb_pgfail",
-}
-
-
-def _memory_from_bulk(stats: dict) -> MemorySample:
-    balloon = {name: int(stats[f"balloon.{key}"]) for key, name in _BALLOON_FIELDS.items()
-               if f"balloon.{key}" in stats}
-    return MemorySample(maximum_kib=_known(stats.get("balloon.maximum")),
-                        current_kib=_known(stats.get("balloon.current")),
-                        balloon=balloon)
-
-
-def _disks_from_bulk(stats: dict) -> tuple[DiskSample, ...]:
-    def field(index: int, name: str) -> Optional[int]:
-        return _known(stats.get(f"block.{index}.{name}"))
-
-    return tuple(
-        DiskSample(
-            name=stats[f"block.{index}.name"], source=stats.get(f"block.{index}.path"),
-            rd_bytes=field(index, "rd.bytes"), wr_bytes=field(index, "wr.bytes"),
-            rd_reqs=field(index, "rd.reqs"), wr_reqs=field(index, "wr.reqs"),
-            rd_total_ns=field(index, "rd.times"), wr_total_ns=field(index, "wr.times"),
-            fl_reqs=field(index, "fl.reqs"), fl_total_ns=field(index, "fl.times"),
-            errors=field(index, "errors"), capacity=field(index, "capacity"),
-            allocation=field(index, "allocation"), physical=field(index, "physical"))
-        for index in range(int(stats["block.count"]))
-        if f"block.{index}.name" in stats)
-
-
-def _nics_from_bulk(stats: dict) -> tuple[NicSample, ...]:
-    def field(index: int, name: str) -> Optional[int]:
-        return _known(stats.get(f"net.{index}.{name}"))
-
-    return tuple(
-        NicSample(
-            name=stats[f"net.{index}.name"],
-            rx_bytes=field(index, "rx.bytes"), rx_packets=field(index, "rx.pkts"),
-            rx_errors=field(index, "rx.errs"), rx_drops=field(index, "rx.drop"),
-            tx_bytes=field(index, "tx.bytes"), tx_packets=field(index, "tx.pkts"),
-            tx_errors=field(index, "tx.errs"), tx_drops=field(index, "tx.drop"))
-        for index in range(int(stats["net.count"]))
-        if f"net.{index}.name" in stats)
+def _read_group(spec: GroupSpec, domain: libvirt.virDomain, stats: dict,
+                description: Optional[Description]) -> Any:
+    """One group from the bulk answer, or from its per-domain calls where the
+    bulk call left it out."""
+    if spec.answered(stats):
+        return spec.from_bulk(stats, description)
+    calls = _CALL_READERS[spec.group]
+    with _translated(calls.reading):
+        return calls.read(domain, description)
 
 
 # -- per-domain call fallbacks ----------------------------------------------
 
-def _cpu_from_calls(domain: libvirt.virDomain) -> CpuSample:
+def _cpu_from_calls(domain: libvirt.virDomain, _description: Optional[Description]) -> CpuSample:
     _state, _max_kib, _cur_kib, vcpu_count, cpu_time = domain.info()
     totals = _optional_call(lambda: domain.getCPUStats(True))
     total = totals[0] if totals else {}
@@ -574,11 +406,23 @@ def _cpu_from_calls(domain: libvirt.virDomain) -> CpuSample:
                      system_ns=_known(total.get("system_time")), vcpus=vcpus)
 
 
-def _memory_from_calls(domain: libvirt.virDomain) -> MemorySample:
+def _memory_from_calls(domain: libvirt.virDomain,
+                       description: Optional[Description]) -> MemorySample:
     _state, max_kib, current_kib, _vcpus, _cpu_time = domain.info()
     balloon = _optional_call(domain.memoryStats) or {}
-    return MemorySample(maximum_kib=_known(max_kib), current_kib=_known(current_kib),
-                        balloon={key: int(value) for key, value in balloon.items()})
+    memory = MemorySample(maximum_kib=_known(max_kib), current_kib=_known(current_kib),
+                          balloon={key: int(value) for key, value in balloon.items()})
+    return with_balloon_config(memory, required(description))
+
+
+def _disks_from_calls(domain: libvirt.virDomain,
+                      description: Optional[Description]) -> tuple[DiskSample, ...]:
+    return tuple(_disk_from_calls(domain, disk) for disk in required(description).devices.disks)
+
+
+def _nics_from_calls(domain: libvirt.virDomain,
+                     description: Optional[Description]) -> tuple[NicSample, ...]:
+    return tuple(_nic_from_calls(domain, nic) for nic in required(description).devices.nics)
 
 
 def _disk_from_calls(domain: libvirt.virDomain, disk: DiskDevice) -> DiskSample:
@@ -610,3 +454,19 @@ def _nic_from_calls(domain: libvirt.virDomain, nic: NicDevice) -> NicSample:
         rx_limit_bps=nic.rx_limit_bps, tx_limit_bps=nic.tx_limit_bps,
         rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors, rx_drops=rx_drops,
         tx_bytes=tx_bytes, tx_packets=tx_packets, tx_errors=tx_errors, tx_drops=tx_drops)
+
+
+class _CallReader(NamedTuple):
+    """A group's per-domain calls, for a driver whose bulk call leaves it out;
+    `reading` says what a failure interrupted."""
+
+    reading: str
+    read: Callable[[libvirt.virDomain, Optional[Description]], Any]
+
+
+_CALL_READERS: Mapping[Group, _CallReader] = {
+    Group.CPU: _CallReader("reading CPU times", _cpu_from_calls),
+    Group.MEMORY: _CallReader("reading memory statistics", _memory_from_calls),
+    Group.DISK: _CallReader("reading block statistics", _disks_from_calls),
+    Group.NIC: _CallReader("reading interface statistics", _nics_from_calls),
+}

@@ -21,6 +21,7 @@ from libcheck.discovery import parse_devices
 from libcheck.errors import ConnectionFailed, DomainNotFound, DomainVanished, LibvirtFailure
 from libcheck.inspector import Inspector
 from libcheck.samples import DiskSample, DomainState, Group, NicSample, VcpuSample
+from libcheck.statsgroups import GROUP_SPECS, spec_of
 
 ALL = frozenset(Group)
 NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
@@ -125,6 +126,42 @@ def test_every_group_sets_its_stats_flag():
     for flag in (libvirt.VIR_DOMAIN_STATS_STATE, libvirt.VIR_DOMAIN_STATS_BALLOON,
                  libvirt.VIR_DOMAIN_STATS_BLOCK, libvirt.VIR_DOMAIN_STATS_INTERFACE):
         assert flags & flag
+
+
+def test_every_group_has_libvirt_flags_and_a_per_domain_reader():
+    for group in Group:
+        flags = [getattr(libvirt, name) for name in spec_of(group).flags]
+        assert flags and all(isinstance(flag, int) and flag > 0 for flag in flags)
+        calls = inspector_module._CALL_READERS[group]
+        assert calls.reading.startswith("reading ") and callable(calls.read)
+    assert set(inspector_module._CALL_READERS) == {spec.group for spec in GROUP_SPECS}
+
+
+def test_the_flags_of_every_group_are_those_libvirt_names_for_it():
+    assert inspector_module._stats_flags(ALL) == (
+        libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+        | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
+        | libvirt.VIR_DOMAIN_STATS_BLOCK | libvirt.VIR_DOMAIN_STATS_INTERFACE)
+
+
+def test_a_refresh_asks_only_for_the_refreshed_groups_and_leaves_the_others_missing(
+        monkeypatch):
+    monkeypatch.setattr(inspector_module, "REFRESHED_GROUPS", frozenset({Group.CPU}))
+    domain = FakeDomain()
+    connection = FakeConnection([domain], stats=dict(BULK))
+    (part,) = Inspector(connection).sample_host({})
+    assert connection.stats_flags == [(
+        libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+        | libvirt.VIR_DOMAIN_STATS_VCPU, NOWAIT)]
+    assert part.sample.cpu.time_ns == 12 * NS and part.sample.memory is None
+    assert part.missing == {Group.MEMORY, Group.DISK, Group.NIC}
+
+
+def test_a_refresh_of_every_group_misses_none():
+    domain = FakeDomain()
+    (part,) = Inspector(FakeConnection([domain], stats=dict(BULK))).sample_host({})
+    assert part.missing == frozenset()
+    assert [disk.name for disk in part.sample.disks] == ["vda", "sdb"]
 
 
 def test_without_vcpu_current_the_count_is_the_vcpus_present():
