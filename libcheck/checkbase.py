@@ -10,7 +10,7 @@ get typed values, never the parser's namespace.
 from __future__ import annotations
 
 import argparse
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, TypeVar
 
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
@@ -18,6 +18,17 @@ from libcheck.metrics import Metric, specs_of
 from libcheck.rates import Counters
 from libcheck.samples import DomainSample, Group
 from libcheck.thresholds import LabelSpec, Target
+
+Part = TypeVar("Part")
+
+
+def declared_part(part: Optional[Part], group: Group) -> Part:
+    """The part of a sample for a group the check declares (`Check.groups`): the
+    sampler reads every declared group, so only a bug leaves it out."""
+    if part is None:
+        raise AssertionError(f"the sample has no {group.value} statistics, "
+                             "which the check declares")
+    return part
 
 
 class NoOptions(NamedTuple):
@@ -36,7 +47,7 @@ class Check:
     description: str
     groups: frozenset[Group]
     metrics: Sequence[Metric]
-    Options: type = NoOptions
+    Options: type[NamedTuple] = NoOptions
 
     @property
     def title(self) -> str:
@@ -58,8 +69,9 @@ class Check:
 
     def read_options(self, namespace: argparse.Namespace) -> Any:
         """The check's own options of one run, typed: its `Options` from the namespace."""
-        return self.Options(**{field: getattr(namespace, field)
-                               for field in self.Options._fields})
+        fields = {field: getattr(namespace, field) for field in self.Options._fields}
+        # typing's NamedTuple has the signature of the factory, not of a record class.
+        return self.Options(**fields)  # type: ignore[call-overload]
 
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative counters to keep between runs, by group (device)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from libcheck.discovery import Description, Devices, DiskDevice, NicDevice
 from libcheck.samples import (
@@ -102,7 +102,7 @@ def _state(value: Any) -> DomainState:
     return DomainState.from_libvirt(_integer(value))
 
 
-def _record(cls: type) -> Decoder:
+def _record(cls: type[NamedTuple]) -> Decoder:
     """The decoder of a named tuple: every declared field, each of its type."""
     def decode(value: Any):
         if not isinstance(value, dict):
@@ -113,7 +113,8 @@ def _record(cls: type) -> Decoder:
                 fields[name] = _FIELD_TYPES[_spelling(annotation)](value[name])
             elif name not in cls._field_defaults:
                 raise ValueError(f"a {cls.__name__} has no {name}")
-        return cls(**fields)
+        # typing's NamedTuple has the signature of the factory, not of a record class.
+        return cls(**fields)  # type: ignore[call-overload]
     return decode
 
 
