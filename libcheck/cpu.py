@@ -16,7 +16,7 @@ import functools
 import os
 from typing import NamedTuple, Optional, Union
 
-from libcheck.checkbase import Check
+from libcheck.checkbase import Check, declared_part
 from libcheck.errors import CheckError
 from libcheck.evaluation import Phrase, Reading
 from libcheck.measure import Measurement
@@ -61,7 +61,7 @@ def _seconds(nanoseconds: float, decimals: Optional[int] = None) -> str:
     return decimal(nanoseconds / NS_PER_SECOND, decimals)
 
 
-def _percent(rate_ns: Optional[float], vcpus: int = 1) -> Optional[float]:
+def _percent(rate_ns: Optional[float], vcpus: float = 1) -> Optional[float]:
     if rate_ns is None:
         return None
     return min(max(rate_ns / NS_PER_SECOND / vcpus * 100.0, 0.0), 100.0)
@@ -91,15 +91,15 @@ class CpuShare(Value):
 
 
 class VcpuShare(Value):
-    """The sum of one counter's rates over every vCPU, in percent of all vCPUs;
-    the rates are those of every group (the vCPUs' are `vcpuN`)."""
+    """The sum of one counter's rates over every vCPU, in percent of all vCPUs,
+    from the rates of every group (the vCPUs' are `vcpuN`)."""
 
     def __init__(self, field: Field) -> None:
         self.fields = self.counted = (field,)
 
     def compute(self, inputs: Inputs) -> Optional[float]:
         counter = self.fields[0].key
-        rates = [values[counter] for group, values in inputs.rates.items()
+        rates = [values[counter] for group, values in inputs.groups.items()
                  if group.startswith("vcpu") and counter in values]
         return _percent(sum(rates), inputs.limit or 1) if rates else None
 
@@ -228,7 +228,7 @@ class CpuCheck(Check):
 
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative CPU times, by domain and by vCPU."""
-        cpu = sample.cpu
+        cpu = declared_part(sample.cpu, Group.CPU)
         counters = {DOMAIN_GROUP: counters_in(counted_fields(_DOMAIN_COUNTED), cpu)}
         for vcpu in cpu.vcpus:
             counters[_vcpu_name(vcpu.index)] = counters_in(counted_fields(_PER_VCPU), vcpu)
@@ -236,13 +236,14 @@ class CpuCheck(Check):
 
     def devices(self, sample: DomainSample) -> dict[str, list[str]]:
         """The vCPUs a threshold label may name."""
-        indices = {vcpu.index for vcpu in sample.cpu.vcpus} | set(range(sample.cpu.vcpu_count))
+        cpu = declared_part(sample.cpu, Group.CPU)
+        indices = {vcpu.index for vcpu in cpu.vcpus} | set(range(cpu.vcpu_count))
         return {VCPU_KIND: [_vcpu_name(index) for index in sorted(indices)]}
 
     def readings(self, measurement: Measurement,
                  options: Optional[CpuOptions] = None) -> list[Reading]:
         """Domain-wide percentages, the raw counter, then each vCPU's."""
-        cpu = measurement.sample.cpu
+        cpu = declared_part(measurement.sample.cpu, Group.CPU)
         if DOMAIN_GROUP not in measurement.rates:
             raise CheckError("the domain's CPU counters went back during the run "
                              "(was it restarted?); the next run measures again")
@@ -258,14 +259,14 @@ class CpuCheck(Check):
     def _domain_readings(self, measurement: Measurement, cpu: CpuSample,
                          with_wait: bool) -> list[Reading]:
         count = max(cpu.vcpu_count, 1)
-        usage = USAGE.value.compute(Inputs(cpu, measurement.rates[DOMAIN_GROUP], count))
+        domain = Inputs(cpu, measurement.rates[DOMAIN_GROUP], count, measurement.rates)
+        usage = USAGE.value.compute(domain)
+        if usage is None:
+            raise AssertionError("the domain's CPU time has no rate: every sample has one")
         readings = [Reading.of(USAGE.spec, usage, self._headline(count), maximum=100)]
-        domain = Inputs(cpu, measurement.rates[DOMAIN_GROUP], count)
-        every_group = Inputs(cpu, measurement.rates, count)
         for metric in _DOMAIN:
-            inputs = every_group if isinstance(metric.value, VcpuShare) else domain
             if with_wait or metric is not WAIT:
-                readings += readings_of((metric,), inputs)
+                readings += readings_of((metric,), domain)
         return readings + readings_of((TIME,), domain)
 
     @staticmethod
@@ -275,7 +276,7 @@ class CpuCheck(Check):
     def unmeasured_reason(self, measurement: Measurement, options: Optional[CpuOptions],
                           target: Target) -> Optional[str]:
         """Why a CPU label has no value in this run, where the check knows."""
-        cpu = measurement.sample.cpu
+        cpu = declared_part(measurement.sample.cpu, Group.CPU)
         metric = next(metric for metric in METRICS if metric.spec is target.spec)
         if metric in _WAITS:
             verdict = self.wait_verdict(cpu, _uri(options))
@@ -296,7 +297,8 @@ class CpuCheck(Check):
     def details(self, measurement: Measurement,
                 options: Optional[CpuOptions] = None) -> list[str]:
         """With -v: why vCPU wait is not reported, where it is not."""
-        verdict = self.wait_verdict(measurement.sample.cpu, _uri(options))
+        verdict = self.wait_verdict(declared_part(measurement.sample.cpu, Group.CPU),
+                                    _uri(options))
         return [] if verdict.collected else [f"vCPU wait not reported: {verdict.reason}"]
 
 

@@ -13,9 +13,11 @@ its readings and its reasons for a label without a value all come from it.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 from libcheck.evaluation import Number, Phrase, Reading
+from libcheck.rates import Counters
 from libcheck.thresholds import LabelSpec
 from libcheck.units import decimal
 
@@ -44,11 +46,13 @@ class Field(NamedTuple):
 
 class Inputs(NamedTuple):
     """What a value is computed from: one device's (or the domain's) sample, its
-    rates by counter name, and the run's limit (--speed), if any."""
+    rates by counter name, the run's limit (--speed), if any, and the rates of
+    every group (for a domain-wide value summed over the vCPUs)."""
 
     source: Any
     rates: Mapping[str, float]
     limit: Optional[float] = None
+    groups: Counters = MappingProxyType({})
 
 
 class Value:
@@ -88,7 +92,8 @@ class SumOfRates(Value):
 
     def compute(self, inputs: Inputs) -> Optional[float]:
         rates = [inputs.rates.get(field.key) for field in self.fields]
-        return None if None in rates else sum(rates)
+        known = [rate for rate in rates if rate is not None]
+        return sum(known) if len(known) == len(rates) else None
 
 
 class RatioOfRates(Value):
@@ -250,7 +255,8 @@ class Metric(NamedTuple):
         if not isinstance(self.value, ShareOfLimit):
             return ""
         limit = self.value.limit
-        return limit.number(limit.of(inputs))
+        value = limit.of(inputs)
+        return "" if value is None else limit.number(value, None)
 
 
 class Declarations:
