@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import NamedTuple, Optional
 
-from libcheck.checkbase import Check
+from libcheck.checkbase import Check, declared_part
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import (
@@ -205,7 +205,7 @@ def judge_balloon(memory: MemorySample, now: float, max_age: Optional[float],
     missing = _missing_statistics(memory, max_age)
     if missing is not None or max_age == 0:
         return missing or BalloonVerdict(True)
-    bound = max_age or STALE_PERIODS * memory.stats_period + STALE_SLACK_SECONDS
+    bound = _stale_after(memory, max_age)
     updated = memory.balloon.get("last_update") or 0
     if updated <= 0:
         return BalloonVerdict(False, f"balloon statistics are stale (never updated, limit "
@@ -213,6 +213,16 @@ def judge_balloon(memory: MemorySample, now: float, max_age: Optional[float],
     if progress is not None and (progress.advance > 0 or progress.interval > bound):
         return _judge_progress(progress, bound)
     return _judge_by_clock(now - updated, bound)
+
+
+def _stale_after(memory: MemorySample, max_age: Optional[float]) -> float:
+    """The age beyond which statistics are stale: `max_age`, else three stats
+    periods plus a few seconds (statistics without a period are missing)."""
+    if max_age:
+        return max_age
+    if not memory.stats_period:
+        raise AssertionError("balloon statistics without a stats period have no age bound")
+    return STALE_PERIODS * memory.stats_period + STALE_SLACK_SECONDS
 
 
 def _missing_statistics(memory: MemorySample, max_age: Optional[float]
@@ -302,11 +312,12 @@ class MemCheck(Check):
 
     def counters(self, sample: DomainSample) -> Counters:
         """The guest's swap and page-fault counters, where it reports them."""
-        return {DOMAIN_GROUP: counters_in(counted_fields(METRICS), sample.memory.balloon)}
+        balloon = declared_part(sample.memory, Group.MEMORY).balloon
+        return {DOMAIN_GROUP: counters_in(counted_fields(METRICS), balloon)}
 
     def readings(self, measurement: Measurement, options: MemOptions) -> list[Reading]:
         """Guest-side readings when the balloon is fresh, else host-side ones."""
-        memory = measurement.sample.memory
+        memory = _memory(measurement)
         if self._verdict(measurement, options).fresh:
             return (self._guest_readings(memory) + _rss_usage_readings(memory)
                     + self._rate_readings(measurement))
@@ -314,21 +325,20 @@ class MemCheck(Check):
 
     @staticmethod
     def _verdict(measurement: Measurement, options: MemOptions) -> BalloonVerdict:
-        return judge_balloon(measurement.sample.memory, measurement.sample.wall_time,
+        return judge_balloon(_memory(measurement), measurement.sample.wall_time,
                              options.balloon_max_age, balloon_progress(measurement))
 
     @staticmethod
     def _guest_readings(memory: MemorySample) -> list[Reading]:
         inputs = Inputs(memory.balloon, {})
-        used, available = USED.value.compute(inputs), AVAILABLE.value.compute(inputs)
-        usage = USAGE.value.compute(inputs)
+        used, available = _fresh(USED, inputs), _fresh(AVAILABLE, inputs)
+        usage = _fresh(USAGE, inputs)
         readings = [
             Reading(USAGE.spec, usage, f"{usage:.1f}% used ({human_bytes(used)} of "
                     f"{human_bytes(available)})", maximum=100),
             Reading(USED.spec, used, f"used {human_bytes(used)}", maximum=available),
-            AVAILABLE.reading(inputs),
         ]
-        return readings + readings_of(_GUEST_SIZES, inputs)
+        return readings + readings_of((AVAILABLE, *_GUEST_SIZES), inputs)
 
     @staticmethod
     def _rate_readings(measurement: Measurement) -> list[Reading]:
@@ -337,7 +347,7 @@ class MemCheck(Check):
         if not measurement.rate(DOMAIN_GROUP, "last_update"):
             return []
         rates = measurement.rates.get(DOMAIN_GROUP, {})
-        return readings_of(_RATES, Inputs(measurement.sample.memory.balloon, rates))
+        return readings_of(_RATES, Inputs(_memory(measurement).balloon, rates))
 
     @staticmethod
     def _host_readings(memory: MemorySample) -> list[Reading]:
@@ -348,7 +358,7 @@ class MemCheck(Check):
     def unmeasured_reason(self, measurement: Measurement, options: MemOptions,
                           target: Target) -> Optional[str]:
         """Why a memory label has no value in this run, where the check knows."""
-        memory = measurement.sample.memory
+        memory = _memory(measurement)
         metric = next(metric for metric in METRICS if metric.spec is target.spec)
         missing = missing_fields(metric, memory.balloon)
         if missing and metric not in _GUEST_TOTALS:
@@ -372,7 +382,7 @@ class MemCheck(Check):
             return None
         state = STATE_NAMES[options.state_if_no_balloon]
         return Condition(state, f"{verdict.reason}: {verdict.hint}; "
-                                f"{self._host_summary(measurement.sample.memory)}")
+                                f"{self._host_summary(_memory(measurement))}")
 
     @staticmethod
     def _host_summary(memory: MemorySample) -> str:
@@ -387,11 +397,11 @@ class MemCheck(Check):
         """The calm status line: percent used, and bytes of bytes."""
         if readings and readings[0].spec is USAGE.spec:
             return readings[0].text
-        return self._host_summary(measurement.sample.memory)
+        return self._host_summary(_memory(measurement))
 
     def details(self, measurement: Measurement, options: MemOptions) -> list[str]:
         """With -v: every balloon field as libvirt reported it (KiB)."""
-        memory = measurement.sample.memory
+        memory = _memory(measurement)
         fields = ", ".join(f"{name}={value}" for name, value in sorted(memory.balloon.items()))
         period = f"{memory.stats_period} s" if memory.stats_period else "none"
         basis = self._verdict(measurement, options).basis
@@ -402,11 +412,24 @@ class MemCheck(Check):
 CHECK = MemCheck()
 
 
+def _memory(measurement: Measurement) -> MemorySample:
+    return declared_part(measurement.sample.memory, Group.MEMORY)
+
+
+def _fresh(metric: Metric, inputs: Inputs) -> float:
+    """A guest total's value: fresh statistics have everything it needs."""
+    value = metric.value.compute(inputs)
+    if value is None:
+        raise AssertionError(f"fresh balloon statistics without {metric.spec.metric}")
+    return value
+
+
 def _rss_usage_readings(memory: MemorySample) -> list[Reading]:
     """host_rss_usage, in either view: a label that comes and goes with the
     balloon's freshness would judge nothing half the time and break graphs."""
-    share = RSS_USAGE.value.compute(Inputs(memory.balloon, {}, memory.maximum_kib))
-    if share is None:
+    configured = memory.maximum_kib
+    share = RSS_USAGE.value.compute(Inputs(memory.balloon, {}, configured))
+    if share is None or configured is None:  # a share has a configured maximum
         return []
     return [Reading(RSS_USAGE.spec, share, f"host-side RSS {share:.1f}% of "
-                    f"{_configured(memory.maximum_kib)} configured", maximum=100)]
+                    f"{_configured(configured)} configured", maximum=100)]
