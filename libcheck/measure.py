@@ -16,6 +16,7 @@ from libcheck.rates import (
     BaselinePolicy,
     Counters,
     Snapshot,
+    boot_time_of,
     group_rates,
     interval,
 )
@@ -23,7 +24,7 @@ from libcheck.samples import DomainSample, NotBefore
 from libcheck.state import StateSlot
 
 # A shared, read-only empty mapping: a safe default for a field.
-_EMPTY = MappingProxyType({})
+_EMPTY: Counters = MappingProxyType({})
 
 
 class Measurement(NamedTuple):
@@ -82,7 +83,7 @@ class Measurer:
         if baseline is not None and set(rates) == set(now.counters):
             measurement = Measurement(sample, rates, interval(baseline, now), SINCE_PREVIOUS_RUN)
         else:
-            refusal = self._policy.refusal(history, now) if baseline is None else None
+            refusal = self._policy.refusal(history, now) if baseline is None else ""
             measurement, history, now = self._measure_within_run(history, baseline, now,
                                                                  refusal)
         if slot is not None and measurement.sample.identity.is_active:
@@ -90,11 +91,12 @@ class Measurer:
         return measurement
 
     def _measure_within_run(self, history: list[Snapshot], baseline: Optional[Snapshot],
-                            first: Snapshot, refusal: Optional[str]):
+                            first: Snapshot, refusal: str
+                            ) -> tuple[Measurement, list[Snapshot], Snapshot]:
         """Sample again after the pause: groups unsound against `baseline` (all
         of them when it is None, refused for `refusal`) are measured over it."""
         self._sleep(self._sample_interval)
-        sample = self._read(NotBefore(first.boot_id, first.boot_time + self._sample_interval))
+        sample = self._read(_after(first, self._sample_interval))
         if not sample.identity.is_active:
             return Measurement(sample), history, first
         later = self._snapshot(sample)
@@ -111,8 +113,12 @@ def _after_newest(history: list[Snapshot], age: float) -> Optional[NotBefore]:
     timed = [old for old in history if old.boot_time is not None]
     if not timed:
         return None
-    newest = max(timed, key=lambda old: old.boot_time)
-    return NotBefore(newest.boot_id, newest.boot_time + age)
+    return _after(max(timed, key=boot_time_of), age)
+
+
+def _after(snapshot: Snapshot, age: float) -> NotBefore:
+    """`age` after a snapshot that has a boot-time reading."""
+    return NotBefore(snapshot.boot_id, boot_time_of(snapshot) + age)
 
 
 def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str, float]]:
@@ -127,7 +133,7 @@ def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str
 
 
 def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], first: Snapshot,
-                            later: Snapshot, refusal: Optional[str]) -> Measurement:
+                            later: Snapshot, refusal: str) -> Measurement:
     """Rates of the groups sound against `baseline` over it, of the others over
     the run's own two samples (`first`, `later`)."""
     # Only groups that were sound against the baseline at the first sample
@@ -139,10 +145,13 @@ def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], 
                   if group not in from_baseline}
     rates = {**within_run, **from_baseline}
     remeasured = [group for group in first.counters if group not in from_baseline]
-    if from_baseline:
+    if baseline is None:
+        why = refusal
+    elif from_baseline:
         return Measurement(sample, rates, interval(baseline, later),
                            _mixed_basis(baseline, first, later, remeasured))
-    why = refusal or _why_remeasured(baseline, first, remeasured)
+    else:
+        why = _why_remeasured(baseline, first, remeasured)
     return Measurement(sample, rates, interval(first, later), f"within this run ({why})")
 
 

@@ -17,7 +17,10 @@ takes a second sample itself.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
+
+if TYPE_CHECKING:  # typing has TypeGuard from Python 3.10 on; only mypy reads it here
+    from typing import TypeGuard
 
 DOMAIN_GROUP = ""
 
@@ -72,7 +75,7 @@ class Snapshot(NamedTuple):
                    None if boot_time is None else float(boot_time), boot_id)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
@@ -147,15 +150,15 @@ class BaselinePolicy(NamedTuple):
     def valid(self, history: Iterable[Snapshot], now: Snapshot) -> list[Snapshot]:
         """Snapshots that may serve as a baseline for `now`, oldest first."""
         return sorted((old for old in history if self._unfit(old, now) is None),
-                      key=lambda old: old.boot_time)
+                      key=boot_time_of)
 
     def choose(self, history: Iterable[Snapshot], now: Snapshot) -> Optional[Snapshot]:
         """The baseline to measure `now` against, or None when none is fit."""
         candidates = self.valid(history, now)
-        settled = [old for old in candidates if interval(old, now) >= self.settled_age]
+        settled = [old for old in candidates if _age(old, now) >= self.settled_age]
         if settled:
             return settled[-1]
-        usable = [old for old in candidates if interval(old, now) >= self.shortest_age]
+        usable = [old for old in candidates if _age(old, now) >= self.shortest_age]
         return usable[0] if usable else None
 
     def refusal(self, history: Iterable[Snapshot], now: Snapshot) -> str:
@@ -164,9 +167,10 @@ class BaselinePolicy(NamedTuple):
         reasons = [self._unfit(old, now) for old in history]
         if not reasons:
             return "no previous sample"
-        if None in reasons:
+        unfit = [reason for reason in reasons if reason is not None]
+        if len(unfit) < len(reasons):
             return "the previous sample is only moments old"
-        return reasons[-1]
+        return unfit[-1]
 
     def _unfit(self, old: Snapshot, now: Snapshot) -> Optional[str]:
         """Why `old` can never be a baseline for `now` (None: it can, once old enough)."""
@@ -177,7 +181,7 @@ class BaselinePolicy(NamedTuple):
             return "the monitoring host was restarted since the previous sample"
         if old.domain_id != now.domain_id:
             return "the domain was restarted since the previous sample"
-        seconds, wall_seconds = interval(old, now), now.wall_time - old.wall_time
+        seconds, wall_seconds = now.boot_time - old.boot_time, now.wall_time - old.wall_time
         step = wall_seconds - seconds  # what the wall clock gained on the boot-time clock
         if abs(step) > step_tolerance(seconds):
             return (f"the clock was stepped since the previous sample, "
@@ -192,10 +196,26 @@ class BaselinePolicy(NamedTuple):
         """What to store: `current`, the next run's likely baseline, and the
         oldest young snapshot (it settles soonest).  Three at most."""
         candidates = [old for old in self.valid(history, current) if old != current]
-        settled = [old for old in candidates if interval(old, current) >= self.settled_age]
+        settled = [old for old in candidates if _age(old, current) >= self.settled_age]
         young = [old for old in candidates if old not in settled]
         kept = [_only_groups_of(old, current) for old in settled[-1:] + young[:1]]
         return [*kept, current]
+
+
+def boot_time_of(snapshot: Snapshot) -> float:
+    """The boot-time reading of a snapshot known to have one: a fresh sample's,
+    or one that may serve as a baseline (only a stored one may lack it)."""
+    if snapshot.boot_time is None:
+        raise AssertionError("a snapshot without a boot-time reading")
+    return snapshot.boot_time
+
+
+def _age(old: Snapshot, now: Snapshot) -> float:
+    """How old a snapshot that may serve as a baseline for `now` is, on the boot-time clock."""
+    seconds = interval(old, now)
+    if seconds is None:
+        raise AssertionError("a baseline from another boot, or without a boot-time reading")
+    return seconds
 
 
 def _only_groups_of(old: Snapshot, current: Snapshot) -> Snapshot:
