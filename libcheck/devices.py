@@ -9,12 +9,22 @@ named.  Naming a device the domain does not have is a usage error.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence, TypeVar
+from typing import Callable, Iterable, NamedTuple, Optional, Protocol, Sequence, TypeVar
 
 from libcheck.errors import UsageError
 from libcheck.thresholds import device_label
 
 Device = TypeVar("Device")
+
+
+class Named(Protocol):
+    """A device as a per-device label knows it: by its name (None: it has none)."""
+
+    @property
+    def name(self) -> Optional[str]: ...
+
+
+NamedDevice = TypeVar("NamedDevice", bound=Named)
 
 
 def add_selection_options(parser: argparse.ArgumentParser, kind: str, metavar: str,
@@ -69,9 +79,10 @@ def nothing_to_report(kind: str, chosen: Sequence[str], lacking: str) -> str:
     return f"{kind} {', '.join(chosen)} {verb} {lacking}"
 
 
-def device_label_reason(device_label_name: Optional[str], chosen: Sequence[Device],
-                      devices: Iterable[Device], why_unmeasured: Callable[[Device], Optional[str]],
-                      why_left_out: Callable[[Device], str]) -> Optional[str]:
+def device_label_reason(device_label_name: Optional[str], chosen: Sequence[NamedDevice],
+                        devices: Iterable[NamedDevice],
+                        why_unmeasured: Callable[[NamedDevice], Optional[str]],
+                        why_left_out: Callable[[NamedDevice], str]) -> Optional[str]:
     """Why a per-device label has no value in a run, or None where unknown.
 
     A generic label (`device_label_name` None): the reasons of every chosen

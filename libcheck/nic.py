@@ -222,7 +222,7 @@ class NicCheck(DeviceCheck):
         """One calm line: how many interfaces, bits both ways, the busiest interface."""
         traffic: dict[str, float] = {}
         for reading in readings:
-            if reading.spec in (RX.bits.spec, TX.bits.spec):
+            if reading.spec in (RX.bits.spec, TX.bits.spec) and reading.device is not None:
                 traffic[reading.device] = traffic.get(reading.device, 0.0) + reading.value
         if not traffic:
             return "no traffic rates this run (counters were reset during it)"

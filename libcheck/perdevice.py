@@ -68,7 +68,7 @@ class DeviceCheck(Check):
         """The run's limit that shares are taken of (none by default)."""
         return None
 
-    def counters_of(self, device: Any) -> dict[str, int]:
+    def counters_of(self, device: Any) -> dict[str, float]:
         """One device's cumulative counters that the driver knows."""
         return counters_in(counted_fields(self.per_device), device)
 
@@ -113,7 +113,7 @@ class DeviceCheck(Check):
     def _totals(self, readings: list[Reading]) -> list[Reading]:
         totals = []
         for metric in self.totals:
-            value = metric.value.total(readings)
+            value = _total_of(metric).total(readings)
             if value is not None:
                 totals.append(Reading.of(metric.spec, value, metric.wording.phrase(None)))
         return totals
@@ -156,3 +156,10 @@ class DeviceCheck(Check):
     def why_left_out(self, device: Any, options: Any) -> str:
         """Why a device of the domain is not reported."""
         raise NotImplementedError
+
+
+def _total_of(metric: Metric) -> TotalOf:
+    """What sums a declared total over the devices."""
+    if not isinstance(metric.value, TotalOf):
+        raise TypeError(f"the total {metric.spec.metric} is not declared with TotalOf")
+    return metric.value

@@ -120,7 +120,11 @@ class LabelSpec(NamedTuple):
 
     def label_for(self, device: Optional[str] = None) -> str:
         """The perfdata label of this metric (for one device, by its label name)."""
-        return f"{device_label(device)}_{self.metric}" if self.kind else self.metric
+        if not self.kind:
+            return self.metric
+        if device is None:
+            raise ValueError(f"{self.metric} is a per-device metric: its label needs a device")
+        return f"{device_label(device)}_{self.metric}"
 
 
 # The kinds of device a label may belong to (`LabelSpec.kind`); each kind also
@@ -221,14 +225,14 @@ class Thresholds:
 
     def check_devices(self, devices: Mapping[str, Iterable[str]]) -> None:
         """Refuse a per-device label whose device the domain does not have."""
-        present = {kind: {device_label(name) for name in names}
-                   for kind, names in devices.items()}
+        present: dict[Optional[str], set[str]] = {
+            kind: {device_label(name) for name in names} for kind, names in devices.items()}
         for label in self._labels_set():
             if label is None or label in self._generic:
                 continue
             candidates = self._device_candidates(label)
             if not any(c.device in present.get(c.spec.kind, ()) for c in candidates):
-                kinds = sorted({c.spec.kind for c in candidates})
+                kinds = sorted({c.spec.kind for c in candidates if c.spec.kind})
                 device = candidates[0].device
                 have = sorted(set().union(*(present.get(kind, set()) for kind in kinds)))
                 raise UsageError(f"threshold label '{label}': this domain has no "
