@@ -176,10 +176,10 @@ def _dsl_array(items: Sequence[str]) -> str:
 
 
 def _dsl_interfaces(interfaces: Sequence[Interface]) -> list[str]:
-    keyed = [nic for nic in interfaces if nic.mac]
+    keyed = [(nic.mac, nic) for nic in interfaces if nic.mac]
     if not keyed:
         return ["\tvars.vm_interfaces = { }"]
-    entries = [f"\t\t{dsl_string(nic.mac)} = {_dsl_interface_entry(nic)}" for nic in keyed]
+    entries = [f"\t\t{dsl_string(mac)} = {_dsl_interface_entry(nic)}" for mac, nic in keyed]
     return ["\tvars.vm_interfaces = {", *entries, "\t}"]
 
 

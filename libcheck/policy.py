@@ -41,7 +41,7 @@ _CASE_OF_STATE = {
     DomainState.CRASHED: "crashed",
 }
 
-_CASE_OF_REASON = {
+_CASE_OF_REASON: dict[tuple[DomainState, int], str] = {
     (DomainState.PAUSED, Paused.IOERROR): "paused_error",
     (DomainState.PAUSED, Paused.WATCHDOG): "paused_error",
     (DomainState.PAUSED, Paused.POSTCOPY_FAILED): "paused_error",

@@ -65,7 +65,7 @@ class Crashed(enum.IntEnum):
     PANICKED = 1
 
 
-_WORDS = {
+_WORDS: dict[DomainState, dict[int, str]] = {
     DomainState.PAUSED: {
         Paused.USER: "by the user",
         Paused.MIGRATION: "for a migration",

@@ -60,8 +60,9 @@ class Reporter:
                 self._done = True
         return state.code
 
-    def emit_and_exit(self, state: ServiceState, text: str) -> NoReturn:
-        """For the watchdog: write straight to the file descriptor and exit now."""
+    def emit_and_exit(self, state: ServiceState, text: str) -> None:
+        """For the watchdog: write straight to the file descriptor and exit now,
+        unless the result was written already."""
         with self._lock:
             if not self._done:
                 self._done = True
@@ -165,9 +166,9 @@ class Run:
         finally:
             sampler.close()
         notes = [*store.notes, *sampler.notes]
-        verdict = policy.for_identity(measurement.sample.identity)
-        if verdict is not None:
-            return Outcome(verdict.state, verdict.text, details=tuple(notes))
+        not_running = policy.for_identity(measurement.sample.identity)
+        if not_running is not None:
+            return Outcome(not_running.state, not_running.text, details=tuple(notes))
         return self._judge(measurement, thresholds, options, store.trouble, notes)
 
     def _sampler(self, options) -> Sampler:
