@@ -96,14 +96,17 @@ def memory_from_bulk(stats: Stats) -> MemorySample:
 
 def disks_from_bulk(stats: Stats) -> tuple[DiskSample, ...]:
     """The block devices the statistics name, with their counters and sizes."""
+    # mypy holds a keyword dict's values to every field; only counters are in it.
     return tuple(DiskSample(name=entry("name"), source=entry("path"))
-                 ._replace(**_numbers(entry, DISK_FIELDS))
+                 ._replace(**_numbers(entry, DISK_FIELDS))  # type: ignore[arg-type]
                  for entry in _named_devices(stats, "block"))
 
 
 def nics_from_bulk(stats: Stats) -> tuple[NicSample, ...]:
     """The interfaces the statistics name, with their counters."""
-    return tuple(NicSample(name=entry("name"))._replace(**_numbers(entry, NIC_FIELDS))
+    # mypy holds a keyword dict's values to every field; only counters are in it.
+    return tuple(NicSample(name=entry("name"))
+                 ._replace(**_numbers(entry, NIC_FIELDS))  # type: ignore[arg-type]
                  for entry in _named_devices(stats, "net"))
 
 
@@ -113,7 +116,12 @@ def _named_devices(stats: Stats, kind: str) -> Iterator[Callable[[str], Any]]:
     for index in range(int(stats[f"{kind}.count"])):
         prefix = f"{kind}.{index}."
         if f"{prefix}name" in stats:
-            yield lambda key, prefix=prefix: stats.get(prefix + key)
+            yield _entries(stats, prefix)
+
+
+def _entries(stats: Stats, prefix: str) -> Callable[[str], Any]:
+    """A reader of the entries under `prefix` by their key."""
+    return lambda key: stats.get(prefix + key)
 
 
 def _numbers(entry: Callable[[str], Any], fields: Mapping[str, str]) -> dict[str, Optional[int]]:

@@ -157,7 +157,7 @@ _UNSUPPORTED_CODES = frozenset({
 })
 
 
-def _optional_call(call: Callable[[], object]) -> object:
+def _optional_call(call: Callable[[], T]) -> Optional[T]:
     """Call a per-device API that a driver may not support: None when it does not;
     any other error goes on to be translated."""
     try:

@@ -14,7 +14,7 @@ from typing import Mapping, NamedTuple, Optional
 from libcheck.discovery import Description
 
 # A shared, read-only empty mapping: a safe default for a field.
-_EMPTY = MappingProxyType({})
+_EMPTY: Mapping[str, int] = MappingProxyType({})
 
 
 class Group(enum.Enum):
@@ -86,7 +86,8 @@ class DomainIdentity(NamedTuple):
 class VcpuSample(NamedTuple):
     """One virtual CPU's cumulative times."""
 
-    index: int
+    # The field shadows tuple.index, as libvirt's name for a vCPU's number.
+    index: int  # type: ignore[assignment]
     time_ns: Optional[int]
     wait_ns: Optional[int] = None
     delay_ns: Optional[int] = None
