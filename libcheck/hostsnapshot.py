@@ -113,7 +113,8 @@ _KEY_OF_LOOKUP: dict[Lookup, Callable[[str], str]] = {
 
 
 def lookup_keys(reference: str) -> list[str]:
-    """The file names a reference may be found under, in the inspector's order."""
+    """The file names a reference may be found under, in the order the
+    inspector tries its lookups (libcheck.domainref)."""
     return [_KEY_OF_LOOKUP[kind](reference) for kind in lookup_order(reference)]
 
 
@@ -297,7 +298,7 @@ class HostSnapshotStore:
         top_fd = self._private_top(state_fd)
         try:
             previous = self._current(top_fd) if top_fd is not None else None
-            known = self._known_devices(top_fd, previous) if previous else {}
+            known = self._known_devices(top_fd, previous) if top_fd is not None and previous else {}
             started, boot = self._clocks.boot_time(), self._clocks.boot()
             parts = read_host(known)
             if top_fd is not None:
