@@ -9,6 +9,7 @@ demo: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 test: lint
 	.venv/bin/pytest
