@@ -4,6 +4,8 @@ It opens a read-only connection, finds a domain by name, UUID or ID, and
 reads it in one bulk-stats round trip where the driver supports it, falling
 back to the per-domain calls for each group of numbers the bulk call left
 out (libvirt's test driver answers the bulk call with the state only).
+What each group asks the bulk call for and how its answer is parsed is
+declared in `libcheck.statsgroups`; the per-domain calls are here.
 Every libvirtError is translated here into the errors of `libcheck.errors`.
 """
 
