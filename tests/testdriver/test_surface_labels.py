@@ -92,6 +92,23 @@ def surface_labels(root: Path, scratch: Path) -> dict[str, dict[str, dict[str, l
     return found
 
 
+def differences(found: dict, recorded: dict) -> list[str]:
+    """Per executable, case and run: the labels printed but not recorded (+), and recorded
+    but not printed (-)."""
+    lines = []
+    for executable in sorted({*found, *recorded}):
+        now, then = found.get(executable, {}), recorded.get(executable, {})
+        for case in sorted({*now, *then}):
+            for run in sorted({*now.get(case, {}), *then.get(case, {})}):
+                printed = set(now.get(case, {}).get(run, ()))
+                kept = set(then.get(case, {}).get(run, ()))
+                if printed != kept:
+                    changes = [f"+{label}" for label in sorted(printed - kept)]
+                    changes += [f"-{label}" for label in sorted(kept - printed)]
+                    lines.append(f"{executable} {case} {run}: {' '.join(changes)}")
+    return lines
+
+
 def written(data: dict) -> str:
     """The record's text: sorted keys, one item a line, so that diffs read well."""
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -102,7 +119,7 @@ def test_every_check_prints_the_recorded_labels_on_the_test_driver(tmp_path):
         root = Path(os.environ[RECORD_FROM]).resolve()
         RECORD.write_text(written(surface_labels(root, tmp_path)), encoding="utf-8")
     recorded = json.loads(RECORD.read_text(encoding="utf-8"))
-    assert surface_labels(REPO, tmp_path / "now") == recorded
+    assert differences(surface_labels(REPO, tmp_path / "now"), recorded) == []
 
 
 def test_the_record_has_labels_for_every_check():
@@ -110,3 +127,10 @@ def test_the_record_has_labels_for_every_check():
     assert sorted(recorded) == sorted(entry.executable for entry in CHECKS)
     for executable, by_case in recorded.items():
         assert any(labels for runs in by_case.values() for labels in runs.values()), executable
+
+
+def test_differences_name_each_label_gained_and_lost():
+    recorded = {"check_vm_x": {"case": {"run 1": ["kept", "lost"]}}}
+    found = {"check_vm_x": {"case": {"run 1": ["gained", "kept"]}}}
+    assert differences(found, recorded) == ["check_vm_x case run 1: +gained -lost"]
+    assert differences(recorded, recorded) == []
