@@ -2,8 +2,8 @@
 
 tests/data/surface/ holds what icinga2-conf/commands.conf and
 nagios-conf/check_vm-commands.cfg define, parsed: per Icinga 2 CheckCommand its
-command line and each argument with every attribute but its description
-(icinga2-arguments.json), the descriptions apart (icinga2-descriptions.json, so
+command line, its default variables and each argument with every attribute but
+its description (icinga2-arguments.json), the descriptions apart (icinga2-descriptions.json, so
 that a change of wording shows as such), and per Nagios command its command
 line (nagios-commands.json). A changed, added or lost argument fails here; when
 that is meant, record again and name the change in the commit:
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Iterator, Union
 
 import pytest
+
+from libcheck.registry import CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 SURFACE = REPO / "tests" / "data" / "surface"
@@ -269,8 +271,6 @@ def test_the_nagios_reader_takes_each_command_line():
 
 
 def test_the_record_holds_a_command_for_every_check():
-    from libcheck.registry import CHECKS
-
     commands = {entry.command for entry in CHECKS}
     assert commands <= set(recorded("icinga2-arguments.json"))
     assert {f"check_{command}" for command in commands} <= set(recorded("nagios-commands.json"))
