@@ -20,7 +20,7 @@ mkdir -p "$source" "$DIST"
 # Everything but what set-up, tests and earlier builds leave behind.
 tar -cf - --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
     --exclude='__pycache__' --exclude=./.pytest_cache --exclude=./.ruff_cache \
-    --exclude=./.hypothesis . | tar -xf - -C "$source"
+    --exclude=./.hypothesis --exclude=./.mypy_cache . | tar -xf - -C "$source"
 
 (cd "$source" && dpkg-buildpackage -b -us -uc) >"$BUILD_DIR/build.log" 2>&1 || {
     tail -n 30 "$BUILD_DIR/build.log" >&2
