@@ -48,8 +48,8 @@ from fleetreport import (  # noqa: E402
     row,
 )
 from fleetrun import FleetRun  # noqa: E402
-from icinga.environment import ensure_installed  # noqa: E402
-from realvm.host import TierUnavailable  # noqa: E402
+from harness.icinga.environment import ensure_installed  # noqa: E402
+from harness.vm.host import TierUnavailable  # noqa: E402
 from run import TIERS_LOCK, git_tree, say, tiers_lock  # noqa: E402
 
 # The most domains per hypervisor that 3 agents kept up with on this machine's 2 cores

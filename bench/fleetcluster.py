@@ -26,11 +26,11 @@ import pwd
 import shutil
 from pathlib import Path
 
-from cluster.cluster import Cluster, inventory
-from cluster.node import ClusterNode
-from cluster.testnodes import TestNode
 from cpugroup import CpuGroup
-from icinga.environment import daemon_environment
+from harness.cluster.cluster import Cluster, inventory
+from harness.cluster.node import ClusterNode
+from harness.cluster.testnodes import TestNode
+from harness.icinga.environment import daemon_environment
 
 USER = "nagios"
 INTERVAL = 60

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from testnode import domain_xml, node_xml
+from harness.testnode import domain_xml, node_xml
 
 
 def domain_name(index: int) -> str:

@@ -62,7 +62,7 @@ def _tier():
     tests = str(REPO / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
-    from realvm import domains, guestimage, host, hypervisor
+    from harness.vm import domains, guestimage, host, hypervisor
 
     return domains, guestimage, host, hypervisor
 

@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from icinga.environment import ensure_installed, unavailable
-from icinga.realguest import module_guest
-from package import debpackage
-from package.conftest import RUNTIME_PACKAGES
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-
-from . import config
-from .cluster import AGENT_A, AGENT_B, Cluster, inventory
-from .testnodes import TestNode
-from .waits import every_service_checked
+from harness.cluster import config
+from harness.cluster.cluster import AGENT_A, AGENT_B, Cluster, inventory
+from harness.cluster.testnodes import TestNode
+from harness.cluster.waits import every_service_checked
+from harness.icinga.environment import ensure_installed, unavailable
+from harness.package import debpackage
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.realguest import module_guest
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +31,7 @@ def package() -> Iterator[Path]:
     try:
         check_machine()
         ensure_packages()
-        ensure_packages(RUNTIME_PACKAGES)
+        ensure_packages(debpackage.RUNTIME_PACKAGES)
         ensure_installed()
     except TierUnavailable as exc:
         unavailable(f"cluster tier cannot run: {exc}")

@@ -14,11 +14,10 @@ import subprocess
 import time
 
 import pytest
-
-from . import config
-from .cluster import AGENT_A, AGENT_B, INTERVAL, MASTER, inventory
-from .testnodes import migrate
-from .waits import agent_of, fresh_results, hosts, result_of, services, wait_for
+from harness.cluster import config
+from harness.cluster.cluster import AGENT_A, AGENT_B, INTERVAL, MASTER, inventory
+from harness.cluster.testnodes import migrate
+from harness.cluster.waits import agent_of, fresh_results, hosts, result_of, services, wait_for
 
 pytestmark = pytest.mark.realvm
 

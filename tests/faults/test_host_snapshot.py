@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from checkrun import CheckRun, run_check
-from faultkit import CHECKS, assert_state_valid, needs_root
-from snapshotkit import (
+from harness.checkrun import CheckRun, run_check
+from harness.faultkit import CHECKS, assert_state_valid, needs_root
+from harness.snapshotkit import (
     assert_complete,
     assert_private,
     check_command,

@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from asuser import nobody_command
-from checkrun import CheckRun
-from faultkit import CHECKS, assert_state_valid, needs_root, timed_check
+from harness.asuser import nobody_command
+from harness.checkrun import CheckRun
+from harness.faultkit import CHECKS, assert_state_valid, needs_root, timed_check
 
 from libcheck.state import state_key
 

@@ -17,16 +17,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-
-from .environment import (
-    AWKWARD_NAME,
-    CHECKS,
-    ICINGA_CONF,
-    NODE_URI,
-    inventory,
-    write_awkward_node,
-)
-from .icinga2 import compiled_objects, errors_of, validate
+from harness.icinga.environment import AWKWARD_NAME, inventory, write_awkward_node
+from harness.icinga.icinga2 import compiled_objects, errors_of, validate
+from harness.paths import CHECKS, ICINGA_CONF, NODE_URI
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
 

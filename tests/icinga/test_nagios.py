@@ -11,9 +11,8 @@ import shutil
 import time
 
 import pytest
-
-from .environment import NAGIOS_CONF, NODE_URI
-from .nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
+from harness.icinga.nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
+from harness.paths import NAGIOS_CONF, NODE_URI
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
 

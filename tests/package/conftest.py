@@ -14,18 +14,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from icinga.environment import ensure_installed, unavailable
-from realvm.domains import Guest, GuestSpec, Nic, guest_name
-from realvm.guestimage import GuestImage, ensure_image
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-from realvm.hypervisor import Hypervisor, running_daemon, usable_virt_type
-
-from . import debpackage, nagiosuser
-from .aside import set_aside
-
-# What the package depends on: present before the install, so that apt needs
-# no package lists to install the local file.
-RUNTIME_PACKAGES = ("python3-libvirt", "python3-lxml", "python3-nagiosplugin")
+from harness.icinga.environment import ensure_installed, unavailable
+from harness.package import debpackage, nagiosuser
+from harness.package.aside import set_aside
+from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
+from harness.vm.guestimage import GuestImage, ensure_image
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.hypervisor import Hypervisor, running_daemon, usable_virt_type
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +29,7 @@ def guest_image() -> GuestImage:
     try:
         check_machine()
         ensure_packages()
-        ensure_packages(RUNTIME_PACKAGES)
+        ensure_packages(debpackage.RUNTIME_PACKAGES)
         ensure_installed()
         return ensure_image()
     except TierUnavailable as exc:

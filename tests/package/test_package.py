@@ -17,15 +17,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from realvm.hypervisor import LIBVIRT_SOCKET
+from harness.package import debpackage, stock_icinga2, stock_nagios4
+from harness.package.nagiosuser import PYTHON3, group_names, run_as_nagios, uid
+from harness.package.results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
+from harness.package.service import SYSTEM_PATH
+from harness.vm.hypervisor import LIBVIRT_SOCKET
 
 from libcheck import __version__
 from libcheck.state import state_key
-
-from . import debpackage, stock_icinga2, stock_nagios4
-from .nagiosuser import PYTHON3, group_names, run_as_nagios, uid
-from .results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
-from .service import SYSTEM_PATH
 
 pytestmark = pytest.mark.realvm
 

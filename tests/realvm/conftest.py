@@ -9,11 +9,10 @@ import os
 import signal
 
 import pytest
-
-from .domains import Guest, GuestSpec, Nic, guest_name
-from .guestimage import ensure_image
-from .host import TierUnavailable, check_machine, ensure_packages
-from .hypervisor import Hypervisor, usable_virt_type
+from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
+from harness.vm.guestimage import ensure_image
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.hypervisor import Hypervisor, usable_virt_type
 
 
 def unavailable(reason):

@@ -13,7 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from checkrun import CHECKS, CheckRun
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS
 
 pytestmark = pytest.mark.realvm
 

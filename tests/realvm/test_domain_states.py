@@ -20,10 +20,9 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from checkrun import CheckRun, run_check
-
-from .channel import ChannelError
-from .domains import Guest, GuestSpec, guest_name
+from harness.checkrun import CheckRun, run_check
+from harness.vm.channel import ChannelError
+from harness.vm.domains import Guest, GuestSpec, guest_name
 
 pytestmark = pytest.mark.realvm
 

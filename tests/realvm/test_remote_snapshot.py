@@ -23,10 +23,10 @@ import sys
 import time
 
 import pytest
-from checkrun import CHECKS, CheckRun
-
-from .host import TierUnavailable
-from .sshd import Sshd, in_netns
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS
+from harness.vm.host import TierUnavailable
+from harness.vm.sshd import Sshd, in_netns
 
 pytestmark = pytest.mark.realvm
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from checkrun import run_check
+from harness.checkrun import run_check
 
 NAGIOS_OUTPUT_LIMIT = 8192
 # What Icinga 2's GraphiteWriter or Icinga Web's graphite module take apart.

@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI, run_check
-from graphs.templatecheck import GRAPHS, chart_devices, glob_matches, template_problems
+from harness.checkrun import run_check
+from harness.graphs.templatecheck import GRAPHS, chart_devices, glob_matches, template_problems
+from harness.paths import DEFAULT_URI, NODE_URI
 
 # (check, Icinga service template, CheckCommand, extra options)
 CHECKS = (("check_vm_cpu", "vm-cpu", "vm_cpu", ()),

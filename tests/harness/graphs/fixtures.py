@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from icinga.environment import ensure_installed as ensure_icinga_installed
-from icinga.environment import unavailable
-from realvm.host import TierUnavailable
+
+from harness.icinga.environment import ensure_installed as ensure_icinga_installed
+from harness.icinga.environment import unavailable
+from harness.vm.host import TierUnavailable
 
 from .databases import CarbonCache, GraphiteWeb, InfluxDB
 from .packages import daemon_pids, ensure_installed

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from icinga.icinga2 import errors_of, free_port
+from harness.icinga.icinga2 import errors_of, free_port
 
 from . import pki
 from .node import ClusterNode

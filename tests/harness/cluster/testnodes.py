@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from testnode import domain_xml, node_xml
+from harness.testnode import domain_xml, node_xml
 
 
 def mac_of(name: str) -> str:

@@ -13,10 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-NODE_URI = f"test://{REPO / 'tests' / 'data' / 'node.xml'}"
-DEFAULT_URI = "test:///default"
-CHECKS = REPO / "checks"
+from harness.paths import CHECKS
 
 _PERFDATA_ITEM = re.compile(
     r"(?P<label>'(?:[^']|'')+'|[^'\s=]+)=(?P<value>-?[0-9.]+)(?P<uom>[a-zA-Z%]*)"

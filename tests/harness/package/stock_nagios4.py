@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from icinga.nagios import status_blocks
+from harness.icinga.nagios import status_blocks
 
 from .aside import added_file, set_aside
 from .results import CRITICAL, OK, UNKNOWN, DaemonRun, Result

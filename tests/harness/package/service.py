@@ -19,8 +19,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from icinga.environment import stop_session
-from realvm.host import run
+from harness.icinga.environment import stop_session
+from harness.vm.host import run
 
 UNIT_DIR = Path("/lib/systemd/system")
 # What systemd gives a system service before the unit's own variables.

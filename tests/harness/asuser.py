@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from checkrun import REPO
-from realvm.host import ensure_packages
+from harness.paths import REPO
+from harness.vm.host import ensure_packages
 
 NOBODY = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"

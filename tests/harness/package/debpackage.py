@@ -11,13 +11,16 @@ import os
 import re
 from pathlib import Path
 
-from checkrun import REPO
-from realvm.host import CommandFailed, run, services_not_started
+from harness.paths import REPO
+from harness.vm.host import CommandFailed, run, services_not_started
 
 NAME = "check-vm"
 BUILD_SCRIPT = REPO / "scripts" / "build-deb.sh"
 LINTIAN_REPORT = REPO / "build" / "deb" / "lintian.txt"
 APT_ENVIRONMENT = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+# What the package depends on: present before the install, so that apt needs
+# no package lists to install the local file.
+RUNTIME_PACKAGES = ("python3-libvirt", "python3-lxml", "python3-nagiosplugin")
 
 
 class BuildFailed(Exception):

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from realvm.host import (
+
+from harness.vm.host import (
     CommandFailed,
     TierUnavailable,
     apt_update,
@@ -25,11 +26,6 @@ from realvm.host import (
     services_not_started,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-ICINGA_CONF = REPO / "icinga2-conf"
-NAGIOS_CONF = REPO / "nagios-conf"
-CHECKS = REPO / "checks"
-NODE_URI = f"test://{REPO / 'tests' / 'data' / 'node.xml'}"
 # The checks start with `#!/usr/bin/env python3`: this interpreter's directory
 # goes first on the daemons' PATH, so they run with the project installed.
 VENV_BIN = Path(sys.executable).parent

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from graphs.databases import InfluxDB
-from graphs.stored import Point, influx_points
+from harness.graphs.databases import InfluxDB
+from harness.graphs.stored import Point, influx_points
+from harness.paths import ICINGA_CONF
 
-from .environment import ICINGA_CONF
 from .icinga2 import Daemon, influxdb_writer
 
 INTERVAL = 5

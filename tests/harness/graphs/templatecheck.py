@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-REPO = Path(__file__).resolve().parents[2]
-GRAPHS = REPO / "graphs"
-COMMANDS_CONF = REPO / "icinga2-conf" / "commands.conf"
+from harness.paths import GRAPH_TEMPLATES as GRAPHS
+from harness.paths import ICINGA_CONF
+
+COMMANDS_CONF = ICINGA_CONF / "commands.conf"
 
 SECTION = re.compile(r"\A(.+)\.(graph|metrics_filters|urlparams|functions)\Z")
 MACRO = re.compile(r"\$([^$:]*)(?::([^$]*))?\$")

@@ -17,7 +17,7 @@ import signal
 import time
 from pathlib import Path
 
-from realvm.host import (
+from harness.vm.host import (
     CommandFailed,
     TierUnavailable,
     apt_update,

@@ -17,8 +17,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from icinga.environment import CHECKS
-from realvm.bracket import Bracket
+from harness.paths import CHECKS
+from harness.vm.bracket import Bracket
 
 CHECK_NAMES = ("check_vm_cpu", "check_vm_mem", "check_vm_disk_io", "check_vm_nic",
                "check_vm_alive")

@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
-from checkrun import REPO, CheckRun, run_check
+
+from harness.checkrun import CheckRun, run_check
+from harness.paths import REPO
 
 CHECKS = {"check_vm_cpu": "VM_CPU", "check_vm_mem": "VM_MEM",
           "check_vm_disk_io": "VM_DISK_IO", "check_vm_nic": "VM_NIC"}
@@ -110,7 +112,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CI runs a
 def faketime_library() -> Path:
     """libfaketime, installed from Debian's `faketime` package when missing."""
     if not FAKETIME_LIBRARY.exists():
-        from realvm.host import CommandFailed, TierUnavailable, ensure_packages
+        from harness.vm.host import CommandFailed, TierUnavailable, ensure_packages
         try:
             ensure_packages(("faketime",))
         except (TierUnavailable, CommandFailed) as problem:
@@ -136,7 +138,7 @@ def boot_clock_vm_check(*args: str, state_dir: Path, earlier: float = 0.0,
     as if it ran that many seconds ago: every clock it reads, the VM's
     included, is set back; with 0 it reads the production clocks.
     """
-    command = [sys.executable, "-c", "import faultkit; faultkit.boot_clock_vm_main()",
+    command = [sys.executable, "-c", "from harness import faultkit; faultkit.boot_clock_vm_main()",
                str(earlier), "-d", "vm1", "--connect", "fake:///system",
                "--state-dir", str(state_dir), *args]
     environment = {**os.environ, "COLUMNS": "100",
@@ -150,8 +152,7 @@ def boot_clock_vm_check(*args: str, state_dir: Path, earlier: float = 0.0,
 
 def boot_clock_vm_main() -> None:
     """The process `boot_clock_vm_check` starts: argv is `earlier`, then the options."""
-    from unit.fakes import NS, FakeConnection, FakeDomain
-
+    from harness.fakes import NS, FakeConnection, FakeDomain
     from libcheck.clocks import Clocks
     from libcheck.cpu import CHECK
     from libcheck.inspector import Inspector

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from icinga.icinga2 import errors_of
+from harness.icinga.icinga2 import errors_of
 
 from .aside import added_file, set_aside
 from .results import DaemonRun, Result

@@ -13,7 +13,9 @@ import pwd
 import subprocess
 from pathlib import Path
 
-from .environment import CHECKS, NAGIOS_CONF, TOOLS, daemon_environment, stop_session
+from harness.paths import CHECKS, NAGIOS_CONF
+
+from .environment import TOOLS, daemon_environment, stop_session
 
 NAGIOS4 = TOOLS["nagios4"]
 SAMPLE_OBJECTS = Path("/etc/nagios4/objects")

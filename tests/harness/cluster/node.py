@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from icinga.environment import daemon_environment, stop_session
-from icinga.icinga2 import ICINGA2, Dirs, open_api, output_tail, run_as_me
+from harness.icinga.environment import daemon_environment, stop_session
+from harness.icinga.icinga2 import ICINGA2, Dirs, open_api, output_tail, run_as_me
 
 STOP_TIMEOUT = 20
 API_USER = "check-vm-cluster"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from checkrun import PerfItem, parse_perfdata
+from harness.checkrun import PerfItem, parse_perfdata
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 OK, WARNING, CRITICAL, UNKNOWN = range(4)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from icinga.icinga2 import Daemon, graphite_writer, influxdb_writer
-from icinga.scenario import NODE, STATE_DIR_CONFIG, shipped_apply_rules
-from realvm.domains import Guest
-from realvm.hypervisor import Hypervisor
+from harness.icinga.icinga2 import Daemon, graphite_writer, influxdb_writer
+from harness.icinga.scenario import NODE, STATE_DIR_CONFIG, shipped_apply_rules
+from harness.vm.domains import Guest
+from harness.vm.hypervisor import Hypervisor
 
 from .databases import CarbonCache, GraphiteWeb, InfluxDB
 from .stored import Point, influx_points

@@ -28,7 +28,9 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from .environment import CHECKS, ICINGA_CONF, TOOLS, daemon_environment, stop_session
+from harness.paths import CHECKS, ICINGA_CONF
+
+from .environment import TOOLS, daemon_environment, stop_session
 
 ICINGA2 = TOOLS["icinga2"]
 STOP_TIMEOUT = 20

@@ -9,11 +9,19 @@ lines are drawn connected across the empty seconds.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from .graphtier import GraphRun
 
 WIDTH, HEIGHT = 800, 300
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    assert data.startswith(PNG_SIGNATURE)
+    return struct.unpack(">II", data[16:24])
 
 
 def alias(run: GraphRun, service: str, label: str, legend: str, right: bool = False) -> str:

@@ -13,12 +13,12 @@ import contextlib
 from typing import Iterator
 
 import pytest
-from realvm.domains import Guest, GuestSpec, Nic, guest_name
-from realvm.guestimage import ensure_image
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-from realvm.hypervisor import Hypervisor, usable_virt_type
 
-from .environment import unavailable
+from harness.icinga.environment import unavailable
+from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
+from harness.vm.guestimage import ensure_image
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.hypervisor import Hypervisor, usable_virt_type
 
 
 @contextlib.contextmanager

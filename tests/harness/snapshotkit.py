@@ -18,10 +18,9 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from checkrun import CHECKS as CHECKS_DIR
-from checkrun import CheckRun
-from testnode import domain_xml, node_xml
-
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS as CHECKS_DIR
+from harness.testnode import domain_xml, node_xml
 from libcheck.hostsnapshot import SNAPSHOT_FORMAT, lookup_keys
 
 
