@@ -19,8 +19,9 @@ from harness.cluster import config
 from harness.cluster.cluster import AGENT_A, AGENT_B, Cluster, inventory
 from harness.cluster.testnodes import TestNode
 from harness.cluster.waits import every_service_checked
-from harness.icinga.environment import ensure_installed, unavailable
+from harness.icinga.environment import ensure_installed
 from harness.package import debpackage
+from harness.skips import unavailable
 from harness.vm.host import TierUnavailable, check_machine, ensure_packages
 from harness.vm.realguest import module_guest
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.checknames import TITLES
 from harness.checkrun import CheckRun, run_check
 from harness.paths import REPO
 
-CHECKS = {"check_vm_cpu": "VM_CPU", "check_vm_mem": "VM_MEM",
-          "check_vm_disk_io": "VM_DISK_IO", "check_vm_nic": "VM_NIC"}
+# Every registered check: executable -> its status line's title.
+CHECKS = TITLES
 STATE_FORMAT = "check_vm-state/1"
 FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 # The boot-clock VM: two vCPUs, one CPU-second of work per second, steadily.

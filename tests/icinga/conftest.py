@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 from harness.graphs.fixtures import graph_packages, influxdb  # noqa: F401
-from harness.icinga.environment import ensure_installed, unavailable
+from harness.icinga.environment import ensure_installed
+from harness.skips import unavailable
 from harness.vm.host import TierUnavailable
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from harness.icinga.environment import ensure_installed, unavailable
+from harness.icinga.environment import ensure_installed
 from harness.package import debpackage, nagiosuser
 from harness.package.aside import set_aside
+from harness.skips import unavailable
 from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
 from harness.vm.guestimage import GuestImage, ensure_image
 from harness.vm.host import TierUnavailable, check_machine, ensure_packages

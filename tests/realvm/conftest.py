@@ -5,21 +5,14 @@ and `balloonless_guest` (domain names). When the machine cannot host the tier
 the fixtures skip with the reason, or fail with it when CI=true.
 """
 
-import os
 import signal
 
 import pytest
+from harness.skips import unavailable
 from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
 from harness.vm.guestimage import ensure_image
 from harness.vm.host import TierUnavailable, check_machine, ensure_packages
 from harness.vm.hypervisor import Hypervisor, usable_virt_type
-
-
-def unavailable(reason):
-    """Skip with `reason`, or fail with it when running in CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"realvm tier cannot run: {reason}", pytrace=False)
-    pytest.skip(f"realvm tier cannot run: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +23,7 @@ def guest_image():
         ensure_packages()
         return ensure_image()
     except TierUnavailable as exc:
-        unavailable(str(exc))
+        unavailable(f"realvm tier cannot run: {exc}")
 
 
 def interrupt(signum, frame):
@@ -47,7 +40,7 @@ def hypervisor(guest_image):
         try:
             hv.start(usable_virt_type(guest_image))
         except TierUnavailable as exc:
-            unavailable(str(exc))
+            unavailable(f"realvm tier cannot run: {exc}")
         yield hv
     finally:
         hv.stop()

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness.icinga.icinga2 import errors_of, free_port
+from harness.polling import wait_for
 
 from . import pki
 from .node import ClusterNode
-from .waits import wait_for
 
 INTERVAL = 10
 MASTER, AGENT_A, AGENT_B = "master", "agent-a", "agent-b"
@@ -92,7 +92,7 @@ class Cluster:
         """CA, certificates, every node's icinga2.conf, the master's zones.d."""
         ca_data = self.master.data_dir
         pki.new_ca(ca_data)
-        zones = zones_text({name: node.port for name, node in self.nodes.items()})
+        zones = zones_text({name: node.api_port for name, node in self.nodes.items()})
         for name, node in self.nodes.items():
             pki.signed_node(ca_data, name, node.data_dir)
             node.write_config(zones, self.state_dir)
@@ -132,7 +132,8 @@ class Cluster:
                 reloaded = all(a.program_start() > started[a.name] for a in agents)
                 return reloaded and self.connected() == sorted(self.agents)
             return False
-        wait_for(synced, timeout, "the agents' reload with the synced config", self.master)
+        wait_for(synced, timeout, "the agents' reload with the synced config",
+                 self.master.log_tail)
         if reschedule:
             self.reschedule_all()
 

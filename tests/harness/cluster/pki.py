@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.icinga.icinga2 import ICINGA2, run_as_me
+from harness.icinga.daemon import ICINGA2, run_as_me
 
 
 def _pki(*args: str) -> None:

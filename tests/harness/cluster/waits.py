@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
+
+from harness.polling import wait_for
 
 from .node import ClusterNode
 
 T = TypeVar("T")
 SERVICE_ATTRS = ("last_check_result", "state", "host_name")
 HOST_JOINS = ("host.name", "host.vars")
-
-
-def wait_for(condition: Callable[[], Optional[T]], timeout: float, what: str,
-             node: ClusterNode) -> T:
-    """The first true value of condition(), polled until `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
-                         f"{node.name}'s icinga2.log ends:\n{node.log_tail()}")
 
 
 def services(master: ClusterNode) -> dict[str, dict]:
@@ -55,7 +43,8 @@ def every_service_checked(master: ClusterNode, timeout: float) -> dict[str, dict
                         if not result_of(attrs)]
         return found if found and found_hosts and not unchecked else None
     try:
-        return wait_for(checked, timeout, "a result of every service and host", master)
+        return wait_for(checked, timeout, "a result of every service and host",
+                        master.log_tail)
     except AssertionError as exc:
         raise AssertionError(f"not checked: {unchecked}\n{exc}") from None
 
@@ -67,4 +56,4 @@ def fresh_results(master: ClusterNode, names: list[str], since: float,
         found = services(master)
         done = all(result_of(found[n]).get("schedule_start", 0) > since for n in names)
         return found if done else None
-    return wait_for(fresh, timeout, f"fresh results of {names}", master)
+    return wait_for(fresh, timeout, f"fresh results of {names}", master.log_tail)

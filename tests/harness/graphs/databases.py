@@ -30,7 +30,9 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-from .process import Daemon, clean_environment, free_ports, port_answers, wait_until
+from harness.polling import poll
+
+from .process import Daemon, clean_environment, free_ports, port_answers
 
 HTTP_TIMEOUT = 15
 READ_TIMEOUT = 15
@@ -163,7 +165,7 @@ LOG_LISTENER_CONN_SUCCESS = False
                 return None
             return (points[timestamp],) if timestamp in points else None
 
-        found = wait_until(stored, timeout, interval=0.2)
+        found = poll(stored, timeout, interval=0.2)
         return found[0] if found else None
 
 

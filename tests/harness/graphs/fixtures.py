@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from harness.icinga.environment import ensure_installed as ensure_icinga_installed
-from harness.icinga.environment import unavailable
+from harness.skips import unavailable
 from harness.vm.host import TierUnavailable
 
 from .databases import CarbonCache, GraphiteWeb, InfluxDB

@@ -1,6 +1,6 @@
 """One Icinga 2 daemon graphing a real guest while the test commands its work.
 
-The daemon (icinga.icinga2.Daemon, as the Icinga tier runs it) loads the
+The daemon (harness.icinga.icinga2.Daemon, as the Icinga tier runs it) loads the
 shipped commands.conf, templates.conf and the apply rules of
 example-hosts-per-vm.conf (interval shortened to INTERVAL), and one host for
 the guest without vm_disks or vm_interfaces: services vm-cpu, vm-mem,
@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from harness.checknames import HOST_COMMAND
+from harness.checknames import SERVICES as CHECK_SERVICES
 from harness.icinga.icinga2 import Daemon, graphite_writer, influxdb_writer
 from harness.icinga.scenario import NODE, STATE_DIR_CONFIG, shipped_apply_rules
+from harness.polling import wait_for
 from harness.vm.domains import Guest
 from harness.vm.hypervisor import Hypervisor
 
@@ -52,8 +55,8 @@ POLL_MARGIN = 0.5
 HOLD_SECONDS = INTERVAL + 2 * STATS_PERIOD + 2
 MIB = 1024 * 1024
 # service -> CheckCommand (the InfluxDB measurement and Graphite's command part).
-SERVICES = {"vm-cpu": "vm_cpu", "vm-mem": "vm_mem", "vm-disk-io": "vm_disk_io",
-            "vm-nic": "vm_nic"}
+# One service per registered check: service name -> command.
+SERVICES = CHECK_SERVICES
 EXAMPLE = "example-hosts-per-vm.conf"
 RESULT_TIMEOUT = 4 * INTERVAL + 30
 
@@ -77,7 +80,7 @@ def host_config(name: str, uri: str) -> str:
     both databases (whole-second stamps), which loses the first one's rate.
     """
     snapshot = "\n".join(f"\tvars.{command}_snapshot_max_age = 0"
-                         for command in (*SERVICES.values(), "vm_alive"))
+                         for command in (*SERVICES.values(), HOST_COMMAND))
     return HOST.format(name=name, uri=uri, snapshot=snapshot)
 
 
@@ -160,17 +163,15 @@ def one_round(run: GraphRun) -> None:
 def wait_for_results(run: GraphRun, after: float, count: int) -> None:
     """Until every service has `count` runs that began after `after`, stored in both
     databases (bounded)."""
-    deadline = time.monotonic() + RESULT_TIMEOUT + count * INTERVAL
-    while True:
-        pending = [service for service in SERVICES
-                   if not stored_everywhere(run, service, after, count)]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            tail = "\n".join(run.daemon.log_text().splitlines()[-20:])
-            raise AssertionError(f"no {count} results of {pending} after {after:.1f} stored "
-                                 f"within the wait; icinga2.log ends:\n{tail}")
-        time.sleep(0.5)
+    pending = list(SERVICES)
+
+    def all_stored() -> bool:
+        pending[:] = [service for service in SERVICES
+                      if not stored_everywhere(run, service, after, count)]
+        return not pending
+    wait_for(all_stored, RESULT_TIMEOUT + count * INTERVAL,
+             f"{count} results of each service after {after:.1f} stored in both databases",
+             lambda: f"(still missing: {pending})\n{run.daemon.log_tail()}")
 
 
 def stored_everywhere(run: GraphRun, service: str, after: float, count: int) -> bool:

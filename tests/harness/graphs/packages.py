@@ -2,7 +2,7 @@
 
 graphite-carbon and influxdb start their daemons from their postinst
 (invoke-rc.d); a policy-rc.d that exits 101 holds them back for the duration
-of the install (realvm.host.services_not_started). Should a daemon start
+of the install (harness.vm.host.services_not_started). Should a daemon start
 anyway (a policy-rc.d of the machine's own that allows it), every
 carbon-cache, influxd or apache2 process that appeared during the install is
 stopped by its PID afterwards. Installed packages are never installed again.
@@ -14,9 +14,9 @@ import contextlib
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
+from harness.polling import poll
 from harness.vm.host import (
     CommandFailed,
     TierUnavailable,
@@ -80,10 +80,7 @@ def stop_pids(pids: set[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while pids and time.monotonic() < deadline:
-        pids = {pid for pid in pids if alive(pid)}
-        time.sleep(0.1)
+    poll(lambda: not any(map(alive, pids)), STOP_TIMEOUT)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

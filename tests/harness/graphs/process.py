@@ -13,11 +13,11 @@ import contextlib
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from harness.icinga.environment import stop_session
+from harness.polling import poll
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT = 30
@@ -47,16 +47,6 @@ def port_answers(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
         return True
     return False
-
-
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1):
-    """The first true value of `condition()` within `timeout` seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value or None
-        time.sleep(interval)
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -173,7 +163,7 @@ class Daemon:
                 stderr=subprocess.STDOUT, cwd=self.root, env=self.environment(),
                 start_new_session=True)
         self.session = self.process.pid
-        if not wait_until(self._ready_or_exited, timeout):
+        if not poll(self._ready_or_exited, timeout):
             self.stop()
             raise DaemonFailed(f"{self.name} did not get ready within {timeout} s:\n"
                                + self.output_tail())

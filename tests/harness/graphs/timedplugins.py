@@ -17,11 +17,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.checknames import EXECUTABLES, HOST_COMMAND
 from harness.paths import CHECKS
 from harness.vm.bracket import Bracket
 
-CHECK_NAMES = ("check_vm_cpu", "check_vm_mem", "check_vm_disk_io", "check_vm_nic",
-               "check_vm_alive")
+CHECK_NAMES = (*EXECUTABLES, f"check_{HOST_COMMAND}")
 # Between a plugin's exit and Icinga's reading of execution_end, at most.
 STAMP_DELAY = 1.0
 

@@ -2,7 +2,7 @@
 
 The daemons' own start scripts must not run during the install: a Docker-style
 /usr/sbin/policy-rc.d that exits 101 is put in place for its duration when none
-exists (realvm.host does the same for libvirt).
+exists (harness.vm.host does the same for libvirt).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from harness.vm.host import (
     CommandFailed,
@@ -109,10 +107,3 @@ def stop_session(process: subprocess.Popen, timeout: float) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(5)
-
-
-def unavailable(reason: str) -> None:
-    """Skip with `reason`, or fail with it when running in CI (CI=true)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)

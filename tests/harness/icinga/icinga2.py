@@ -11,54 +11,18 @@ checks can write their state where the test says. The API listens on
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import grp
 import json
 import os
-import pwd
-import secrets
 import shutil
 import socket
 import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Optional
 
 from harness.paths import CHECKS, ICINGA_CONF
 
-from .environment import TOOLS, daemon_environment, stop_session
-
-ICINGA2 = TOOLS["icinga2"]
-STOP_TIMEOUT = 20
-
-
-def run_as_me() -> dict[str, str]:
-    """ICINGA2_USER/GROUP: the daemon keeps the tests' user instead of nagios."""
-    return {"ICINGA2_USER": pwd.getpwuid(os.getuid()).pw_name,
-            "ICINGA2_GROUP": grp.getgrgid(os.getgid()).gr_name}
-
-
-class Dirs:
-    """The daemon's writable directories, all under `root`."""
-
-    # ConfigDir too: the daemon loads every directory of ConfigDir/zones.d.
-    NAMES = {"DataDir": "lib", "CacheDir": "cache", "LogDir": "log",
-             "SpoolDir": "spool", "InitRunDir": "run", "ConfigDir": "etc"}
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        for name in self.NAMES.values():
-            (root / name).mkdir(parents=True, exist_ok=True)
-
-    def path(self, constant: str) -> Path:
-        return self.root / self.NAMES[constant]
-
-    def defines(self) -> list[str]:
-        return [f"-D{constant}={self.path(constant)}" for constant in self.NAMES]
+from .daemon import ICINGA2, Dirs, IcingaDaemon, run_as_me
+from .environment import daemon_environment
 
 
 def validate(config: Path, root: Path) -> subprocess.CompletedProcess:
@@ -174,25 +138,17 @@ include_zones "check_vm", "{zones_dir}"
 """
 
 
-class Daemon:
-    """`icinga2 daemon` in the foreground, stopped by PID (and its process group)."""
+class Daemon(IcingaDaemon):
+    """A standalone node: its own endpoint and zone "master", with metric `writers`."""
 
     def __init__(self, root: Path, writers: str, node: str = "check-vm-test-node",
                  plugin_dir: Path = CHECKS) -> None:
-        self.root = root
+        super().__init__(root, node, free_port())
         self.node = node
-        self.dirs = Dirs(root)
         self.zones = root / "zones.d"
         (self.zones / "master").mkdir(parents=True, exist_ok=True)
-        self.api_port = free_port()
-        self._password = secrets.token_hex(16)
         self._writers = writers
         self._plugin_dir = plugin_dir
-        self._process: Optional[subprocess.Popen] = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.dirs.path("LogDir") / "icinga2.log"
 
     def add_config(self, name: str, text: str) -> None:
         """A file of zone "master" (hosts, services), before start()."""
@@ -204,28 +160,14 @@ class Daemon:
         config = self.root / "icinga2.conf"
         config.write_text(base_config(self.node, self.api_port, self._password,
                                       self._writers, self.zones, self._plugin_dir))
-        stdout = (self.root / "daemon.out").open("w")
-        self._process = subprocess.Popen(
-            [ICINGA2, "daemon", "-c", str(config), *self.dirs.defines()],
-            stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**daemon_environment(), **run_as_me()})
-        stdout.close()
-        self._wait_for_api(timeout)
+        self.spawn([ICINGA2, "daemon", "-c", str(config), *self.dirs.defines()],
+                   self._api_answers, timeout)
 
-    def stop(self) -> None:
-        """SIGTERM to the umbrella process (it stops the worker), then SIGKILL to any rest."""
-        process, self._process = self._process, None
-        if process is not None:
-            stop_session(process, STOP_TIMEOUT)
-
-    def api(self, path: str, body: Optional[dict] = None) -> dict:
-        """GET (or, with a body, POST) an API path; the decoded JSON answer."""
+    def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # our own self-signed certificate
-        with open_api(self.api_port, ("check-vm-test", self._password), path, body, context,
-                      timeout=15) as response:
-            return json.load(response)
+        return context
 
     def objects(self, kind: str, *attrs: str) -> dict[str, dict]:
         """Attributes of every Host or Service, by full name (host!service)."""
@@ -233,43 +175,6 @@ class Daemon:
         answer = self.api(f"/v1/objects/{kind.lower()}s?{query}")
         return {result["name"]: result["attrs"] for result in answer["results"]}
 
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def _wait_for_api(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"icinga2 exited with {self._process.returncode}:\n"
-                                   + self._output_tail())
-            with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
-                self.api("/v1/status/IcingaApplication")
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"icinga2's API did not answer within {timeout} s:\n"
-                           + self._output_tail())
-
-    def _output_tail(self) -> str:
-        return output_tail(self.root / "daemon.out")
-
-
-def open_api(port: int, credentials: tuple[str, str], path: str, body: Optional[dict],
-             context: ssl.SSLContext, timeout: float):
-    """The open HTTP response of a path of the API on 127.0.0.1:`port` (POST with a
-    body), as the API user `credentials` (name, password); `timeout` bounds each read."""
-    token = base64.b64encode(":".join(credentials).encode()).decode()
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Accept": "application/json", "Authorization": f"Basic {token}"},
-        method="POST" if body is not None else "GET")
-    return urllib.request.urlopen(request, context=context, timeout=timeout)
-
-
-def output_tail(path: Path, lines: int = 30) -> str:
-    """The last lines a daemon wrote to its output file."""
-    text = path.read_text(errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    def _api_answers(self) -> bool:
+        self.api("/v1/status/IcingaApplication")
+        return True

@@ -17,11 +17,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 from harness.graphs.databases import InfluxDB
 from harness.graphs.stored import Point, influx_points
 from harness.paths import ICINGA_CONF
+from harness.polling import wait_for
 
 from .icinga2 import Daemon, influxdb_writer
 
@@ -74,24 +75,13 @@ def results_per_checkable(points: Iterable[Point]) -> Counter:
     return Counter(point.service for point in points if point.label is None)
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, daemon: Daemon) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    tail = "\n".join(daemon.log_text().splitlines()[-20:])
-    raise AssertionError(f"timed out waiting for {what}; icinga2.log ends:\n{tail}")
-
-
 def two_results_each(daemon: Daemon, influx: InfluxDB, services: Iterable[str]) -> None:
     services = list(services)
 
     def enough() -> bool:
         counts = results_per_checkable(influx_points(influx))
         return all(counts[name] >= 2 for name in services)
-    wait_until(enough, 60, f"two check results of each of {services}", daemon)
+    wait_for(enough, 60, f"two check results of each of {services}", daemon.log_tail)
 
 
 def forced_host_checks(daemon: Daemon, hosts: Iterable[str]) -> dict[str, dict]:
@@ -106,7 +96,7 @@ def forced_host_checks(daemon: Daemon, hosts: Iterable[str]) -> dict[str, dict]:
         done = all((found[name]["last_check_result"] or {}).get("schedule_start", 0) >= started
                    for name in hosts)
         return found if done else None
-    return wait_until(checked, 30, "the forced host checks", daemon)
+    return wait_for(checked, 30, "the forced host checks", daemon.log_tail)
 
 
 def flushed(influx: InfluxDB, services: dict[str, dict], daemon: Daemon) -> list[Point]:
@@ -117,7 +107,7 @@ def flushed(influx: InfluxDB, services: dict[str, dict], daemon: Daemon) -> list
     def complete():
         points = influx_points(influx)
         return points if wanted <= {(p.service, p.timestamp) for p in points} else None
-    return wait_until(complete, 10, "the InfluxdbWriter's points", daemon)
+    return wait_for(complete, 10, "the InfluxdbWriter's points", daemon.log_tail)
 
 
 @contextlib.contextmanager

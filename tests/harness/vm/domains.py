@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.polling import poll
+
 from .channel import ChannelTimeout, CommandChannel
 from .guestimage import GuestImage, make_disk
 from .hypervisor import DOMAIN_PREFIX, Hypervisor, remove_domain
@@ -234,12 +236,11 @@ class Guest:
         ip("link", "set", "dev", self.tap, "up")
 
     def _wait_balloon_stats(self, deadline):
-        while time.monotonic() < deadline:
+        def balloon_reports() -> bool:
             stats = self.domain.memoryStats()
-            if "usable" in stats and stats.get("last_update", 0) > 0:
-                return
-            time.sleep(0.5)
-        raise GuestNotReady(f"{self.name}: no balloon stats; {self.console_tail()}")
+            return "usable" in stats and stats.get("last_update", 0) > 0
+        if not poll(balloon_reports, max(deadline - time.monotonic(), 0), 0.5):
+            raise GuestNotReady(f"{self.name}: no balloon stats; {self.console_tail()}")
 
 
 def guest_name(role):

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.icinga.environment import unavailable
+from harness.skips import unavailable
 from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
 from harness.vm.guestimage import ensure_image
 from harness.vm.host import TierUnavailable, check_machine, ensure_packages

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.polling import poll
+
 from .host import CommandFailed, ensure_packages, run
 
 PACKAGES = ("openssh-server", "openssh-client")
@@ -128,9 +130,7 @@ class Sshd:
 
     def wait_for_sessions(self, count: int, timeout: float = 10) -> int:
         """Wait until at least `count` sessions are logged (bounded); the number."""
-        deadline = time.monotonic() + timeout
-        while self.sessions() < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll(lambda: self.sessions() >= count, timeout, 0.05)
         return self.sessions()
 
     def log_tail(self, lines: int = 8) -> str:
