@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
-from snaprounds import CHECKS, IMPORTS, PEER_METRICS, Result
-from timing import Summary
+from bench.common.timing import Summary
+from bench.snapshot.rounds import CHECKS, IMPORTS, PEER_METRICS, Result
 
 HIT_LIMIT = 0.75
 REFRESH_LIMIT = 1.2

@@ -1,4 +1,4 @@
-"""The real-guest target: the realvm tier's libvirtd and guest, reused from tests/realvm.
+"""The real-guest target: the realvm tier's libvirtd and guest, from the harness (harness.vm).
 
 The tier's own classes start a libvirtd inside a private network namespace
 and boot the tiny commanded QEMU guest (2 vCPUs, disks vda and vdb, a tap
@@ -13,12 +13,10 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Iterator, NamedTuple
 
-REPO = Path(__file__).resolve().parents[1]
+from harness.vm import domains, guestimage, host, hypervisor
 
 
 class Skipped(Exception):
@@ -57,16 +55,6 @@ def wait_for_quiet(limit: float, say) -> None:
         running = other_libvirtd()
 
 
-def _tier():
-    """The realvm tier's modules (tests/ goes on sys.path, as pytest puts it)."""
-    tests = str(REPO / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    from harness.vm import domains, guestimage, host, hypervisor
-
-    return domains, guestimage, host, hypervisor
-
-
 def _interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -75,7 +63,6 @@ def _interrupt(signum, _frame):
 def real_guest(wait_limit: float, say) -> Iterator[RealGuest]:
     """Start the tier's libvirtd and guest; stop both afterwards, even on failure."""
     wait_for_quiet(wait_limit, say)
-    domains, guestimage, host, hypervisor = _tier()
     try:
         host.check_machine()
         missing = host.missing_packages()

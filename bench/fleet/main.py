@@ -1,20 +1,21 @@
 """`make fleet`: what monitoring a fleet of hypervisors costs, measured on one machine.
 
-    .venv/bin/python -B bench/fleet.py [--agents K] [--domains N] [--intervals W]
-                                       [--warmup M] [--runs on:N,off:N,...] [--output FILE]
+    make fleet, or from the root:
+    PYTHONPATH=tests .venv/bin/python -B -m bench.fleet.main [--agents K] [--domains N]
+        [--intervals W] [--warmup M] [--runs on:N,off:N,...] [--output FILE]
 
-A master and K Icinga 2 agents (bench/fleetcluster.py: the cluster tier's
+A master and K Icinga 2 agents (bench/fleet/cluster.py: the cluster tier's
 cluster with K agents, every node as `nagios`), each agent's hypervisor a
 test-driver node of N domains, every VM a host (the package's
 check_vm_inventory output) with the shipped services per VM and per device,
 all at a 60 s interval. Per run (by default: the host snapshot on with N
 domains, off with N, and off with N/2) a fresh fleet runs M intervals to warm
 up, then W measured ones, while a thread reads every check result from the
-master's event stream (bench/fleetrun.py). Measured: late results, CPU per
+master's event stream (bench/fleet/run.py). Measured: late results, CPU per
 check result and per hypervisor per minute (each node's cgroup), libvirt
-calls per hypervisor per minute (bench/fleethook), the master's CPU and
+calls per hypervisor per minute (bench/fleet/fleethook), the master's CPU and
 memory per result; then the extrapolation to 1000 VMs per hypervisor and 100
-hypervisors per satellite (bench/fleetreport.py). The report goes to stdout
+hypervisors per satellite (bench/fleet/report.py). The report goes to stdout
 and to the "make fleet" section of bench/results.txt. Needs root on a Debian
 host (it installs icinga2 and the package built from this tree).
 """
@@ -31,26 +32,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the cluster tier's harness
+from harness.icinga.environment import ensure_installed
+from harness.paths import REPO
+from harness.vm.host import TierUnavailable
 
-import hookcost  # noqa: E402
-import installed  # noqa: E402
-import resultsfile  # noqa: E402
-from cpugroup import NoCpuGroups  # noqa: E402
-from fleetcluster import INTERVAL  # noqa: E402
-from fleetreport import (  # noqa: E402
-    HEADER,
-    LATE_AFTER,
-    ModeResult,
-    Scaled,
-    agent_lines,
-    row,
-)
-from fleetrun import FleetRun  # noqa: E402
-from harness.icinga.environment import ensure_installed  # noqa: E402
-from harness.vm.host import TierUnavailable  # noqa: E402
-from run import TIERS_LOCK, git_tree, say, tiers_lock  # noqa: E402
+from bench.common import installed, resultsfile
+from bench.common.machine import TIERS_LOCK, git_tree, say, tiers_lock
+from bench.fleet import hookcost
+from bench.fleet.cluster import INTERVAL
+from bench.fleet.cpugroup import NoCpuGroups
+from bench.fleet.report import HEADER, LATE_AFTER, ModeResult, Scaled, agent_lines, row
+from bench.fleet.run import FleetRun
 
 # The most domains per hypervisor that 3 agents kept up with on this machine's 2 cores
 # with the snapshot on, probed in steps of 10 (100 fell behind; docs/benchmark.md).
@@ -120,7 +112,7 @@ def legend(options: argparse.Namespace, cores: int) -> list[str]:
         "its agent, 99th percentile",
         "CPU: each node's cgroup (icinga2 and every plugin it ran) over the window; per "
         f"result: over the results its agent ran; busy: all {cores} cores",
-        "libvirt calls: counted in every plugin run (bench/fleethook). The test driver "
+        "libvirt calls: counted in every plugin run (bench/fleet/fleethook). The test driver "
         "answers in the plugin's process and parses its whole node file on every connection "
         "(work libvirtd does on a real host, growing with the VMs): refreshes and direct "
         "runs pay it here, snapshot hits do not",

@@ -3,7 +3,7 @@
 - floor: `pass`, the interpreter's own start and exit;
 - bare: import libvirt, open the URI read-only, look the domain up and make
   exactly the libvirt calls the check made in its traced steady-state run
-  (bench/apitrace.py), in the same order with the same arguments: nothing else;
+  (bench/snapshot/apitrace.py), in the same order with the same arguments: nothing else;
 - framework: bare, plus `import nagiosplugin`, plus the XML parser the check's
   run imported (today lxml.etree; xml.etree.ElementTree should it switch) when
   it fetched the domain XML (it fetches it only to parse it).
@@ -57,8 +57,3 @@ def framework(calls: Sequence[Call], parsers: Sequence[str] = ("lxml.etree",)) -
     """The bare program that also imports the plugin framework (and the XML parser)."""
     imports = ["import nagiosplugin", *(f"import {name}" for name in xml_imports(calls, parsers))]
     return "\n".join([*imports, bare(calls)])
-
-
-def framework_label(calls: Sequence[Call], parsers: Sequence[str] = ("lxml.etree",)) -> str:
-    """What the framework baseline imports beyond libvirt."""
-    return " + ".join(["nagiosplugin", *xml_imports(calls, parsers)])

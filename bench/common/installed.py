@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
-REPO = Path(__file__).resolve().parents[1]
+from harness.paths import REPO
+
 PEER_PACKAGES = ("monitoring-plugins-contrib", "libsys-virt-perl", "libmonitoring-plugin-perl")
 PEER = Path("/usr/lib/nagios/plugins/check_libvirt")
 PEER_SPOOL_PARENT = Path("/var/lib/nagios/.cache")

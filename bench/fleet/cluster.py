@@ -1,7 +1,7 @@
 """The fleet of the benchmark: a master and K agents on loopback, each agent's
 hypervisor a libvirt test-driver node of N domains.
 
-It is the cluster tier's cluster (tests/cluster), set up the same way: a CA
+It is the cluster tier's cluster (harness.cluster), set up the same way: a CA
 on the master, every node's certificate signed by it, the shipped templates
 in the global zone, the shipped apply rules and the package's
 check_vm_inventory output of every hypervisor, unchanged, on the master. What
@@ -9,7 +9,7 @@ differs: K agents named hv1..hvK, the check interval of every service and
 host 60 s, no forced reschedule at the start (Icinga spreads the checks over
 the interval, as after any restart), and every node runs as `nagios`, the
 packaged user, in a cgroup of its own that counts the CPU of the daemon and of
-every plugin it runs. The agents' plugins load bench/fleethook, which counts
+every plugin it runs. The agents' plugins load bench/fleet/fleethook, which counts
 their libvirt calls. With the snapshot off, the vm-host template sets
 vm_<command>_snapshot_max_age = 0 for the five commands, as README tells an
 operator to. The test driver has no guest balloon statistics, so the
@@ -26,16 +26,20 @@ import pwd
 import shutil
 from pathlib import Path
 
-from cpugroup import CpuGroup
+from harness.checknames import HOST_COMMAND
 from harness.cluster.cluster import Cluster, inventory
 from harness.cluster.node import ClusterNode
 from harness.cluster.testnodes import TestNode
 from harness.icinga.environment import daemon_environment
 
+from bench.fleet.cpugroup import CpuGroup
+from libcheck.registry import CHECKS as REGISTERED
+
 USER = "nagios"
 INTERVAL = 60
 HOOK = Path(__file__).resolve().parent / "fleethook"
-COMMANDS = ("cpu", "mem", "disk_io", "nic", "alive")
+# Every registered check's command, and the host check's: their vars.<command>_* names.
+COMMANDS = (*(entry.command for entry in REGISTERED), HOST_COMMAND)
 HOST_TEMPLATE = 'template Host "vm-host" {\n'
 
 
@@ -50,10 +54,10 @@ def domain_names(agent: str, count: int) -> list[str]:
 def fleet_templates(templates: str, snapshot: bool) -> str:
     """The templates with the fleet's host variables in vm-host: OK without balloon
     statistics, and without the snapshot --snapshot-max-age 0 for all five commands."""
-    assert HOST_TEMPLATE in templates, "templates.conf changed: update bench/fleetcluster.py"
+    assert HOST_TEMPLATE in templates, "templates.conf changed: update bench/fleet/cluster.py"
     lines = '\tvars.vm_mem_state_if_no_balloon = "ok"\n'
     if not snapshot:
-        lines += "".join(f"\tvars.vm_{command}_snapshot_max_age = 0\n" for command in COMMANDS)
+        lines += "".join(f"\tvars.{command}_snapshot_max_age = 0\n" for command in COMMANDS)
     return templates.replace(HOST_TEMPLATE, HOST_TEMPLATE + lines)
 
 
@@ -71,7 +75,7 @@ class FleetNode(ClusterNode):
     def _launcher(self) -> list[str]:
         return self.group.launcher()
 
-    def _environment(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         inherited = {key: value for key, value in daemon_environment().items()
                      if not key.startswith(("PYTHON", "VIRTUAL_ENV", "LIBVIRT"))}
         return {**inherited, "ICINGA2_USER": USER, "ICINGA2_GROUP": USER,

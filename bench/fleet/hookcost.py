@@ -1,4 +1,4 @@
-"""What bench/fleethook itself costs a plugin run: CPU with and without it, paired.
+"""What bench/fleet/fleethook itself costs a plugin run: CPU with and without it, paired.
 
 The fleet's agents load the hook into every plugin they run, so its cost is in
 the fleet's CPU figures. This times the installed check_vm_cpu on a small
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fleetcluster import HOOK
+from bench.fleet.cluster import HOOK
 
 PLUGIN = "/usr/lib/nagios/plugins/check_vm_cpu"
 # A fixed UUID: without one the test driver makes up a new one on every connection,

@@ -1,17 +1,14 @@
 """Custom libvirt test-driver nodes with many domains (test:///ABS/PATH/node.xml).
 
-Each domain is the tests' (tests/testnode.py): name, UUID, memory, vCPUs, an
+Each domain is the tests' (tests/harness/testnode.py): name, UUID, memory, vCPUs, an
 OS, a disk, an interface and a balloon. The checked domain is the last one, so
 a check that walked the domain list would pay for all of them.
 """
 
 from __future__ import annotations
 
-import sys
 import uuid
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from harness.testnode import domain_xml, node_xml
 

@@ -1,25 +1,44 @@
 """libvirt calls per refresh window, for nodes of 1, 50 and 500 domains and the real guest.
 
-Each window runs bench/window.py in a fresh state directory: 4 checks x N
+Each window runs bench/snapshot/window.py in a fresh state directory: 4 checks x N
 domains with their baselines stored, in one window of --snapshot-max-age.
 On a remote URI (the real guest) the same process also runs with libvirt's
-RPC debug log (bench/rpccount.py), so the calls are also counted on the wire.
+RPC debug log (counted from its RPC debug log), so the calls are also counted on the wire.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
-from rpccount import PROCEDURES, calls_in_log
-from snaprounds import CHECKS
+from bench.snapshot.rounds import CHECKS
 
-BENCH = Path(__file__).resolve().parent
+WINDOW_PROGRAM = Path(__file__).resolve().parent / "window.py"
+# libvirt's RPC client logs every message it queues with the probe line
+# `RPC_CLIENT_MSG_TX_QUEUE: ... prog=P vers=V proc=N type=T ...` when run with
+# LIBVIRT_LOG_FILTERS="1:rpc" and a log output. A call is type=0 of the remote
+# program; keepalive pings belong to another program and are left out.
+REMOTE_PROGRAM = 0x20008086
+_TX = re.compile(r"RPC_CLIENT_MSG_TX_QUEUE: .*?prog=(\d+) .*?proc=(\d+) type=(\d+)")
+# remote_protocol.x numbers of the procedures these processes use (for display).
+PROCEDURES = {
+    1: "CONNECT_OPEN", 2: "CONNECT_CLOSE", 14: "DOMAIN_GET_XML_DESC",
+    16: "DOMAIN_GET_INFO", 22: "DOMAIN_LOOKUP_BY_ID", 23: "DOMAIN_LOOKUP_BY_NAME",
+    24: "DOMAIN_LOOKUP_BY_UUID", 60: "CONNECT_SUPPORTS_FEATURE", 66: "AUTH_LIST",
+    273: "CONNECT_LIST_ALL_DOMAINS", 344: "CONNECT_GET_ALL_DOMAIN_STATS",
+}
 WINDOW_SIZES = (1, 50, 500)
 KINDS = ("connections", "bulk", "xml", "lookups", "per_domain")
+
+
+def calls_in_log(text: str) -> tuple[int, ...]:
+    """The procedure numbers of the remote-program calls in a debug log, in order."""
+    return tuple(int(proc) for prog, proc, kind in _TX.findall(text)
+                 if int(prog) == REMOTE_PROGRAM and kind == "0")
 
 
 class Window(NamedTuple):
@@ -49,7 +68,7 @@ def run_window(python: str, env: dict[str, str], label: str, uri: str, domains: 
     log = scratch / f"window-{label}.rpc.log"
     if rpc_log:
         env.update(LIBVIRT_LOG_FILTERS="1:rpc", LIBVIRT_LOG_OUTPUTS=f"1:file:{log}")
-    done = subprocess.run([python, str(BENCH / "window.py"), str(record), uri, str(state),
+    done = subprocess.run([python, str(WINDOW_PROGRAM), str(record), uri, str(state),
                            ",".join(CHECKS), *domains], env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     if done.returncode != 0 or not record.exists():

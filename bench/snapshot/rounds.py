@@ -41,13 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
-from timing import Runner, Sample
+from harness.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
-CHECKS = ("cpu", "mem", "disk_io", "nic")
+from bench.common.timing import Runner, Sample
+from libcheck.registry import CHECKS as REGISTERED
+
+# Every registered check, by its short name.
+CHECKS = tuple(entry.name for entry in REGISTERED)
 SAMPLE_INTERVAL = "0.05"
 PAUSE = 0.08  # a little over --sample-interval
-MODES = ("hit", "refresh", "direct")
 MAX_AGE = {"direct": "0", "always": "0.001"}  # hit and refresh: the default
 HEAVY_MODULES = ("libvirt", "lxml")
 CHECK_LIBVIRT = "/usr/lib/nagios/plugins/check_libvirt"

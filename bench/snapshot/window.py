@@ -1,9 +1,9 @@
 """libvirt calls per refresh window: every check of every domain, counted.
 
-    python bench/window.py RECORD.json URI STATE_DIR CHECKS DOMAIN...
+    python bench/snapshot/window.py RECORD.json URI STATE_DIR CHECKS DOMAIN...
 
 One process runs every check (CHECKS, comma-separated) of every DOMAIN in
-this process, with libvirt-python wrapped as bench/apitrace.py wraps it and
+this process, with libvirt-python wrapped as apitrace.py wraps it and
 libcheck's XML parse counted:
 
 1. preparation, untraced: one check run makes the snapshot (its first

@@ -1,8 +1,9 @@
-"""The fleet benchmark's own parts (bench/): lateness, the results file, the call hook.
+"""The fleet benchmark's own parts: lateness, the results file, the call hook.
 
-`make fleet` is a benchmark, not a test; what it counts must still be right.
-The call hook runs for real: a Python with bench/fleethook on PYTHONPATH
-calls libvirt's test driver, and the line it appends must name those calls.
+`make fleet` is a benchmark, not a test; what it counts must still be right,
+so these tests live beside it and `make test` runs them. The call hook runs
+for real: a Python with bench/fleet/fleethook on PYTHONPATH calls libvirt's
+test driver, and the line it appends must name those calls.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-from fleetevents import Result, result_of  # noqa: E402
-from fleetreport import (  # noqa: E402
+from bench.common.resultsfile import write_section
+from bench.fleet.cluster import HOOK
+from bench.fleet.events import Result, result_of
+from bench.fleet.report import (
     LATE_AFTER,
     AgentWindow,
     Lateness,
@@ -30,7 +29,6 @@ from fleetreport import (  # noqa: E402
     missed_intervals,
     percentile,
 )
-from resultsfile import write_section  # noqa: E402
 
 
 def result(name: str, ended: float) -> Result:
@@ -118,7 +116,7 @@ def test_the_hook_counts_the_libvirt_calls_of_a_run(tmp_path):
     code = ("import libvirt\n"
             "c = libvirt.openReadOnly('test:///default')\n"
             "d = c.lookupByName('test'); d.info(); d.info(); c.getAllDomainStats()\n")
-    environment = {**os.environ, "PYTHONPATH": str(BENCH / "fleethook"),
+    environment = {**os.environ, "PYTHONPATH": str(HOOK),
                    "CHECK_VM_FLEET_CALLS": str(log)}
     for program in (code, "pass"):
         subprocess.run([sys.executable, "-c", program], env=environment, check=True,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cpugroup import CpuGroup
-from fleetcluster import INTERVAL, Fleet
-from fleetevents import EventRecorder, Result
-from fleetreport import AgentWindow, ModeResult, calls_in, lateness, percentile
+from bench.fleet.cluster import INTERVAL, Fleet
+from bench.fleet.cpugroup import CpuGroup
+from bench.fleet.events import EventRecorder, Result
+from bench.fleet.report import AgentWindow, ModeResult, calls_in, lateness, percentile
 
 
 @dataclass

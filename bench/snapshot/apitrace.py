@@ -1,6 +1,6 @@
 """Run one check in this process with libvirt-python's API wrapped; print the calls.
 
-    python bench/apitrace.py RECORD.json CHECK [check options...]
+    python bench/snapshot/apitrace.py RECORD.json CHECK [check options...]
 
 Every public method of virConnect and virDomain, and libvirt.openReadOnly and
 libvirt.registerErrorHandler, is wrapped before the check runs; each call is

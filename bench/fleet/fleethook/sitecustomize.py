@@ -1,4 +1,4 @@
-"""Counts the libvirt calls of one plugin run, for the fleet benchmark (bench/fleet.py).
+"""Counts the libvirt calls of one plugin run, for the fleet benchmark (bench/fleet).
 
 The benchmark's Icinga 2 agents put this directory on PYTHONPATH, so every
 plugin they run loads this module at start. It changes nothing until the

@@ -1,19 +1,21 @@
 """Benchmark of the check_vm plugins: snapshot hit, refresh and direct read, paired
 with Debian's check_libvirt, in the installed and the virtualenv form.
 
-    .venv/bin/python -B bench/run.py [--runs N | --quick] [--targets LIST] [--no-real-guest]
+    make bench, or from the root:
+    PYTHONPATH=tests .venv/bin/python -B -m bench.snapshot.run [--runs N | --quick]
+        [--targets LIST] [--no-real-guest]
 
-Before measuring it installs what it compares (bench/installed.py): the
+Before measuring it installs what it compares (bench/common/installed.py): the
 Debian package built from this tree (`make deb` when dist/ has none as new
 as the tree), and check_libvirt from monitoring-plugins-contrib. Then, per
 target (test-driver nodes of 1, 500 and 2000 domains, and the realvm tier's
 QEMU guest when that tier can start), interleaved rounds of every check as a
 snapshot HIT, a REFRESH and a DIRECT read, in both forms, beside
-check_libvirt -l cpu, io and net (bench/snaprounds.py); on the 1-domain node
+check_libvirt -l cpu, io and net (bench/snapshot/rounds.py); on the 1-domain node
 also the import costs. Every timed hit is verified (the snapshot's generation
 is unchanged by it); a hit rate below 100% fails the benchmark. Then the
 libvirt calls per refresh window of 4 checks x 1, 50 and 500 domains, and of
-the real guest (bench/windows.py). Medians with interquartile ranges; every
+the real guest (bench/snapshot/windows.py). Medians with interquartile ranges; every
 ratio is to a baseline timed in the same rounds. The report goes to stdout
 and bench/results.txt.
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import importlib.metadata
 import os
 import platform
@@ -33,25 +34,23 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
-import installed
-import resultsfile
-import snapreport
-import windows
-from nodexml import domain_name, write_node
-from realguest import Skipped, real_guest
-from snaprounds import Result, Target, TargetRounds
-from timing import Runner, gnu_time_missing
+from harness.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.common import installed, resultsfile
+from bench.common.machine import TIERS_LOCK, child_env, git_tree, say, tiers_lock
+from bench.common.timing import Runner, gnu_time_missing
+from bench.snapshot import report as snapreport
+from bench.snapshot import windows
+from bench.snapshot.nodexml import domain_name, write_node
+from bench.snapshot.realguest import Skipped, real_guest
+from bench.snapshot.rounds import CHECKS, Result, Target, TargetRounds
+
 RESULTS = REPO / "bench" / "results.txt"
-CHECKS = ("cpu", "mem", "disk_io", "nic")
-MODULES = {"cpu": "cpu", "mem": "mem", "disk_io": "disk", "nic": "nic"}
 NODE_SIZES = (1, 500, 2000)
 ALL_TARGETS = (*(f"node-{n}" for n in NODE_SIZES), "qemu")
 FORM_KEYS = ("deb", "venv")
-TIERS_LOCK = "/tmp/check_vm-tiers.lock"
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -87,47 +86,6 @@ def rounds_for(domains: int, runs: int) -> int:
     return {1: runs, 500: max(2, runs // 2), 2000: max(2, runs * 2 // 5)}.get(domains, runs)
 
 
-def child_env(scratch: Optional[Path] = None) -> dict[str, str]:
-    """The environment of every measured process: bytecode cache on, no libvirt logging.
-
-    With `scratch` (bench/profiling.py), the cache goes there instead of the tree."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("LIBVIRT_") and key != "PYTHONDONTWRITEBYTECODE"}
-    if scratch is not None:
-        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
-    return env
-
-
-def say(text: str) -> None:
-    """Progress, on stderr."""
-    print(text, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def tiers_lock(limit: float) -> Iterator[None]:
-    """The lock the realvm, icinga and package tiers share; waits up to `limit` s.
-
-    The benchmark holds it from installing the package to the end: the
-    package tier installs and purges the same package, and the real guest
-    needs the machine's libvirt to itself."""
-    with open(TIERS_LOCK, "a") as handle:
-        deadline = time.monotonic() + limit
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise installed.NotInstallable(
-                        f"{TIERS_LOCK} still held after {limit:g} s (another tier is using "
-                        "the package or the machine's libvirt)") from None
-                time.sleep(1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class Bench:
     """What every target shares: environment, runner, scratch space, results."""
 
@@ -161,7 +119,7 @@ class Bench:
         """The refresh windows on test-driver nodes of 1, 50 and 500 domains."""
         for count in windows.WINDOW_SIZES:
             uri, _last = write_node(self.scratch, count)
-            say(f"window: 4 checks x {count} domains")
+            say(f"window: {len(CHECKS)} checks x {count} domains")
             names = [domain_name(index) for index in range(count)]
             self.windows.append(windows.run_window(sys.executable, self.env, f"node-{count}",
                                                    uri, names, self.scratch))
@@ -175,18 +133,12 @@ class Bench:
                                 f"{guest.virt_type.upper()}", self.options.runs,
                                 test_driver=False)
                 self.measure(target)
-                say("window: 4 checks x the real guest")
+                say(f"window: {len(CHECKS)} checks x the real guest")
                 self.windows.append(windows.run_window(
                     sys.executable, self.env, "qemu", guest.uri, [guest.domain],
                     self.scratch, rpc_log=True))
         except Skipped as why:
             self.skipped.append(f"real guest (qemu): skipped: {why}")
-
-
-def git_tree() -> str:
-    """The commit the tree is at, -dirty when it has changes."""
-    return subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                          capture_output=True, text=True, check=False).stdout.strip() or "?"
 
 
 def _version(argv: list[str]) -> str:

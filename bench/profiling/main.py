@@ -1,6 +1,6 @@
 """Where a check's time goes beyond the framework baseline (test:///default).
 
-    .venv/bin/python bench/profiling.py [--runs N] [--checks cpu,mem]
+    PYTHONPATH=tests .venv/bin/python -m bench.profiling.main [--runs N] [--checks cpu,mem]
 
 Four views, each of a steady-state run (a stored baseline, no pause):
 
@@ -15,7 +15,7 @@ Four views, each of a steady-state run (a stored baseline, no pause):
    classes while libcheck imports; and what compiling libcheck costs a run that
    finds no bytecode cache.
 
-Prints the findings and writes them to bench/profile.txt.
+Prints the findings and writes them to bench/profiling/profile.txt.
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import baselines
-from rows import REPO, Row, Target, prepare, say
-from run import MODULES, child_env
-from timing import Runner, Sample, Summary
+from harness.paths import REPO
+
+from bench.common.machine import child_env, say
+from bench.common.timing import Runner, Sample, Summary
+from bench.profiling import baselines
+from bench.profiling.rows import Row, Target, prepare
+from libcheck.registry import by_name
 
 DEFAULT = Target("default", "test:///default", "test", True, "test:///default, domain test")
 BASE = "import libvirt, nagiosplugin"
@@ -57,7 +60,7 @@ def ladder_programs(row: Row) -> dict[str, list[str]]:
     python = row.argv["floor"][0]
     framework = baselines.framework(row.calls, row.xml_parsers)
     imports = (f"{framework}\nfrom libcheck import commands, runtime\n"
-               f"from libcheck.{MODULES[row.check]} import CHECK")
+               f"from {by_name(row.check).module} import CHECK")
     options = row.argv["check"][2:]
     parse = f"{imports}\nruntime.Run(CHECK)._parse({options!r})"
     return {"floor": row.argv["floor"], "bare": row.argv["bare"],
@@ -136,7 +139,7 @@ def import_lines(row: Row, env: dict[str, str], repeats: int = 5) -> list[str]:
 def profile_lines(row: Row, top: int = 18) -> list[str]:
     """cProfile of one steady-state run, after the check's modules are imported."""
     from libcheck import commands
-    __import__(f"libcheck.{MODULES[row.check]}")
+    __import__(by_name(row.check).module)
     sys.argv = [f"check_vm_{row.check}", *row.argv["check"][2:]]
     profiler, output = cProfile.Profile(), io.StringIO()
     stdout, sys.stdout = sys.stdout, io.StringIO()
@@ -202,7 +205,7 @@ def timed(*args, **kwargs):
         spent[1] += 1
 dataclasses._process_class = timed
 started = time.perf_counter()
-import libcheck.commands, libcheck.runtime, libcheck.{module}
+import libcheck.commands, libcheck.runtime, {module}
 total = time.perf_counter() - started
 print(spent[0] * 1000, spent[1], total * 1000)
 """
@@ -210,7 +213,7 @@ print(spent[0] * 1000, spent[1], total * 1000)
 
 def dataclass_lines(row: Row, env: dict[str, str], runs: int) -> list[str]:
     """Time spent creating @dataclass classes while the check's modules import."""
-    program = BASE + "\n" + DATACLASS_PROBE.format(module=MODULES[row.check])
+    program = BASE + "\n" + DATACLASS_PROBE.format(module=by_name(row.check).module)
     results = [subprocess.run([row.argv["floor"][0], "-c", program], env=env,
                               capture_output=True, text=True, check=True).stdout.split()
                for _ in range(runs)]
@@ -222,7 +225,7 @@ def dataclass_lines(row: Row, env: dict[str, str], runs: int) -> list[str]:
 
 
 MODULE_FILES = """\
-import sys, libcheck.commands, libcheck.{module}
+import sys, libcheck.commands, {module}
 print("\\n".join(m.__file__ for n, m in sys.modules.items() if n.startswith("libcheck")))
 """
 
@@ -230,7 +233,7 @@ print("\\n".join(m.__file__ for n, m in sys.modules.items() if n.startswith("lib
 def bytecode_lines(row: Row, env: dict[str, str], repeats: int = 5) -> list[str]:
     """What a run pays when no .pyc of libcheck can be found or written: compiling it."""
     listing = subprocess.run([row.argv["floor"][0], "-c",
-                              MODULE_FILES.format(module=MODULES[row.check])],
+                              MODULE_FILES.format(module=by_name(row.check).module)],
                              env=env, capture_output=True, text=True, check=True).stdout
     sources = [(path, Path(path).read_text()) for path in listing.split()]
     times = []
@@ -267,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--checks", default="cpu,mem")
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "profile.txt")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "profiling" / "profile.txt")
     options = parser.parse_args(argv)
     lines = []
     with tempfile.TemporaryDirectory(prefix="check_vm-profile-") as where:

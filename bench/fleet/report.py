@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from fleetcluster import INTERVAL
-from fleetevents import Result
+from bench.fleet.cluster import INTERVAL
+from bench.fleet.events import Result
 
 LATE_AFTER = 1.25 * INTERVAL
 BULK = "c.getAllDomainStats"
