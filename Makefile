@@ -7,15 +7,15 @@ setup:
 demo: setup
 	@sh scripts/demo.sh
 
+# The benchmarks run from the root as modules of the bench package, with tests/ on the
+# path for the test harness they reuse (bench/__init__.py).
+BENCH_PYTHON = PYTHONPATH=tests .venv/bin/python -B
+
 lint: setup
 	.venv/bin/ruff check .
 
 test: lint
 	.venv/bin/pytest
-
-# The benchmarks run from the root as modules of the bench package, with tests/ on the
-# path for the test harness they reuse (bench/__init__.py).
-BENCH_PYTHON = PYTHONPATH=tests .venv/bin/python -B
 
 # The benchmark: snapshot hit, refresh and direct read of the installed package and the
 # virtualenv, paired with Debian's check_libvirt (about 9 minutes, as root; not a test).

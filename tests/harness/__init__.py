@@ -5,7 +5,9 @@ A package of its own, importable as `harness`: pytest puts tests/ on the path
 (see bench/__init__.py). Tiers import the harness, never each other.
 
 - checkrun, asuser: the real executables run as subprocesses (as root or as
-  nobody) and their output parsed; paths: where the checkout's parts are.
+  nobody) and their output parsed; paths: where the checkout's parts are;
+  checknames: the registered checks (libcheck.registry) under the names the
+  tiers use, so that a tier going over every check takes them from there.
 - fakes: libvirt fakes for the unit and fault tiers; faultkit, snapshotkit,
   testnode: fault injection, host-snapshot helpers, test-driver node files.
 - skips, polling: the one skip-or-fail rule (CI=true fails) and the one

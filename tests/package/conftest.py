@@ -21,7 +21,8 @@ from harness.skips import unavailable
 from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
 from harness.vm.guestimage import GuestImage, ensure_image
 from harness.vm.host import TierUnavailable, check_machine, ensure_packages
-from harness.vm.hypervisor import Hypervisor, running_daemon, usable_virt_type
+from harness.vm.hypervisor import Hypervisor, running_daemon
+from harness.vm.realguest import running_hypervisor, started_guest
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +69,10 @@ class Vms:
 def vms(guest_image) -> Iterator[Vms]:
     """A private libvirtd with one running guest and one domain never started."""
     with contextlib.ExitStack() as undo:
-        hypervisor = Hypervisor()
-        undo.callback(hypervisor.stop)
-        try:
-            hypervisor.start(usable_virt_type(guest_image))
-        except TierUnavailable as exc:
-            unavailable(f"package tier cannot run: {exc}")
-        running = Guest(hypervisor, GuestSpec(guest_name("package"), guest_image,
-                                              hypervisor.run_dir, nic=Nic()))
+        hypervisor = undo.enter_context(running_hypervisor(guest_image, "package"))
+        running = started_guest(hypervisor, GuestSpec(guest_name("package"), guest_image,
+                                                      hypervisor.run_dir, nic=Nic()))
         undo.callback(running.remove)
-        running.define()
-        running.start()
         shutoff = Guest(hypervisor, GuestSpec(guest_name("package-shutoff"), guest_image,
                                               hypervisor.run_dir, vcpus=1, disks=("vda",)))
         undo.callback(shutoff.remove)

@@ -8,22 +8,14 @@ the fixtures skip with the reason, or fail with it when CI=true.
 import signal
 
 import pytest
-from harness.skips import unavailable
 from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
-from harness.vm.guestimage import ensure_image
-from harness.vm.host import TierUnavailable, check_machine, ensure_packages
-from harness.vm.hypervisor import Hypervisor, usable_virt_type
+from harness.vm.realguest import prepared_image, running_hypervisor, started_guest
 
 
 @pytest.fixture(scope="session")
 def guest_image():
     """The cached kernel + initramfs (built, and packages installed, if needed)."""
-    try:
-        check_machine()
-        ensure_packages()
-        return ensure_image()
-    except TierUnavailable as exc:
-        unavailable(f"realvm tier cannot run: {exc}")
+    return prepared_image("realvm")
 
 
 def interrupt(signum, frame):
@@ -35,28 +27,11 @@ def interrupt(signum, frame):
 def hypervisor(guest_image):
     """The tier's libvirtd in its own network namespace: `.uri`, `.netns`."""
     previous = signal.signal(signal.SIGTERM, interrupt)
-    hv = Hypervisor()
     try:
-        try:
-            hv.start(usable_virt_type(guest_image))
-        except TierUnavailable as exc:
-            unavailable(f"realvm tier cannot run: {exc}")
-        yield hv
+        with running_hypervisor(guest_image, "realvm") as hv:
+            yield hv
     finally:
-        hv.stop()
         signal.signal(signal.SIGTERM, previous)
-
-
-def started_guest(hypervisor, spec):
-    """Define and start a guest; on any failure remove it again."""
-    vm = Guest(hypervisor, spec)
-    try:
-        vm.define()
-        vm.start()
-    except BaseException:
-        vm.remove()
-        raise
-    return vm
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from harness.polling import wait_for
 
 from .node import ClusterNode
 
-T = TypeVar("T")
 SERVICE_ATTRS = ("last_check_result", "state", "host_name")
 HOST_JOINS = ("host.name", "host.vars")
 

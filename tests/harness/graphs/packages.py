@@ -81,6 +81,7 @@ def stop_pids(pids: set[int]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     poll(lambda: not any(map(alive, pids)), STOP_TIMEOUT)
+    pids = {pid for pid in pids if alive(pid)}
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

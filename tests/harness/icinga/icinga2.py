@@ -144,7 +144,6 @@ class Daemon(IcingaDaemon):
     def __init__(self, root: Path, writers: str, node: str = "check-vm-test-node",
                  plugin_dir: Path = CHECKS) -> None:
         super().__init__(root, node, free_port())
-        self.node = node
         self.zones = root / "zones.d"
         (self.zones / "master").mkdir(parents=True, exist_ok=True)
         self._writers = writers
@@ -156,9 +155,9 @@ class Daemon(IcingaDaemon):
 
     def start(self, timeout: float = 60) -> None:
         """Write the config and certificate, start, wait until the API answers."""
-        make_certificate(self.node, self.dirs.path("DataDir") / "certs")
+        make_certificate(self.name, self.dirs.path("DataDir") / "certs")
         config = self.root / "icinga2.conf"
-        config.write_text(base_config(self.node, self.api_port, self._password,
+        config.write_text(base_config(self.name, self.api_port, self._password,
                                       self._writers, self.zones, self._plugin_dir))
         self.spawn([ICINGA2, "daemon", "-c", str(config), *self.dirs.defines()],
                    self._api_answers, timeout)

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator
 
 from harness.graphs.databases import InfluxDB
 from harness.graphs.stored import Point, influx_points
@@ -29,8 +29,6 @@ from .icinga2 import Daemon, influxdb_writer
 INTERVAL = 5
 NODE = "check-vm-test-node"
 EXAMPLES = ("example-hosts-per-vm.conf", "example-hypervisor-vms.conf")
-
-T = TypeVar("T")
 
 # The state of every check, in one place the daemon's user can write.
 STATE_DIR_CONFIG = """\

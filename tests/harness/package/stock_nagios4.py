@@ -20,8 +20,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from harness.icinga.nagios import status_blocks
+from harness.polling import poll
 
 from .aside import added_file, set_aside
 from .results import CRITICAL, OK, UNKNOWN, DaemonRun, Result
@@ -116,12 +118,13 @@ def open_for_writing(pipe: Path) -> int | None:
 
 def send(command_file: Path, text: str) -> None:
     """Write `text` to Nagios's command pipe as soon as Nagios reads it."""
-    deadline = time.monotonic() + COMMAND_FILE_TIMEOUT
-    while (descriptor := open_for_writing(command_file)) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nagios4 did not open {command_file}")
-        time.sleep(0.2)
-    with os.fdopen(descriptor, "w") as pipe:
+    def opened() -> Optional[list[int]]:
+        descriptor = open_for_writing(command_file)
+        return None if descriptor is None else [descriptor]
+    found = poll(opened, COMMAND_FILE_TIMEOUT, 0.2)
+    if found is None:
+        raise TimeoutError(f"nagios4 did not open {command_file}")
+    with os.fdopen(found[0], "w") as pipe:
         pipe.write(text)
 
 
@@ -149,14 +152,16 @@ def read_results(status_file: Path, hosts: list[VmHost]) -> dict[str, Result]:
 def wait_for_fresh_results(status_file: Path, hosts: list[VmHost], since: float,
                            daemon: PackagedService) -> dict[str, Result]:
     """Read status.dat until every result of `hosts` is from `since` on."""
-    deadline = time.monotonic() + RESULTS_TIMEOUT
-    while time.monotonic() < deadline:
+    def fresh() -> Optional[dict[str, Result]]:
         if not daemon.running():
             raise RuntimeError(f"nagios4 exited early:\n{daemon.output_tail()}")
         results = read_results(status_file, hosts)
         if results and all(result.executed_at >= since for result in results.values()):
             return results
-        time.sleep(1)
+        return None
+    found = poll(fresh, RESULTS_TIMEOUT, 1)
+    if found is not None:
+        return found
     raise TimeoutError(f"no fresh results in {status_file} after {RESULTS_TIMEOUT} s: "
                        f"{read_results(status_file, hosts)}")
 

@@ -18,10 +18,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import libvirt
+
+from harness.polling import poll
 
 from .guestimage import CACHE_DIR, prune
 from .host import CommandFailed, TierUnavailable, run
@@ -111,13 +112,14 @@ class Daemon:
         self._wait_for_socket()
 
     def _wait_for_socket(self):
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT
-        while not socket_answers(self.socket_path):
+        def answers() -> bool:
+            if socket_answers(self.socket_path):
+                return True
             if self.process.poll() is not None:
                 raise CommandFailed(f"{self.argv[0]} exited: {self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise CommandFailed(f"{self.argv[0]} did not open {self.socket_path}")
-            time.sleep(0.1)
+            return False
+        if not poll(answers, DAEMON_START_TIMEOUT):
+            raise CommandFailed(f"{self.argv[0]} did not open {self.socket_path}")
 
     def stop(self, timeout=20):
         """Terminate the daemon by PID; kill it if it does not exit in time."""

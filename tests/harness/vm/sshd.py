@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -150,11 +149,13 @@ class Sshd:
 
     def _wait_until_listening(self) -> None:
         listening = f"Server listening on 127.0.0.1 port {self.port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while listening not in self.log_path.read_text(errors="replace"):
+
+        def listens() -> bool:
+            if listening in self.log_path.read_text(errors="replace"):
+                return True
             if self.process.poll() is not None:
                 raise CommandFailed(f"sshd exited {self.process.returncode}: {self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise CommandFailed(f"sshd did not listen on port {self.port}: {self.log_tail()}")
-            time.sleep(0.05)
+            return False
+        if not poll(listens, START_TIMEOUT, 0.05):
+            self.stop()
+            raise CommandFailed(f"sshd did not listen on port {self.port}: {self.log_tail()}")
