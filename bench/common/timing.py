@@ -29,9 +29,6 @@ class Sample(NamedTuple):
     cpu_ms: float
     rss_mib: float
     status: int
-    # libvirt's open inside the process, where a wrapper timed it (test-driver nodes).
-    open_wall_ms: float = float("nan")
-    open_cpu_ms: float = float("nan")
 
 
 class Summary(NamedTuple):

@@ -32,7 +32,6 @@ PROCEDURES = {
     273: "CONNECT_LIST_ALL_DOMAINS", 344: "CONNECT_GET_ALL_DOMAIN_STATS",
 }
 WINDOW_SIZES = (1, 50, 500)
-KINDS = ("connections", "bulk", "xml", "lookups", "per_domain")
 
 
 def calls_in_log(text: str) -> tuple[int, ...]:

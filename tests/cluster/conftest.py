@@ -83,7 +83,7 @@ def cluster(tmp_path_factory, package, real_guest, test_nodes) -> Iterator[Clust
         for name, text in running.inventories.items():
             running.add_master_config(name, text)
         running.add_master_config("hypervisors.conf", config.hypervisor_hosts(
-            vm.name, test_nodes[AGENT_A].uri, test_nodes[AGENT_B].uri))
+            vm.name, test_nodes[AGENT_B].uri))
         running.add_master_config("tuned.conf", config.tuned_host(test_nodes[AGENT_B].uri))
         errors = running.validate_master()
         assert not errors, errors

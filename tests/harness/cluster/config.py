@@ -25,7 +25,7 @@ def quoted(text: str) -> str:
     return json.dumps(text)
 
 
-def hypervisor_hosts(real_domain: str, node_a_uri: str, node_b_uri: str) -> str:
+def hypervisor_hosts(real_domain: str, node_b_uri: str) -> str:
     """Way (b), as example-hypervisor-vms.conf: one host per agent's hypervisor."""
     return f"""\
 object Host "{AGENT_A}" {{
