@@ -7,6 +7,10 @@ setup:
 demo: setup
 	@sh scripts/demo.sh
 
+# The benchmarks run from the root as modules of the bench package, with tests/ on the
+# path for the test harness they reuse (bench/__init__.py).
+BENCH_PYTHON = PYTHONPATH=tests .venv/bin/python -B
+
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
@@ -29,12 +33,12 @@ bench: setup
 	@command -v /usr/bin/time >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null)
 	env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m compileall -q libcheck
-	.venv/bin/python -B bench/run.py
+	$(BENCH_PYTHON) -m bench.snapshot.run
 
 # The fleet: an Icinga 2 master and 3 agents, each checking a test-driver hypervisor of
 # 90 VMs every 60 s, with the host snapshot on and off (about 25 minutes, as root; not a test).
 fleet: setup
-	.venv/bin/python -B bench/fleet.py
+	$(BENCH_PYTHON) -m bench.fleet.main
 
 # The Debian package: dist/check-vm_<version>_all.deb, checked by lintian.
 deb:

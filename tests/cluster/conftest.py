@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from icinga.environment import ensure_installed, unavailable
-from icinga.realguest import module_guest
-from package import debpackage
-from package.conftest import RUNTIME_PACKAGES
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-
-from . import config
-from .cluster import AGENT_A, AGENT_B, Cluster, inventory
-from .testnodes import TestNode
-from .waits import every_service_checked
+from harness.cluster import config
+from harness.cluster.cluster import AGENT_A, AGENT_B, Cluster, inventory
+from harness.cluster.testnodes import TestNode
+from harness.cluster.waits import every_service_checked
+from harness.icinga.environment import ensure_installed
+from harness.package import debpackage
+from harness.skips import unavailable
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.realguest import module_guest
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def package() -> Iterator[Path]:
     try:
         check_machine()
         ensure_packages()
-        ensure_packages(RUNTIME_PACKAGES)
+        ensure_packages(debpackage.RUNTIME_PACKAGES)
         ensure_installed()
     except TierUnavailable as exc:
         unavailable(f"cluster tier cannot run: {exc}")
@@ -84,7 +83,7 @@ def cluster(tmp_path_factory, package, real_guest, test_nodes) -> Iterator[Clust
         for name, text in running.inventories.items():
             running.add_master_config(name, text)
         running.add_master_config("hypervisors.conf", config.hypervisor_hosts(
-            vm.name, test_nodes[AGENT_A].uri, test_nodes[AGENT_B].uri))
+            vm.name, test_nodes[AGENT_B].uri))
         running.add_master_config("tuned.conf", config.tuned_host(test_nodes[AGENT_B].uri))
         errors = running.validate_master()
         assert not errors, errors

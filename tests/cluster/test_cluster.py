@@ -14,11 +14,11 @@ import subprocess
 import time
 
 import pytest
-
-from . import config
-from .cluster import AGENT_A, AGENT_B, INTERVAL, MASTER, inventory
-from .testnodes import migrate
-from .waits import agent_of, fresh_results, hosts, result_of, services, wait_for
+from harness.cluster import config
+from harness.cluster.cluster import AGENT_A, AGENT_B, INTERVAL, MASTER, inventory
+from harness.cluster.testnodes import migrate
+from harness.cluster.waits import agent_of, fresh_results, hosts, result_of, services
+from harness.polling import wait_for
 
 pytestmark = pytest.mark.realvm
 
@@ -113,7 +113,7 @@ def test_a_migrated_vm_missing_on_the_old_hypervisor_then_found_on_the_new(
     moved_at = time.time()
 
     down = wait_for(host_checked(master, vm_name, moved_at, 1, AGENT_B), 15 + 4 * INTERVAL,
-                    f"{vm_name} DOWN on {AGENT_B}", master)
+                    f"{vm_name} DOWN on {AGENT_B}", master.log_tail)
     assert f"no domain '{vm_name}'" in result_of(down)["output"], down
     print(f"{vm_name} moved: DOWN on {AGENT_B} after {time.time() - moved_at:.1f} s: "
           f"{result_of(down)['output'].splitlines()[0]}")
@@ -130,7 +130,7 @@ def test_a_migrated_vm_missing_on_the_old_hypervisor_then_found_on_the_new(
     master.reload()
 
     up = wait_for(host_checked(master, vm_name, reloaded_at, 0, AGENT_A), 3 * INTERVAL,
-                  f"{vm_name} UP on {AGENT_A}", master)
+                  f"{vm_name} UP on {AGENT_A}", master.log_tail)
     assert up["vars"]["hypervisor"] == AGENT_A
     moved = fresh_results(master, [f"{vm_name}!vm-cpu"], reloaded_at, 3 * INTERVAL)
     assert result_of(moved[f"{vm_name}!vm-cpu"])["check_source"] == AGENT_A
@@ -157,14 +157,14 @@ def test_a_stopped_agent_gives_unknown_never_a_fresh_ok_and_comes_back(cluster):
                  for n, m in zip(names, matched))
         return found if ok else None
     wait_for(all_unknown, 6 * INTERVAL + 330, "UNKNOWN from every service of the stopped "
-             "agent", master)
+             "agent", master.log_tail)
     assert hosts(master)[AGENT_B]["state"] == 1  # way (b): its cluster-zone check DOWN
     print(f"{AGENT_B} stopped: all {len(names)} services UNKNOWN after "
           f"{time.time() - stopped_at:.1f} s")
 
     agent.start()
     connected = wait_for(lambda: AGENT_B in cluster.connected() and time.time(), 60,
-                         f"{AGENT_B} to reconnect", master)
+                         f"{AGENT_B} to reconnect", master.log_tail)
     back = fresh_results(master, names, connected, timeout=INTERVAL + 5)
     for name in names:
         assert result_of(back[name])["check_source"] == AGENT_B

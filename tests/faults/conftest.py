@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from faultkit import SilentServer
+from harness.faultkit import SilentServer
 
 
 @pytest.fixture

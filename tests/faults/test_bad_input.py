@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from faultkit import CHECKS, assert_one_line, assert_state_valid, timed_check
+from harness.faultkit import CHECKS, assert_one_line, assert_state_valid, timed_check
 
 URI = "test:///default"
 ALL = sorted(CHECKS)

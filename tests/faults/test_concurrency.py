@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from checkrun import CHECKS as CHECKS_DIR
-from faultkit import CHECKS, assert_state_valid
+from harness.faultkit import CHECKS, assert_state_valid
+from harness.paths import CHECKS as CHECKS_DIR
 
 URI = "test:///default"
 ALL = sorted(CHECKS)

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from checkrun import CHECKS as CHECKS_DIR
-from checkrun import CheckRun
-from faultkit import (
+from harness.checkrun import CheckRun
+from harness.faultkit import (
     BOOT_CLOCK_VM_CPUS,
     BOOT_CLOCK_VM_VCPUS,
     CHECKS,
@@ -27,6 +26,7 @@ from faultkit import (
     stepped_clock,
     timed_check,
 )
+from harness.paths import CHECKS as CHECKS_DIR
 
 URI = "test:///default"
 ALL = sorted(CHECKS)

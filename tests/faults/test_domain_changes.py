@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import libvirt
-from unit.fakes import NS, FakeConnection, FakeDomain, libvirt_error
+from harness.fakes import NS, FakeConnection, FakeDomain, libvirt_error
 
 from libcheck.clocks import Clocks
 from libcheck.cpu import CHECK

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
-from checkrun import CheckRun, run_check
-from faultkit import CHECKS, assert_state_valid, needs_root
-from snapshotkit import (
+from harness.checkrun import CheckRun, run_check
+from harness.faultkit import CHECKS, assert_state_valid, needs_root
+from harness.polling import poll
+from harness.snapshotkit import (
     assert_complete,
     assert_private,
     check_command,
@@ -159,11 +160,10 @@ def test_a_first_round_of_twenty_checks_makes_two_refreshes(tmp_path, state_dir)
 # -- kill -9 ---------------------------------------------------------------------------------
 
 def wait_for(path: Path, process: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert process.poll() is None, "the run ended before its refresh wrote anything"
-        assert time.monotonic() < deadline, f"no {path.name} within {seconds} s"
-        time.sleep(0.002)
+    appeared = poll(lambda: path.exists() or process.poll() is not None, seconds, 0.002)
+    assert path.exists() or process.poll() is None, (
+        "the run ended before its refresh wrote anything")
+    assert appeared, f"no {path.name} within {seconds} s"
 
 
 def test_a_refresher_killed_midway_leaves_no_broken_snapshot(tmp_path, state_dir):

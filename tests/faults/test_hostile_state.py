@@ -12,16 +12,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from asuser import nobody_command
-from checkrun import CheckRun
-from faultkit import CHECKS, assert_state_valid, needs_root, timed_check
+from harness.asuser import nobody_command
+from harness.checkrun import CheckRun
+from harness.faultkit import CHECKS, assert_state_valid, needs_root, timed_check
 
+from libcheck.registry import CHECKS as REGISTERED
 from libcheck.state import state_key
 
 URI = "test:///default"
 UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
-CHECK_NAMES = {"check_vm_cpu": "cpu", "check_vm_mem": "mem", "check_vm_disk_io": "disk_io",
-               "check_vm_nic": "nic"}
+CHECK_NAMES = {entry.executable: entry.name for entry in REGISTERED}
 ALL = sorted(CHECKS)
 FAST = ("--sample-interval", "0.2", "--balloon-max-age", "0")
 

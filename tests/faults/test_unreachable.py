@@ -7,9 +7,9 @@ import socket
 import subprocess
 
 import pytest
-from asuser import nobody_command
-from checkrun import CheckRun
-from faultkit import CHECKS, assert_one_line, assert_state_valid, needs_root, timed_check
+from harness.asuser import nobody_command
+from harness.checkrun import CheckRun
+from harness.faultkit import CHECKS, assert_one_line, assert_state_valid, needs_root, timed_check
 
 ALL = sorted(CHECKS)
 

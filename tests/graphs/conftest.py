@@ -3,7 +3,7 @@
 They live in fixtures.py, where the Icinga tier imports them from too.
 """
 
-from .fixtures import (  # noqa: F401
+from harness.graphs.fixtures import (  # noqa: F401
     carbon,
     graph_packages,
     graphite_web,

@@ -10,14 +10,13 @@ stop() none of their processes is left.
 from __future__ import annotations
 
 import os
-import struct
 import time
 
-from realvm.host import missing_packages
-
-from .databases import CarbonCache, GraphiteWeb, InfluxDB
-from .packages import PACKAGES, daemon_pids, ensure_installed
-from .process import Daemon, alive, parent_pid, port_answers
+from harness.graphs.databases import CarbonCache, GraphiteWeb, InfluxDB
+from harness.graphs.packages import PACKAGES, daemon_pids, ensure_installed
+from harness.graphs.pictures import png_size
+from harness.graphs.process import Daemon, alive, parent_pid, port_answers
+from harness.vm.host import missing_packages
 
 HOST = "check-vm-test"
 METRIC = f"icinga2.{HOST}.services.vm-cpu.check_vm_cpu.perfdata.cpu.value"
@@ -25,7 +24,6 @@ OTHER_METRIC = f"icinga2.{HOST}.services.vm-cpu.check_vm_cpu.perfdata.cpu.warn"
 # Zero (a value that reads as false), and two not exact in decimal: a value that went
 # through a text form losing digits would differ.
 VALUES = (0.0, 0.1 + 0.2, 12.345678901234567)
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def loopback_only(daemon: Daemon) -> None:
@@ -44,12 +42,6 @@ def stopped(daemon: Daemon) -> None:
 def points_of(series: dict) -> dict[int, float]:
     """timestamp -> value of a render API series, without the empty slots."""
     return {timestamp: value for value, timestamp in series["datapoints"] if value is not None}
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk."""
-    assert data.startswith(PNG_SIGNATURE)
-    return struct.unpack(">II", data[16:24])
 
 
 def test_installed_and_no_debian_daemon_started(graph_packages):

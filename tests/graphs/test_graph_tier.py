@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
-from icinga.realguest import module_guest
-from realvm.bracket import MAX_SPREAD, Bracket
-
-from .graphtier import (
+from harness.graphs.graphtier import (
     BUSY_SECONDS,
     BUSY_VCPU,
     HELD_MIB,
@@ -46,10 +43,12 @@ from .graphtier import (
     GraphRun,
     graph_run,
 )
-from .pictures import HEIGHT, WIDTH, render_all
-from .stored import graphite_series
-from .test_databases import png_size
-from .timedplugins import Run, bracket_of, run_index
+from harness.graphs.pictures import HEIGHT, WIDTH, png_size, render_all
+from harness.graphs.stored import graphite_series
+from harness.graphs.timedplugins import Run, bracket_of, run_index
+from harness.paths import REPO
+from harness.vm.bracket import MAX_SPREAD, Bracket
+from harness.vm.realguest import module_guest
 
 pytestmark = pytest.mark.realvm
 
@@ -195,11 +194,11 @@ def test_both_databases_hold_the_same_points(graph):
 
 def test_templates_name_only_stored_series(stored):
     try:
-        from .templatecheck import template_problems
+        from harness.graphs.templatecheck import template_problems
     except ImportError as exc:
-        if (Path(__file__).parent / "templatecheck.py").exists():
+        if (REPO / "tests" / "harness" / "graphs" / "templatecheck.py").exists():
             raise
-        pytest.fail(f"tests/graphs/templatecheck.py is missing: {exc}")
+        pytest.fail(f"tests/harness/graphs/templatecheck.py is missing: {exc}")
     assert template_problems(stored) == []
 
 

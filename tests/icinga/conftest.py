@@ -9,10 +9,10 @@ that Icinga's InfluxdbWriter writes into is the graphing tier's fixture.
 from __future__ import annotations
 
 import pytest
-from graphs.fixtures import graph_packages, influxdb  # noqa: F401
-from realvm.host import TierUnavailable
-
-from .environment import ensure_installed, unavailable
+from harness.graphs.fixtures import graph_packages, influxdb  # noqa: F401
+from harness.icinga.environment import ensure_installed
+from harness.skips import unavailable
+from harness.vm.host import TierUnavailable
 
 
 @pytest.fixture(scope="session")

@@ -17,24 +17,21 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from harness.checknames import HOST_COMMAND
+from harness.icinga.environment import AWKWARD_NAME, inventory, write_awkward_node
+from harness.icinga.icinga2 import compiled_objects, errors_of, validate
+from harness.paths import CHECKS, ICINGA_CONF, NODE_URI
 
-from .environment import (
-    AWKWARD_NAME,
-    CHECKS,
-    ICINGA_CONF,
-    NODE_URI,
-    inventory,
-    write_awkward_node,
-)
-from .icinga2 import compiled_objects, errors_of, validate
+from libcheck.registry import CHECKS as REGISTERED
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
 
 GLOBAL_FILES = ("commands.conf", "templates.conf")
 SATELLITE_FILES = ("example-hosts-per-vm.conf", "example-hypervisor-vms.conf")
-PLUGINS = {"vm_cpu": "check_vm_cpu", "vm_mem": "check_vm_mem",
-           "vm_disk_io": "check_vm_disk_io", "vm_nic": "check_vm_nic",
-           "vm_alive": "check_vm_cpu"}
+# Every CheckCommand -> the plugin it runs: one per registered check, and the host
+# check, which runs the CPU check.
+PLUGINS = {**{entry.command: entry.executable for entry in REGISTERED},
+           HOST_COMMAND: "check_vm_cpu"}
 REPEATABLE = {"--warning", "--critical", "--disk", "--exclude-disk", "--interface",
               "--exclude-interface"}
 

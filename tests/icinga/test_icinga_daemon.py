@@ -15,10 +15,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from checkrun import parse_perfdata
-
-from .environment import AWKWARD_NAME, NODE_URI, inventory, write_awkward_node
-from .scenario import INTERVAL, NODE, Run, command_has, results_per_checkable, run_scenario
+from harness.checkrun import parse_perfdata
+from harness.icinga.environment import AWKWARD_NAME, inventory, write_awkward_node
+from harness.icinga.scenario import (
+    INTERVAL,
+    NODE,
+    Run,
+    command_has,
+    results_per_checkable,
+    run_scenario,
+)
+from harness.paths import NODE_URI
 
 AWKWARD_HOST = AWKWARD_NAME.replace("!", "_")
 WEB_NICS = ("52:54:00:00:00:01", "52:54:00:00:00:02")

@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from checkrun import parse_perfdata
-from realvm.domains import Guest, Nic
-from realvm.hypervisor import Hypervisor
-
-from .environment import inventory
-from .realguest import module_guest
-from .scenario import NODE, Run, command_has, run_scenario
+from harness.checkrun import parse_perfdata
+from harness.icinga.environment import inventory
+from harness.icinga.scenario import NODE, Run, command_has, run_scenario
+from harness.vm.domains import Guest, Nic
+from harness.vm.hypervisor import Hypervisor
+from harness.vm.realguest import module_guest
 
 pytestmark = pytest.mark.realvm
 

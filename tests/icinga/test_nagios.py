@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
+from typing import Optional
 
 import pytest
-
-from .environment import NAGIOS_CONF, NODE_URI
-from .nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
+from harness.icinga.nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
+from harness.paths import NAGIOS_CONF, NODE_URI
+from harness.polling import poll
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
 
@@ -101,8 +101,9 @@ def nagios_run(tmp_path_factory, daemons_installed):
 
 
 def wait_for_all_checked(daemon: NagiosDaemon, timeout: float = 40) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and daemon.running():
+    def checked_everything() -> Optional[dict]:
+        if not daemon.running():
+            raise not_everything_checked(daemon, timeout)
         services = {(block["host_name"], block["service_description"]): block
                     for block in daemon.status("servicestatus")}
         hosts = {block["host_name"]: block for block in daemon.status("hoststatus")}
@@ -110,9 +111,16 @@ def wait_for_all_checked(daemon: NagiosDaemon, timeout: float = 40) -> dict:
                    for block in [*services.values(), *hosts.values()]]
         if set(services) == set(EXPECTED) and len(hosts) == 3 and all(checked):
             return {"services": services, "hosts": hosts}
-        time.sleep(0.5)
+        return None
+    found = poll(checked_everything, timeout, 0.5)
+    if found is None:
+        raise not_everything_checked(daemon, timeout)
+    return found
+
+
+def not_everything_checked(daemon: NagiosDaemon, timeout: float) -> AssertionError:
     log = (daemon.root / "nagios.log").read_text(errors="replace")[-2000:]
-    raise AssertionError(f"Nagios did not check everything in {timeout} s:\n{log}")
+    return AssertionError(f"Nagios did not check everything in {timeout} s:\n{log}")
 
 
 def test_every_service_gets_its_expected_state(nagios_run):

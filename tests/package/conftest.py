@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from icinga.environment import ensure_installed, unavailable
-from realvm.domains import Guest, GuestSpec, Nic, guest_name
-from realvm.guestimage import GuestImage, ensure_image
-from realvm.host import TierUnavailable, check_machine, ensure_packages
-from realvm.hypervisor import Hypervisor, running_daemon, usable_virt_type
-
-from . import debpackage, nagiosuser
-from .aside import set_aside
-
-# What the package depends on: present before the install, so that apt needs
-# no package lists to install the local file.
-RUNTIME_PACKAGES = ("python3-libvirt", "python3-lxml", "python3-nagiosplugin")
+from harness.icinga.environment import ensure_installed
+from harness.package import debpackage, nagiosuser
+from harness.package.aside import set_aside
+from harness.skips import unavailable
+from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
+from harness.vm.guestimage import GuestImage, ensure_image
+from harness.vm.host import TierUnavailable, check_machine, ensure_packages
+from harness.vm.hypervisor import Hypervisor, running_daemon
+from harness.vm.realguest import running_hypervisor, started_guest
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +31,7 @@ def guest_image() -> GuestImage:
     try:
         check_machine()
         ensure_packages()
-        ensure_packages(RUNTIME_PACKAGES)
+        ensure_packages(debpackage.RUNTIME_PACKAGES)
         ensure_installed()
         return ensure_image()
     except TierUnavailable as exc:
@@ -72,17 +69,10 @@ class Vms:
 def vms(guest_image) -> Iterator[Vms]:
     """A private libvirtd with one running guest and one domain never started."""
     with contextlib.ExitStack() as undo:
-        hypervisor = Hypervisor()
-        undo.callback(hypervisor.stop)
-        try:
-            hypervisor.start(usable_virt_type(guest_image))
-        except TierUnavailable as exc:
-            unavailable(f"package tier cannot run: {exc}")
-        running = Guest(hypervisor, GuestSpec(guest_name("package"), guest_image,
-                                              hypervisor.run_dir, nic=Nic()))
+        hypervisor = undo.enter_context(running_hypervisor(guest_image, "package"))
+        running = started_guest(hypervisor, GuestSpec(guest_name("package"), guest_image,
+                                                      hypervisor.run_dir, nic=Nic()))
         undo.callback(running.remove)
-        running.define()
-        running.start()
         shutoff = Guest(hypervisor, GuestSpec(guest_name("package-shutoff"), guest_image,
                                               hypervisor.run_dir, vcpus=1, disks=("vda",)))
         undo.callback(shutoff.remove)

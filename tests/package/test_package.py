@@ -17,26 +17,27 @@ import stat
 from pathlib import Path
 
 import pytest
-from realvm.hypervisor import LIBVIRT_SOCKET
+from harness.checknames import EXECUTABLES, SERVICES
+from harness.package import debpackage, stock_icinga2, stock_nagios4
+from harness.package.nagiosuser import PYTHON3, group_names, run_as_nagios, uid
+from harness.package.results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
+from harness.package.service import SYSTEM_PATH
+from harness.vm.hypervisor import LIBVIRT_SOCKET
 
 from libcheck import __version__
+from libcheck.registry import CHECKS
 from libcheck.state import state_key
-
-from . import debpackage, stock_icinga2, stock_nagios4
-from .nagiosuser import PYTHON3, group_names, run_as_nagios, uid
-from .results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
-from .service import SYSTEM_PATH
 
 pytestmark = pytest.mark.realvm
 
-PLUGINS = ("check_vm_cpu", "check_vm_mem", "check_vm_disk_io", "check_vm_nic")
+PLUGINS = EXECUTABLES
 PLUGIN_DIR = Path("/usr/lib/nagios/plugins")
 SHARE_DIR = Path("/usr/share/check-vm")
 NAGIOS_COMMANDS = Path("/etc/nagios-plugins/config/check-vm.cfg")
 DEBIAN_RUNTIME = {"python3", "python3-libvirt", "python3-nagiosplugin", "python3-lxml"}
 URI = "qemu:///system"
 READ_WRITE_URI = f"{URI}?socket={LIBVIRT_SOCKET}"
-STATE_CHECKS = ("cpu", "mem", "disk_io", "nic")
+STATE_CHECKS = tuple(entry.name for entry in CHECKS)
 
 RUNNING, SHUTOFF = "check-vm-running", "check-vm-shutoff"
 RUNNING_CPU = Expected("VM_CPU", OK, ("cpu_usage", "vcpu0_usage", "vcpu1_usage"))
@@ -77,8 +78,7 @@ NAGIOS4_EXPECTED = {
 
 
 def icinga2_hosts(vms) -> list[stock_icinga2.VmHost]:
-    services = {"vm-cpu": ("vm_cpu", {}), "vm-mem": ("vm_mem", {}),
-                "vm-disk-io": ("vm_disk_io", {}), "vm-nic": ("vm_nic", {}),
+    services = {**{service: (command, {}) for service, command in SERVICES.items()},
                 "vm-mem-tight": ("vm_mem", {"vm_mem_warning": "1"})}
     return [stock_icinga2.VmHost(RUNNING, vms.running.name, services),
             stock_icinga2.VmHost(SHUTOFF, vms.shutoff.name, {"vm-cpu": ("vm_cpu", {})})]

@@ -5,33 +5,17 @@ and `balloonless_guest` (domain names). When the machine cannot host the tier
 the fixtures skip with the reason, or fail with it when CI=true.
 """
 
-import os
 import signal
 
 import pytest
-
-from .domains import Guest, GuestSpec, Nic, guest_name
-from .guestimage import ensure_image
-from .host import TierUnavailable, check_machine, ensure_packages
-from .hypervisor import Hypervisor, usable_virt_type
-
-
-def unavailable(reason):
-    """Skip with `reason`, or fail with it when running in CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"realvm tier cannot run: {reason}", pytrace=False)
-    pytest.skip(f"realvm tier cannot run: {reason}")
+from harness.vm.domains import Guest, GuestSpec, Nic, guest_name
+from harness.vm.realguest import prepared_image, running_hypervisor, started_guest
 
 
 @pytest.fixture(scope="session")
 def guest_image():
     """The cached kernel + initramfs (built, and packages installed, if needed)."""
-    try:
-        check_machine()
-        ensure_packages()
-        return ensure_image()
-    except TierUnavailable as exc:
-        unavailable(str(exc))
+    return prepared_image("realvm")
 
 
 def interrupt(signum, frame):
@@ -43,28 +27,11 @@ def interrupt(signum, frame):
 def hypervisor(guest_image):
     """The tier's libvirtd in its own network namespace: `.uri`, `.netns`."""
     previous = signal.signal(signal.SIGTERM, interrupt)
-    hv = Hypervisor()
     try:
-        try:
-            hv.start(usable_virt_type(guest_image))
-        except TierUnavailable as exc:
-            unavailable(str(exc))
-        yield hv
+        with running_hypervisor(guest_image, "realvm") as hv:
+            yield hv
     finally:
-        hv.stop()
         signal.signal(signal.SIGTERM, previous)
-
-
-def started_guest(hypervisor, spec):
-    """Define and start a guest; on any failure remove it again."""
-    vm = Guest(hypervisor, spec)
-    try:
-        vm.define()
-        vm.start()
-    except BaseException:
-        vm.remove()
-        raise
-    return vm
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,13 @@ import subprocess
 import sys
 
 import pytest
-from checkrun import CHECKS, CheckRun
+from harness.checknames import TITLES
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS
 
 pytestmark = pytest.mark.realvm
 
-PREFIXES = {"check_vm_cpu": "VM_CPU OK - ", "check_vm_mem": "VM_MEM OK - ",
-            "check_vm_disk_io": "VM_DISK_IO OK - ", "check_vm_nic": "VM_NIC OK - "}
+PREFIXES = {executable: f"{title} OK - " for executable, title in TITLES.items()}
 COPIES = 2  # of each check per round, each with its own state directory
 ROUNDS = 8
 

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from asuser import nobody_command
-from checkrun import CheckRun, run_check
-
-from .bracket import Bracket, counter_moves, sleep_until, timed
+from harness.asuser import nobody_command
+from harness.checkrun import CheckRun, run_check
+from harness.vm.bracket import Bracket, counter_moves, sleep_until, timed
 
 pytestmark = pytest.mark.realvm
 

@@ -14,9 +14,8 @@ each disk stays at 0.
 from __future__ import annotations
 
 import pytest
-from checkrun import CheckRun, run_check
-
-from .bracket import Bracket, sleep_until, timed
+from harness.checkrun import CheckRun, run_check
+from harness.vm.bracket import Bracket, sleep_until, timed
 
 pytestmark = pytest.mark.realvm
 

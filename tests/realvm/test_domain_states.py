@@ -14,16 +14,16 @@ import contextlib
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import libvirt
 import pytest
-from checkrun import CheckRun, run_check
-
-from .channel import ChannelError
-from .domains import Guest, GuestSpec, guest_name
+from harness.checkrun import CheckRun, run_check
+from harness.polling import poll
+from harness.vm.channel import ChannelError
+from harness.vm.domains import Guest, GuestSpec, guest_name
 
 pytestmark = pytest.mark.realvm
 
@@ -105,12 +105,12 @@ def write_in_the_background(vm: Guest) -> threading.Thread:
 
 
 def wait_for_pause(vm: Guest) -> list[int]:
-    deadline = time.monotonic() + PAUSE_TIMEOUT
-    while time.monotonic() < deadline:
+    def paused() -> Optional[list[int]]:
         state = vm.domain.state()
-        if state[0] == libvirt.VIR_DOMAIN_PAUSED:
-            return state
-        time.sleep(0.2)
+        return state if state[0] == libvirt.VIR_DOMAIN_PAUSED else None
+    state = poll(paused, PAUSE_TIMEOUT, 0.2)
+    if state is not None:
+        return state
     raise AssertionError(f"{vm.name} did not pause within {PAUSE_TIMEOUT} s: {vm.domain.state()}"
                          f"; {vm.console_tail()}")
 

@@ -1,9 +1,9 @@
 """Smoke tests of the realvm fixtures, with raw libvirt-python calls only."""
 
-import time
 
 import libvirt
 import pytest
+from harness.polling import poll
 
 pytestmark = pytest.mark.realvm
 
@@ -24,14 +24,6 @@ def all_stats(conn, name):
     flags = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
     [(_, stats)] = conn.domainListGetStats([domain], 0, flags)
     return stats
-
-
-def wait_for(condition, timeout=10, interval=0.5):
-    """Poll `condition` until true or `timeout` seconds pass; return the last result."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(interval)
-    return condition()
 
 
 def test_guest_reports_every_stats_group(conn, guest):
@@ -82,7 +74,7 @@ def test_alloc_moves_balloon_unused(conn, guest):
     before = domain.memoryStats()["unused"]
     guest.command("alloc 64")
     try:
-        assert wait_for(lambda: before - domain.memoryStats()["unused"] > 60 * 1024)
+        assert poll(lambda: before - domain.memoryStats()["unused"] > 60 * 1024, 10, 0.5)
     finally:
         guest.command("free")
 

@@ -23,9 +23,8 @@ import subprocess
 import sys
 
 import pytest
-from checkrun import CheckRun, run_check
-
-from .bracket import Bracket, sleep_until, timed
+from harness.checkrun import CheckRun, run_check
+from harness.vm.bracket import Bracket, sleep_until, timed
 
 pytestmark = pytest.mark.realvm
 

@@ -23,10 +23,12 @@ import sys
 import time
 
 import pytest
-from checkrun import CHECKS, CheckRun
-
-from .host import TierUnavailable
-from .sshd import Sshd, in_netns
+from harness.checknames import TITLES
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS
+from harness.skips import unavailable
+from harness.vm.host import TierUnavailable
+from harness.vm.sshd import Sshd, in_netns
 
 pytestmark = pytest.mark.realvm
 
@@ -35,8 +37,7 @@ SAMPLE_INTERVAL = "0.5"
 SETTLE_SECONDS = 2.0
 # Long enough for sshd to log a session the checks did not wait for.
 LATE_SESSION_GRACE = 1.0
-PREFIXES = {"check_vm_cpu": "VM_CPU OK - ", "check_vm_mem": "VM_MEM OK - ",
-            "check_vm_disk_io": "VM_DISK_IO OK - ", "check_vm_nic": "VM_NIC OK - "}
+PREFIXES = {executable: f"{title} OK - " for executable, title in TITLES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +52,6 @@ def sshd(hypervisor, tmp_path_factory):
         yield server
     finally:
         server.stop()
-
-
-def unavailable(reason: str) -> None:
-    """Skip with `reason`, or fail with it when running in CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture

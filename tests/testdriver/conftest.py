@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from checkrun import CheckRun, run_check
+from harness.checkrun import CheckRun, run_check
 
 
 @pytest.fixture

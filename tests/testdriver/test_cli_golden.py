@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from checkrun import DEFAULT_URI, REPO
+from harness.paths import DEFAULT_URI, REPO
 
 GOLDEN = REPO / "tests" / "data" / "golden"
 

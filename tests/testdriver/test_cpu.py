@@ -7,7 +7,8 @@ import os
 import re
 
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI, run_check
+from harness.checkrun import run_check
+from harness.paths import DEFAULT_URI, NODE_URI
 
 OK_LINE = re.compile(r"^VM_CPU OK - test: (\d+\.\d)% of 2 vCPUs$")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI, REPO
+from harness.paths import DEFAULT_URI, NODE_URI, REPO
 
 PER_DISK = {"ops_per_second": "", "read_bytes_per_second": "B",
             "write_bytes_per_second": "B", "read_ops_per_second": "",

@@ -12,7 +12,7 @@ import sys
 
 import libvirt
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI
+from harness.paths import DEFAULT_URI, NODE_URI
 
 from libcheck.inventory import Inspector, Interface, Inventory
 

@@ -7,7 +7,7 @@ rightly refused as not polled; `--balloon-max-age 0` accepts them.
 
 from __future__ import annotations
 
-from checkrun import DEFAULT_URI, NODE_URI, REPO
+from harness.paths import DEFAULT_URI, NODE_URI, REPO
 
 GIB = 1024**3
 ACCEPT_ANY_AGE = ("--balloon-max-age", "0")

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI, REPO
+from harness.paths import DEFAULT_URI, NODE_URI, REPO
 
 GOLDEN = REPO / "tests" / "data" / "golden"
 RX_BITS, TX_BITS = 800_000, 400_000

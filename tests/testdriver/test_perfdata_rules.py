@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from checkrun import run_check
+from harness.checknames import EXECUTABLES
+from harness.checkrun import run_check
 
 NAGIOS_OUTPUT_LIMIT = 8192
 # What Icinga 2's GraphiteWriter or Icinga Web's graphite module take apart.
 MANGLED = re.compile(r"[\s/\\.()\[\]$#]|::")
-CHECKS = ("check_vm_cpu", "check_vm_disk_io", "check_vm_nic", "check_vm_mem")
+CHECKS = EXECUTABLES
 
 NODE = """<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
   <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>

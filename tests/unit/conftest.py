@@ -10,7 +10,7 @@ import os
 
 import libvirt
 import pytest
-from fakes import FakeClock
+from harness.fakes import FakeClock
 from hypothesis import settings
 
 # "unit" (the default): no example database and a fixed seed, so every run

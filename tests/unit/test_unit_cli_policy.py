@@ -7,7 +7,7 @@ import argparse
 
 import libvirt
 import pytest
-from fakes import identity
+from harness.fakes import identity
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from libcheck import cli

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from fakes import NS, FakeClock, sample
+from harness.fakes import NS, FakeClock, sample
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from libcheck.cpu import (

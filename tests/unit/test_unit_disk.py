@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from fakes import FakeClock, MemorySlot, identity
+from harness.fakes import FakeClock, MemorySlot, identity
 from nagiosplugin.state import Ok, Unknown
 
 from libcheck.disk import CHECK

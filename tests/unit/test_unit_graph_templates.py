@@ -18,14 +18,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-from checkrun import DEFAULT_URI, NODE_URI, run_check
-from graphs.templatecheck import GRAPHS, chart_devices, glob_matches, template_problems
+from harness.checknames import service_name
+from harness.checkrun import run_check
+from harness.graphs.templatecheck import GRAPHS, chart_devices, glob_matches, template_problems
+from harness.paths import DEFAULT_URI, NODE_URI
 
-# (check, Icinga service template, CheckCommand, extra options)
-CHECKS = (("check_vm_cpu", "vm-cpu", "vm_cpu", ()),
-          ("check_vm_mem", "vm-mem", "vm_mem", ("--balloon-max-age", "0")),
-          ("check_vm_disk_io", "vm-disk-io", "vm_disk_io", ()),
-          ("check_vm_nic", "vm-nic", "vm_nic", ()))
+from libcheck.registry import CHECKS as REGISTERED
+
+# Options a check needs on the test driver, which has no balloon statistics.
+EXTRA_OPTIONS = {"mem": ("--balloon-max-age", "0")}
+# (check, Icinga service template, CheckCommand, extra options) of every registered check
+CHECKS = tuple((entry.executable, service_name(entry), entry.command,
+                EXTRA_OPTIONS.get(entry.name, ())) for entry in REGISTERED)
 # (libvirt URI, domain, Icinga host when the VM is the host, hypervisor host)
 VMS = ((DEFAULT_URI, "test", "test.example.com", "hv0.example.com"),
        (NODE_URI, "web01", "web01.example.com", "hv1.example.com"))

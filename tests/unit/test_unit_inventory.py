@@ -16,7 +16,7 @@ from typing import Optional
 
 import libvirt
 import pytest
-from fakes import UUID, FakeConnection, FakeDomain, identity, libvirt_error
+from harness.fakes import UUID, FakeConnection, FakeDomain, identity, libvirt_error
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ and the slot keeps its snapshots in memory through JSON like the real store.
 from __future__ import annotations
 
 import pytest
-from fakes import NS, FakeClock, MemorySlot, ScriptedReader, cpu_and_disk_counters, snapshot
+from harness.fakes import NS, FakeClock, MemorySlot, ScriptedReader, cpu_and_disk_counters, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 

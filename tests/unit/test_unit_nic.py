@@ -10,7 +10,7 @@ import argparse
 from typing import Any, Iterable
 
 import pytest
-from fakes import FakeClock, MemorySlot, identity
+from harness.fakes import FakeClock, MemorySlot, identity
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from libcheck import cli

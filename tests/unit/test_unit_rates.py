@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from fakes import snapshot
+from harness.fakes import snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 import libvirt
 import pytest
-from fakes import FakeClock, FakeConnection, FakeDomain
+from harness.fakes import FakeClock, FakeConnection, FakeDomain
 from nagiosplugin.state import Ok, Warn
 
 from libcheck import cpu as cpu_module

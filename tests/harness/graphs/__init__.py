@@ -1,0 +1,1 @@
+"""Debian's time-series databases run privately on loopback, and a graphing run into them."""

@@ -1,0 +1,160 @@
+"""Helpers of the host snapshot's tests: custom test nodes, and the snapshot as
+the tests read it from outside (its directory, generations, parts, modes).
+
+The snapshot's directory is found by the URI its index names, and a domain's
+part by the store's own `lookup_keys`, so these helpers pin what the store
+documents (one directory per URI, `current`, `g-<n>`, one file per key) and
+not how it hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Optional
+
+from harness.checkrun import CheckRun
+from harness.paths import CHECKS as CHECKS_DIR
+from harness.testnode import domain_xml, node_xml
+from libcheck.hostsnapshot import SNAPSHOT_FORMAT, lookup_keys
+
+
+def domain_name(index: int) -> str:
+    return f"vm-{index:05d}"
+
+
+def domain_uuid(index: int) -> str:
+    return str(uuid.UUID(int=index + 1))
+
+
+def write_node(path: Path, count: int) -> str:
+    """Write (or rewrite) a test node of `count` domains at `path`; its URI."""
+    domains = [domain_xml(domain_name(i), domain_uuid(i),
+                          f"52:54:00:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}",
+                          f"eth{i}")
+               for i in range(count)]
+    path.write_text(node_xml(domains))
+    return f"test://{path}"
+
+
+# -- the snapshot, from outside -----------------------------------------------------------
+
+def snapshot_dirs(state_dir: Path) -> list[Path]:
+    """Every snapshot directory (or whatever holds such a name) in the state dir."""
+    if not state_dir.exists():
+        return []
+    return sorted(path for path in state_dir.iterdir()
+                  if path.name.startswith("hostsnap-") and not path.name.endswith(".lock"))
+
+
+def read_index(top: Path) -> Optional[dict]:
+    try:
+        return json.loads((top / "current").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def snapshot_dir(state_dir: Path, uri: str) -> Path:
+    """The one snapshot directory whose index names `uri`."""
+    matching = [top for top in snapshot_dirs(state_dir)
+                if (read_index(top) or {}).get("uri") == uri]
+    assert len(matching) == 1, (uri, snapshot_dirs(state_dir))
+    return matching[0]
+
+
+def generation(top: Path) -> int:
+    """The generation `current` names (0: no index)."""
+    index = read_index(top)
+    return index["generation"] if index else 0
+
+
+def current_dir(top: Path) -> Path:
+    return top / f"g-{generation(top)}"
+
+
+def part_path(top: Path, reference: str) -> Path:
+    """The file a name, UUID or ID is found under in the current generation
+    (the first of the store's keys that exists)."""
+    directory = current_dir(top)
+    for key in lookup_keys(reference):
+        if (directory / key).exists():
+            return directory / key
+    raise AssertionError(f"no part of {reference} in {directory}")
+
+
+def read_part(top: Path, reference: str) -> dict:
+    return json.loads(part_path(top, reference).read_bytes())
+
+
+def assert_complete(directory: Path, uri: str, domains: int) -> None:
+    """A whole generation: one part per domain, each of our format and URI,
+    its name and ID links, and the device list."""
+    names = [entry.name for entry in directory.iterdir()]
+    parts = [name for name in names if name.startswith("u-")]
+    assert len(parts) == domains, (directory, len(parts))
+    assert len([name for name in names if name.startswith("n-")]) == domains
+    assert "devices" in names
+    for name in parts:
+        document = json.loads((directory / name).read_bytes())
+        assert (document["format"], document["uri"]) == (SNAPSHOT_FORMAT, uri), name
+
+
+def assert_private(state_dir: Path) -> int:
+    """Every snapshot directory 0700 and file 0600, all of the running user's;
+    returns how many entries were looked at."""
+    seen = 0
+    for top in snapshot_dirs(state_dir):
+        lock = top.with_name(top.name + ".lock")
+        for path in [top, lock, *top.rglob("*")]:
+            info = path.lstat()
+            expected = 0o700 if stat.S_ISDIR(info.st_mode) else 0o600
+            assert stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode), path
+            assert stat.S_IMODE(info.st_mode) == expected, (path, oct(info.st_mode))
+            assert info.st_uid == os.geteuid(), path
+            seen += 1
+    return seen
+
+
+def tree(path: Path) -> dict[str, tuple[int, int, bytes]]:
+    """A directory's files with their mode, mtime and content: to show it untouched."""
+    return {str(entry.relative_to(path)): (entry.lstat().st_mode, entry.lstat().st_mtime_ns,
+                                           entry.read_bytes() if entry.is_file() else b"")
+            for entry in sorted(path.rglob("*"))}
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+def check_command(check: str, uri: str, domain: str, state_dir: Path, *extra: str) -> list[str]:
+    mem = ["--balloon-max-age", "0"] if check == "check_vm_mem" else []
+    return [sys.executable, str(CHECKS_DIR / check), "--connect", uri, "-d", domain,
+            "--state-dir", str(state_dir), *mem, *extra]
+
+
+def run_together(commands: list[list[str]], timeout: float = 60) -> list[CheckRun]:
+    """Start every command at once; what each printed and returned."""
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for command in commands]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(CheckRun(process.returncode, stdout, stderr))
+    return results
+
+
+def poisoned_path(directory: Path) -> Path:
+    """A directory whose `libvirt` and `lxml` fail on import."""
+    poison = 'raise ImportError("poisoned")\n'
+    (directory / "lxml").mkdir(parents=True)
+    (directory / "libvirt.py").write_text(poison)
+    (directory / "lxml" / "__init__.py").write_text(poison)
+    return directory
+
+
+def poisoned_env(directory: Path) -> dict[str, str]:
+    existing = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(directory), existing]))}
