@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 
 import pytest
-from checkrun import REPO
-from realvm.host import run
+from harness.paths import REPO
+from harness.vm.host import run
 
 from libcheck.registry import CHECKS, TOOLS
 

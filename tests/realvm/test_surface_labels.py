@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from checkrun import REPO, parse_perfdata
+from harness.checkrun import parse_perfdata
+from harness.paths import REPO
+from harness.surface import differences, written
 
 from libcheck.registry import CHECKS
 
@@ -65,28 +67,6 @@ def surface_labels(root: Path, uri: str, domains: dict[str, str],
                 found.setdefault(entry.executable, {})[key] = printed_labels(
                     root, entry.executable, uri, domain, options, state_dir)
     return found
-
-
-def differences(found: dict, recorded: dict) -> list[str]:
-    """Per executable, case and run: the labels printed but not recorded (+), and recorded
-    but not printed (-)."""
-    lines = []
-    for executable in sorted({*found, *recorded}):
-        now, then = found.get(executable, {}), recorded.get(executable, {})
-        for case in sorted({*now, *then}):
-            for run in sorted({*now.get(case, {}), *then.get(case, {})}):
-                printed = set(now.get(case, {}).get(run, ()))
-                kept = set(then.get(case, {}).get(run, ()))
-                if printed != kept:
-                    changes = [f"+{label}" for label in sorted(printed - kept)]
-                    changes += [f"-{label}" for label in sorted(kept - printed)]
-                    lines.append(f"{executable} {case} {run}: {' '.join(changes)}")
-    return lines
-
-
-def written(data: dict) -> str:
-    """The record's text: sorted keys, one item a line, so that diffs read well."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 @pytest.fixture

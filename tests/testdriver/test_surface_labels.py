@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import libvirt
-from checkrun import DEFAULT_URI, NODE_URI, REPO, parse_perfdata
+from harness.checkrun import parse_perfdata
+from harness.paths import DEFAULT_URI, NODE_URI, REPO
+from harness.surface import differences, written
 
 from libcheck.registry import CHECKS
 
@@ -90,28 +92,6 @@ def surface_labels(root: Path, scratch: Path) -> dict[str, dict[str, dict[str, l
         for case, labels in zip(every, results):
             found.setdefault(case.executable, {})[case.key] = labels
     return found
-
-
-def differences(found: dict, recorded: dict) -> list[str]:
-    """Per executable, case and run: the labels printed but not recorded (+), and recorded
-    but not printed (-)."""
-    lines = []
-    for executable in sorted({*found, *recorded}):
-        now, then = found.get(executable, {}), recorded.get(executable, {})
-        for case in sorted({*now, *then}):
-            for run in sorted({*now.get(case, {}), *then.get(case, {})}):
-                printed = set(now.get(case, {}).get(run, ()))
-                kept = set(then.get(case, {}).get(run, ()))
-                if printed != kept:
-                    changes = [f"+{label}" for label in sorted(printed - kept)]
-                    changes += [f"-{label}" for label in sorted(kept - printed)]
-                    lines.append(f"{executable} {case} {run}: {' '.join(changes)}")
-    return lines
-
-
-def written(data: dict) -> str:
-    """The record's text: sorted keys, one item a line, so that diffs read well."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def test_every_check_prints_the_recorded_labels_on_the_test_driver(tmp_path):

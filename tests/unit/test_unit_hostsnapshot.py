@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 import pytest
-from fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain
+from harness.fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain
 
 from libcheck import hostsnapshot
 from libcheck.clocks import Clocks

@@ -12,7 +12,7 @@ import time
 
 import libvirt
 import pytest
-from fakes import NS, UUID, FakeConnection, FakeDomain, libvirt_error
+from harness.fakes import NS, UUID, FakeConnection, FakeDomain, libvirt_error
 
 from libcheck import clocks
 from libcheck import inspector as inspector_module

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from fakes import FakeClock
+from harness.fakes import FakeClock
 
 from libcheck.privatefiles import (
     OPEN_TO_OTHERS,

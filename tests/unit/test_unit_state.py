@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock
+from harness.fakes import FakeClock
 
 from libcheck import state as state_module
 from libcheck.privatefiles import PRUNE_AFTER
