@@ -119,3 +119,25 @@ def test_real_disks_report_sizes_and_flushes(disk_io):
         assert f"{name}_flush_ops_per_second" in perf
         assert f"{name}_errors" not in perf  # QEMU says -1: unknown, so omitted
 
+
+
+FLUSHES = 20
+
+
+def test_flush_latency_is_no_more_than_the_flushes_took(disk_io, guest):
+    """`flush vdb 20` makes 20 flushes (a 4 KiB write and an fsync each): the flush
+    rate lies within the bracket, and the time per flush can be no more than the
+    whole command took on the test's clock, shared by its flushes."""
+    first = timed(lambda: disk_io("--sample-interval", "0.1"))
+    command = timed(lambda: guest.command(f"flush vdb {FLUSHES}"))
+    sleep_until(max(command.ended, first.ended + SPACING_SECONDS))
+    second = timed(disk_io)
+    assert first.result.returncode == second.result.returncode == 0, second.result.stdout
+    assert "since the previous run" in second.result.stdout
+    perf = second.result.perfdata
+    Bracket.between(first, second).assert_rate("vdb_flush_ops_per_second",
+                                               perf["vdb_flush_ops_per_second"].value, FLUSHES)
+    latency = perf["vdb_flush_latency"]
+    assert latency.uom == "ms"
+    assert 0 < latency.value <= (command.ended - command.started) * 1000 / FLUSHES
+    assert perf["vda_flush_latency"].value == 0  # no flush of vda: no time per flush

@@ -88,6 +88,15 @@ do_cpu() {
 }
 do_write() { dd if=/dev/zero of="/dev/$1" bs=512k count=$(($2 * 2)) oflag=direct; }
 do_read() { dd if="/dev/$1" of=/dev/null bs=512k count=$(($2 * 2)) iflag=direct; }
+# One 4 KiB write and one fsync per round: with QEMU's write-back cache the
+# fsync reaches the disk as one flush request.
+do_flush() {
+    i=0
+    while [ "$i" -lt "$2" ]; do
+        dd if=/dev/zero of="/dev/$1" bs=4k count=1 oflag=direct conv=fsync 2>/dev/null || return
+        i=$((i + 1))
+    done
+}
 do_ping() { ping -q -c "$1" -s "$2" -i 0.2 -W 5 "$HOST_IP"; }
 do_alloc() { dd if=/dev/zero of=/hold/blob bs=1M count="$1"; }
 do_free() { rm -f /hold/blob; }
@@ -101,7 +110,7 @@ serve() {
     exec 3<>/dev/ttyS1
     while read -r cmd arg1 arg2 <&3; do
         case "$cmd" in
-            cpu|write|read|ping|alloc|free|fault|idle)
+            cpu|write|read|flush|ping|alloc|free|fault|idle)
                 if "do_$cmd" $arg1 $arg2; then reply=done; else reply="error $?"; fi ;;
             meminfo)
                 # The guest's own view, in KiB: ground truth for memory tests.
