@@ -149,6 +149,9 @@ _DOMAIN = tuple(metric for metric in METRICS
 _DOMAIN_COUNTED = tuple(metric for metric in METRICS
                         if metric.spec.kind is None and isinstance(metric.value, CpuShare))
 _WAITS = tuple(metric for metric in METRICS if WAIT_NS in metric.needs)
+# The counters kept between runs, by the domain and by each vCPU.
+_DOMAIN_COUNTERS = counted_fields(_DOMAIN_COUNTED)
+_VCPU_COUNTERS = counted_fields(_PER_VCPU)
 
 class WaitVerdict(NamedTuple):
     """Whether the host collects vCPU wait, and if not, why."""
@@ -229,9 +232,9 @@ class CpuCheck(Check):
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative CPU times, by domain and by vCPU."""
         cpu = declared_part(sample.cpu, Group.CPU)
-        counters = {DOMAIN_GROUP: counters_in(counted_fields(_DOMAIN_COUNTED), cpu)}
+        counters = {DOMAIN_GROUP: counters_in(_DOMAIN_COUNTERS, cpu)}
         for vcpu in cpu.vcpus:
-            counters[_vcpu_name(vcpu.index)] = counters_in(counted_fields(_PER_VCPU), vcpu)
+            counters[_vcpu_name(vcpu.index)] = counters_in(_VCPU_COUNTERS, vcpu)
         return counters
 
     def devices(self, sample: DomainSample) -> dict[str, list[str]]:
