@@ -50,10 +50,12 @@ def interval_of(run: CheckRun) -> float:
 
 
 def cpu_seconds(guest) -> dict[str, float]:
-    """The domain's and vCPU 1's CPU time, as the test reads them itself."""
+    """The domain's and vCPU 1's CPU time, and the time vCPU 1 waited in the host's
+    run queue, as the test reads them itself."""
     flags = libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU
     stats = guest.domain.connect().domainListGetStats([guest.domain], flags)[0][1]
-    return {"domain": stats["cpu.time"] / NS, "vcpu1": stats["vcpu.1.time"] / NS}
+    return {"domain": stats["cpu.time"] / NS, "vcpu1": stats["vcpu.1.time"] / NS,
+            "vcpu1_queued": stats["vcpu.1.delay"] / NS}
 
 
 @pytest.fixture
@@ -84,11 +86,15 @@ def test_one_busy_vcpu_is_half_of_two(cpu, guest):
     assert run.returncode == 0, run.stdout
     assert "since the previous run" in run.stdout
     bracket, perf = Bracket.between(first, second), run.perfdata
+    # The guest spins for S s by its clock; what of it the vCPU spent queued behind
+    # the host's other work is not CPU time.
+    _, queued = counter_moves(first, second, "vcpu1_queued")
     for counter, label, rate in (
             ("domain", "cpu_usage x vCPUs", perf["cpu_usage"].value / 100 * guest.vcpus),
             ("vcpu1", "vcpu1_usage", perf["vcpu1_usage"].value / 100)):
         least, most = counter_moves(first, second, counter)
-        assert least == pytest.approx(BUSY_SECONDS, abs=BUSY_TOLERANCE_SECONDS), counter
+        assert BUSY_SECONDS - BUSY_TOLERANCE_SECONDS - queued <= least \
+            <= BUSY_SECONDS + BUSY_TOLERANCE_SECONDS, (counter, least, queued)
         bracket.assert_rate(f"CPU-seconds per second ({label})", rate, least, most)
     assert perf["vcpu0_usage"].value < 20.0  # only vCPU 1 was busy
     assert re.match(rf"^VM_CPU OK - {re.escape(guest.name)}: \d+\.\d% of 2 vCPUs$", run.status)
