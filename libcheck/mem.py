@@ -147,6 +147,7 @@ METRICS = _DECLARE.all()
 _GUEST_SIZES = tuple(metric for metric in METRICS if isinstance(metric.value, Reported)
                      and metric is not AVAILABLE)
 _RATES = tuple(metric for metric in METRICS if metric.is_rate)
+_COUNTED = counted_fields(METRICS)
 # Labels whose absence the balloon's verdict explains best: they need what
 # the verdict requires (available, and usable or unused).
 _GUEST_TOTALS = (USAGE, USED, AVAILABLE)
@@ -313,7 +314,7 @@ class MemCheck(Check):
     def counters(self, sample: DomainSample) -> Counters:
         """The guest's swap and page-fault counters, where it reports them."""
         balloon = declared_part(sample.memory, Group.MEMORY).balloon
-        return {DOMAIN_GROUP: counters_in(counted_fields(METRICS), balloon)}
+        return {DOMAIN_GROUP: counters_in(_COUNTED, balloon)}
 
     def readings(self, measurement: Measurement, options: MemOptions) -> list[Reading]:
         """Guest-side readings when the balloon is fresh, else host-side ones."""

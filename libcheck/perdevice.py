@@ -9,6 +9,7 @@ by default, how the command line selects them, and its own words.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Sequence
 
 from libcheck.checkbase import Check
@@ -16,6 +17,7 @@ from libcheck.devices import Selection, device_label_reason
 from libcheck.evaluation import Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import (
+    Field,
     Inputs,
     Metric,
     TotalOf,
@@ -68,9 +70,14 @@ class DeviceCheck(Check):
         """The run's limit that shares are taken of (none by default)."""
         return None
 
+    @functools.cached_property
+    def counted(self) -> tuple[Field, ...]:
+        """The per-device fields that rates are measured from, each counter once."""
+        return counted_fields(self.per_device)
+
     def counters_of(self, device: Any) -> dict[str, float]:
         """One device's cumulative counters that the driver knows."""
-        return counters_in(counted_fields(self.per_device), device)
+        return counters_in(self.counted, device)
 
     def has_statistics(self, device: Any) -> bool:
         """Whether a device has counters to measure."""
