@@ -19,16 +19,21 @@ refresher killed midway leaves a `.building-` directory the next one removes.
 The generation before the newest stays for readers still in it.  A check
 reads its one domain's part: the cost of a hit does not grow with the
 number of domains.  Files are opened without following symlinks and must be
-regular files of the running user under a size limit; anything else counts
-as absent, and the next refresh replaces it.
+regular files of the running user under a size limit, and every value in
+them must be one a refresh writes (a generation number `g-<n>` can hold, a
+start time and sample times finite and not after now on their clocks, the
+codec's ranges); anything else counts as absent, with a note, and the next
+refresh replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -53,13 +58,18 @@ from libcheck.privatefiles import (
     replace_private_file,
 )
 from libcheck.samplecodec import decode_description, decode_sample, encode
-from libcheck.samples import Group, HostPart
+from libcheck.samples import DomainSample, Group, HostPart
 
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
 MAX_DEVICES_BYTES = 256 * 1024 * 1024
 _GENERATION = re.compile(r"^g-(\d{1,18})$")
+# The largest number `_GENERATION` holds; the next refresh starts again from 1.
+MAX_GENERATION = 10**18 - 1
+# Any generation's name, including one whose number the pattern cannot hold
+# (left by an older version): a refresh removes those too.
+_ANY_GENERATION = re.compile(r"^g-\d+$")
 _SNAPSHOT_DIRECTORY = re.compile(r"^hostsnap-[0-9a-f]{32}$")
 _SET_ASIDE = re.compile(r"^\.hostsnap-[0-9a-f]{32}\.discarded-")
 _PRUNED = ".pruned-snapshots"
@@ -202,17 +212,31 @@ class HostSnapshotStore:
             if top_fd is not None:
                 os.close(top_fd)
 
+    @functools.cached_property
+    def _this_boot(self) -> Optional[str]:
+        return self._clocks.boot()
+
     def _current(self, top_fd: int) -> Optional[Generation]:
         data = self._read_json(top_fd, "current", MAX_CURRENT_BYTES, "the snapshot's index")
         if data is None:
             return None
         try:
-            return Generation(_checked_int(data.get("generation")),
-                              _checked_number(data.get("started")),
-                              _checked_boot_id(data.get("boot_id")))
+            generation = Generation(_checked_generation(data.get("generation")),
+                                    _checked_start(data.get("started")),
+                                    _checked_boot_id(data.get("boot_id")))
+            if self._after_now(generation.started, generation.boot_id):
+                raise ValueError(_NO_START_TIME)
         except ValueError as problem:
             self.note(f"host snapshot discarded: the index: {problem}")
             return None
+        return generation
+
+    def _after_now(self, boot_time: float, boot_id: Optional[str]) -> bool:
+        """Whether a time on the boot-time clock of `boot_id` lies ahead of
+        now: no refresh of this boot wrote it.  (Another boot's clock cannot
+        be compared.)"""
+        return (boot_id is not None and boot_id == self._this_boot
+                and boot_time > self._clocks.boot_time())
 
     def _find_in(self, top_fd: int, generation: Generation,
                  reference: str) -> Optional[HostPart]:
@@ -235,12 +259,21 @@ class HostSnapshotStore:
     def _decoded_part(self, data: dict) -> Optional[HostPart]:
         try:
             description = data.get("description")
-            return HostPart(decode_sample(data.get("sample")),
+            part = HostPart(decode_sample(data.get("sample")),
                             None if description is None else decode_description(description),
-                            None, frozenset(Group(name) for name in data.get("missing", [])))
+                            None, _checked_groups(data.get("missing", [])))
+            self._check_sample_times(part.sample)
         except (ValueError, TypeError) as problem:
             self.note(f"host snapshot discarded: a domain's part: {problem}")
             return None
+        return part
+
+    def _check_sample_times(self, sample: DomainSample) -> None:
+        """ValueError for a sample timed after now on either clock."""
+        if self._after_now(sample.boot_time, sample.boot_id):
+            raise ValueError("its sample is timed after now")
+        if sample.wall_time > self._clocks.wall():
+            raise ValueError("its sample is dated after now")
 
     def _read_json(self, dir_fd: int, name: str, limit: int, what: str) -> Optional[dict]:
         """A file of this snapshot's format and URI, or None (a note says why)."""
@@ -396,9 +429,18 @@ def _json_bytes(data: dict) -> bytes:
 
 
 def _next_number(top_fd: int, previous: Optional[Generation]) -> int:
-    numbers = [int(match.group(1)) for match in map(_GENERATION.match, names_in(top_fd))
-               if match]
-    return max([*numbers, previous.number if previous else 0]) + 1
+    """One more than the highest generation, or past MAX_GENERATION the
+    lowest number no generation holds."""
+    taken = {int(match.group(1)) for match in map(_GENERATION.match, names_in(top_fd))
+             if match}
+    if previous is not None:
+        taken.add(previous.number)
+    number = max(taken, default=0) + 1
+    if number > MAX_GENERATION:
+        number = 1
+        while number in taken:
+            number += 1
+    return number
 
 
 def _remove_leftovers(top_fd: int, keep: Optional[Generation],
@@ -406,7 +448,7 @@ def _remove_leftovers(top_fd: int, keep: Optional[Generation],
     """Remove killed refreshers' work and every generation but `keep` and `newest`."""
     kept = {generation.name for generation in (keep, newest) if generation}
     for name in names_in(top_fd):
-        if name.startswith(".building-") or (_GENERATION.match(name) and name not in kept):
+        if name.startswith(".building-") or (_ANY_GENERATION.match(name) and name not in kept):
             _remove_tree(top_fd, name)
 
 
@@ -500,16 +542,34 @@ def _decoded_devices(data: Any) -> dict[str, tuple[str, Description]]:
     return known
 
 
-def _checked_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+_NO_START_TIME = "no valid start time"
+
+
+def _checked_generation(value: Any) -> int:
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or not 0 <= value <= MAX_GENERATION):
         raise ValueError("no valid generation number")
     return value
 
 
-def _checked_number(value: Any) -> float:
+def _checked_start(value: Any) -> float:
+    """A time on the boot-time clock: finite and not negative."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ValueError("no valid start time")
-    return float(value)
+        raise ValueError(_NO_START_TIME)
+    try:
+        started = float(value)
+    except OverflowError:
+        raise ValueError(_NO_START_TIME) from None
+    if not math.isfinite(started) or started < 0:
+        raise ValueError(_NO_START_TIME)
+    return started
+
+
+def _checked_groups(value: Any) -> frozenset[Group]:
+    """The groups a part says its read could not complete."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError("its missing groups are not a list of names")
+    return frozenset(Group(name) for name in value)
 
 
 def _checked_boot_id(value: Any) -> Optional[str]:

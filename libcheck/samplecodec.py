@@ -1,8 +1,10 @@
 """The JSON form of samples and device descriptions, for the host snapshot.
 
 Each named tuple becomes an object of its fields; reading it back checks
-every field against the type its class declares, so a damaged file raises
-ValueError instead of handing a check a wrong number.
+every field against the type its class declares and the range libvirt can
+give it (a counter or size within 64 bits and never negative, a count of
+vCPUs or devices within libvirt's limits, a time finite), so a damaged or
+crafted file raises ValueError instead of handing a check a wrong number.
 """
 
 from __future__ import annotations
@@ -24,6 +26,20 @@ from libcheck.samples import (
 )
 
 Decoder = Callable[[Any], Any]
+
+# libvirt's counters and sizes are unsigned 64-bit integers.
+MAX_COUNTER = 2**64 - 1
+# Domain IDs, state reasons and the balloon's stats period are C ints in libvirt.
+MAX_INT32 = 2**31 - 1
+# libvirt's remote protocol carries at most 16384 vCPUs of one domain
+# (REMOTE_VCPUINFO_MAX): no domain a check can read has more.
+MAX_VCPUS = 16384
+# A domain's record in the bulk answer holds at most 262144 parameters
+# (REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX), a dozen or more per disk or
+# interface: 16384 of a kind is more than any domain can report.
+MAX_DEVICES = 16384
+# The balloon reports about fifteen statistics; a few times that is generous.
+MAX_BALLOON_ENTRIES = 64
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})
@@ -58,25 +74,49 @@ def decode_description(data: Any) -> Description:
 
 def _integer(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{value!r} is not an integer")
+        raise ValueError(f"{_shown(value)} is not an integer")
     return value
 
 
+def _bounded(maximum: int, what: str) -> Decoder:
+    """The decoder of an integer from 0 to `maximum`."""
+    def decode(value: Any) -> int:
+        number = _integer(value)
+        if not 0 <= number <= maximum:
+            raise ValueError(f"{what} {_shown(number)} is out of range")
+        return number
+    return decode
+
+
+_counter = _bounded(MAX_COUNTER, "a counter")
+_int32 = _bounded(MAX_INT32, "a number")
+
+
 def _number(value: Any) -> float:
+    """A finite, non-negative number: every float of a sample is a time, a
+    rate or a limit."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{_shown(value)} is not a number")
     try:
         number = float(value)
     except OverflowError:
         raise ValueError("a number is out of range") from None
     if not math.isfinite(number):
         raise ValueError("a number is not finite")
+    if number < 0:
+        raise ValueError(f"a number {number!r} is negative")
     return number
+
+
+def _shown(value: Any) -> str:
+    """A value as a note shows it, cut short: a crafted one may be huge."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
+        raise ValueError(f"{_shown(value)} is not a string")
     return value
 
 
@@ -84,22 +124,27 @@ def _optional(decoder: Decoder) -> Decoder:
     return lambda value: None if value is None else decoder(value)
 
 
-def _sequence(decoder: Decoder) -> Decoder:
+def _sequence(decoder: Decoder, limit: int) -> Decoder:
     def decode(value: Any) -> tuple:
         if not isinstance(value, list):
-            raise ValueError(f"{value!r} is not a list")
+            raise ValueError(f"{_shown(value)} is not a list")
+        if len(value) > limit:
+            raise ValueError(f"a list of {len(value)} items is longer than {limit}")
         return tuple(decoder(item) for item in value)
     return decode
 
 
 def _counts(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise ValueError(f"{value!r} is not an object")
-    return {_text(key): _integer(item) for key, item in value.items()}
+        raise ValueError(f"{_shown(value)} is not an object")
+    if len(value) > MAX_BALLOON_ENTRIES:
+        raise ValueError(f"an object of {len(value)} entries has more than "
+                         f"{MAX_BALLOON_ENTRIES}")
+    return {_text(key): _counter(item) for key, item in value.items()}
 
 
 def _state(value: Any) -> DomainState:
-    return DomainState.from_libvirt(_integer(value))
+    return DomainState.from_libvirt(_int32(value))
 
 
 def _record(cls: type[NamedTuple]) -> Decoder:
@@ -110,7 +155,9 @@ def _record(cls: type[NamedTuple]) -> Decoder:
         fields = {}
         for name, annotation in cls.__annotations__.items():
             if name in value:
-                fields[name] = _FIELD_TYPES[_spelling(annotation)](value[name])
+                decoder = _FIELD_RANGES.get((cls.__name__, name),
+                                            _FIELD_TYPES[_spelling(annotation)])
+                fields[name] = decoder(value[name])
             elif name not in cls._field_defaults:
                 raise ValueError(f"a {cls.__name__} has no {name}")
         # typing's NamedTuple has the signature of the factory, not of a record class.
@@ -123,12 +170,13 @@ def _spelling(annotation: Any) -> str:
     return getattr(annotation, "__forward_arg__", annotation)
 
 
-# Every field annotation of the types above, spelled as their modules spell them.
+# Every field annotation of the types above, spelled as their modules spell
+# them: an integer is a libvirt counter or size unless _FIELD_RANGES says otherwise.
 _FIELD_TYPES: dict[str, Decoder] = {
-    "int": _integer,
+    "int": _counter,
     "float": _number,
     "str": _text,
-    "Optional[int]": _optional(_integer),
+    "Optional[int]": _optional(_counter),
     "Optional[float]": _optional(_number),
     "Optional[str]": _optional(_text),
     "Mapping[str, int]": _counts,
@@ -138,10 +186,20 @@ _FIELD_TYPES.update({
     "DomainIdentity": _record(DomainIdentity),
     "Optional[CpuSample]": _optional(_record(CpuSample)),
     "Optional[MemorySample]": _optional(_record(MemorySample)),
-    "tuple[VcpuSample, ...]": _sequence(_record(VcpuSample)),
-    "tuple[DiskSample, ...]": _sequence(_record(DiskSample)),
-    "tuple[NicSample, ...]": _sequence(_record(NicSample)),
-    "tuple[DiskDevice, ...]": _sequence(_record(DiskDevice)),
-    "tuple[NicDevice, ...]": _sequence(_record(NicDevice)),
+    "tuple[VcpuSample, ...]": _sequence(_record(VcpuSample), MAX_VCPUS),
+    "tuple[DiskSample, ...]": _sequence(_record(DiskSample), MAX_DEVICES),
+    "tuple[NicSample, ...]": _sequence(_record(NicSample), MAX_DEVICES),
+    "tuple[DiskDevice, ...]": _sequence(_record(DiskDevice), MAX_DEVICES),
+    "tuple[NicDevice, ...]": _sequence(_record(NicDevice), MAX_DEVICES),
     "Devices": _record(Devices),
 })
+
+# The integer fields that are not counters or sizes, by (record, field).
+_FIELD_RANGES: dict[tuple[str, str], Decoder] = {
+    ("DomainIdentity", "domain_id"): _optional(_int32),
+    ("DomainIdentity", "reason"): _int32,
+    ("VcpuSample", "index"): _bounded(MAX_VCPUS - 1, "a vCPU index"),
+    ("CpuSample", "vcpu_count"): _bounded(MAX_VCPUS, "a vCPU count"),
+    ("MemorySample", "stats_period"): _optional(_int32),
+    ("Description", "stats_period"): _optional(_int32),
+}

@@ -106,17 +106,17 @@ class SnapshotSampler:
     def domain(self, reference: str) -> DomainReader:
         looked = self._clocks.boot_time()
         part = self._store.find(reference)
-        if part is not None and self.usable(part, frozenset(), None):
+        if part is not None and self.usable(part, None):
             return _SnapshotDomain(self, part, refreshed=False)
         if part is None:
             # Not there: maybe new since the last refresh.  A refresh that another
             # run made meanwhile serves if it has the domain, or if it began
             # after this look (then the domain is missing indeed).
             part = self._after_refresh(reference, lambda: self._usable_on_disk(
-                reference, frozenset(), None) or self._refreshed_since(looked))
+                reference, None) or self._refreshed_since(looked))
         else:
             part = self._after_refresh(reference, lambda: self._usable_on_disk(
-                reference, frozenset(), None))
+                reference, None))
         if part is None:
             raise DomainNotFound.of(reference, self.uri)
         return _SnapshotDomain(self, part, refreshed=True)
@@ -125,28 +125,29 @@ class SnapshotSampler:
         if self._inspector is not None:
             self._inspector.close()
 
-    def usable(self, part: HostPart, groups: frozenset[Group],
-               not_before: Optional[NotBefore], any_age: bool = False) -> bool:
+    def usable(self, part: HostPart, not_before: Optional[NotBefore],
+               any_age: bool = False) -> bool:
         """Whether `part` may serve: of this boot, no older than the maximum
-        age (unless `any_age`), complete for `groups`, and no older than
-        `not_before`."""
+        age (unless `any_age`), and no older than `not_before`.
+
+        Whether it holds every group a check needs is not asked: a part whose
+        read could not complete a group (another client held the domain's
+        job) is completed by reading that domain alone, since a refresh
+        within the same window would most likely find it the same.
+        """
         sample = part.sample
         if sample.boot_id is None or sample.boot_id != self._boot_id:
             return False
         age = self._clocks.boot_time() - sample.boot_time
         if not (any_age or 0 <= age <= self._max_age):
             return False
-        if groups & part.missing:
-            return False
         return (not_before is None or not_before.boot_id != sample.boot_id
                 or sample.boot_time >= not_before.boot_time)
 
-    def fresh_part(self, uuid: str, groups: frozenset[Group],
-                   not_before: Optional[NotBefore]) -> Optional[HostPart]:
+    def fresh_part(self, uuid: str, not_before: Optional[NotBefore]) -> Optional[HostPart]:
         """The domain's part from a refresh, unless another run's refresh
         already made one usable."""
-        return self._after_refresh(uuid, lambda: self._usable_on_disk(uuid, groups,
-                                                                      not_before))
+        return self._after_refresh(uuid, lambda: self._usable_on_disk(uuid, not_before))
 
     def read_directly(self, uuid: str, groups: frozenset[Group]) -> DomainSample:
         """A sample from libvirt, for a part the snapshot could not complete."""
@@ -178,10 +179,9 @@ class SnapshotSampler:
         return (latest is not None and latest.boot_id == self._boot_id
                 and latest.started >= moment)
 
-    def _usable_on_disk(self, reference: str, groups: frozenset[Group],
-                        not_before: Optional[NotBefore]) -> bool:
+    def _usable_on_disk(self, reference: str, not_before: Optional[NotBefore]) -> bool:
         part = self._store.find(reference)
-        return part is not None and self.usable(part, groups, not_before)
+        return part is not None and self.usable(part, not_before)
 
     def _read_host(self, known: KnownDevices) -> list[HostPart]:
         return self._opened().sample_host(known)
@@ -210,9 +210,8 @@ class _SnapshotDomain:
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample:
         part, self._part = self._part, None
-        if part is None or not self._sampler.usable(part, groups, not_before,
-                                                    any_age=self._refreshed):
-            part = self._sampler.fresh_part(self.uuid, groups, not_before)
+        if part is None or not self._sampler.usable(part, not_before, any_age=self._refreshed):
+            part = self._sampler.fresh_part(self.uuid, not_before)
         if part is None:
             raise DomainVanished("the domain vanished from the host between two reads")
         if groups & part.missing:

@@ -385,6 +385,52 @@ def test_a_refresh_lock_held_too_long_reads_libvirt_directly(host):
     assert host.connection.bulk_calls == 1  # the domain was read on its own
 
 
+def test_a_part_lacking_job_only_numbers_is_completed_without_a_refresh(host):
+    # Another client holds vm1's job (a migration): the refresh could not read
+    # its balloon's statistics or disk counters, and another would not either.
+    answer = host.connection.stats_of["vm1"]
+    host.connection.stats_of["vm1"] = lambda: {
+        key: value for key, value in answer().items()
+        if key != "balloon.rss" and not key.startswith("block.0.rd")}
+    host.refresh()
+    assert host.store().find("vm1").missing == {Group.MEMORY, Group.DISK}
+    host.clock.advance(1.0)
+    for group in (Group.MEMORY, Group.DISK, Group.CPU):
+        host.sampler().domain("vm1").sample(frozenset({group}))
+    assert host.connection.bulk_calls == 1
+
+
+def test_a_part_timed_after_now_is_not_served(host):
+    host.refresh()
+    top = snapshot_top(host)
+    part = top / f"g-{host.store().latest().number}" / hostsnapshot.lookup_keys("vm1")[0]
+    document = json.loads(part.read_bytes())
+    document["sample"]["boot_time"] += 0.5
+    part.write_text(json.dumps(document))
+    store = host.store()
+    assert store.find("vm1") is None
+    assert store.notes == ["host snapshot discarded: a domain's part: its sample is timed "
+                           "after now"]
+    host.clock.advance(0.5)
+    assert host.store().find("vm1") is not None
+
+
+def test_generation_numbers_start_again_within_their_pattern(host):
+    host.refresh()
+    top = snapshot_top(host)
+    largest = hostsnapshot.MAX_GENERATION
+    (top / f"g-{host.store().latest().number}").rename(top / f"g-{largest}")
+    index = json.loads((top / "current").read_bytes())
+    (top / "current").write_text(json.dumps({**index, "generation": largest}))
+    (top / "g-1234567890123456789").mkdir(mode=0o700)  # beyond the pattern
+    numbers = []
+    for _ in range(3):
+        host.refresh()
+        numbers.append(host.store().latest().number)
+    assert numbers == [1, 2, 3]
+    assert sorted(path.name for path in top.iterdir()) == ["current", "g-2", "g-3"]
+
+
 def test_a_part_of_another_uri_is_not_served(host):
     host.refresh()
     top = snapshot_top(host)
@@ -442,6 +488,21 @@ MALFORMED = {
     "balloon a list": damaged("memory.balloon", [1]),
     "disk without name": damaged("disks.0.name", None),
     "state as text": damaged("identity.state", "running"),
+    "counter negative": damaged("cpu.time_ns", -1),
+    "counter of 65 bits": damaged("cpu.time_ns", 2**64),
+    "optional counter negative": damaged("cpu.user_ns", -5),
+    "size of 65 bits": damaged("disks.0.capacity", 2**64),
+    "nic counter negative": damaged("nics.0.rx_bytes", -1),
+    "vCPU count beyond libvirt's": damaged("cpu.vcpu_count", 16385),
+    "vCPU index beyond libvirt's": damaged("cpu.vcpus", [{"index": 16384, "time_ns": 1}]),
+    "more vCPUs than libvirt's": damaged("cpu.vcpus", [{"index": 0, "time_ns": 1}] * 16385),
+    "domain ID negative": damaged("identity.domain_id", -1),
+    "domain ID beyond an int": damaged("identity.domain_id", 2**31),
+    "state beyond an int": damaged("identity.state", 2**40),
+    "balloon value negative": damaged("memory.balloon.rss", -1),
+    "balloon of too many entries": damaged("memory.balloon", {f"k{i}": 1 for i in range(65)}),
+    "stats period beyond an int": damaged("memory.stats_period", 2**31),
+    "time negative": damaged("boot_time", -1.0),
 }
 
 
@@ -451,6 +512,24 @@ def test_a_malformed_sample_is_refused(host, case):
     MALFORMED[case](data)
     with pytest.raises(ValueError):
         decode_sample(data)
+
+
+def test_a_sample_at_libvirt_s_limits_is_accepted(host):
+    data = encode(host.refresh().find("vm1").sample)
+    data["cpu"].update(time_ns=2**64 - 1, vcpu_count=16384,
+                       vcpus=[{"index": 16383, "time_ns": 0}])
+    data["identity"]["domain_id"] = 2**31 - 1
+    decoded = decode_sample(data)
+    assert (decoded.cpu.time_ns, decoded.cpu.vcpu_count, decoded.cpu.vcpus[0].index) == (
+        2**64 - 1, 16384, 16383)
+
+
+def test_a_refused_value_is_named_short(host):
+    data = encode(host.refresh().find("vm1").sample)
+    data["cpu"]["time_ns"] = 10**4000
+    with pytest.raises(ValueError) as refused:
+        decode_sample(data)
+    assert str(refused.value) == "a counter a huge number is out of range"
 
 
 @pytest.mark.parametrize("value", [None, [], "sample", 7])
