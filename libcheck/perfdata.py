@@ -3,7 +3,8 @@
 Labels made only of `[A-Za-z0-9_.-]` stay bare; any other label is put in
 single quotes with a quote inside doubled, as the plugin guidelines say.
 Characters no parser survives (`=`, `|`, control characters) become `_`.
-Numbers never use exponent notation.
+Numbers never use exponent notation, and a threshold reads back as the
+number it is, however small.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NamedTuple, Optional
 
 from nagiosplugin import Range
 
-from libcheck.thresholds import format_range
+from libcheck.units import exact
 
 _BARE_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")
 _UNPARSABLE = re.compile(r"[=|\x00-\x1f\x7f]")
@@ -43,6 +44,20 @@ def format_value(value: Optional[float]) -> str:
     return "0"
 
 
+def format_threshold(threshold: Optional[Range]) -> str:
+    """A range as perfdata writes it (`10`, `10:`, `~:10`, `@10:20`), each end exact."""
+    if threshold is None:
+        return ""
+    parts = ["@" if threshold.invert else ""]
+    if threshold.start == -math.inf:
+        parts.append("~:")
+    elif threshold.start != 0 or threshold.end == math.inf:
+        parts.append(f"{exact(threshold.start)}:")
+    if threshold.end != math.inf:
+        parts.append(exact(threshold.end))
+    return "".join(parts)
+
+
 class Perfdata(NamedTuple):
     """One perfdata item; str() gives its wire form."""
 
@@ -56,7 +71,7 @@ class Perfdata(NamedTuple):
 
     def __str__(self) -> str:
         fields = [f"{quote_label(self.label)}={format_value(self.value)}{self.uom}",
-                  format_range(self.warn), format_range(self.crit),
+                  format_threshold(self.warn), format_threshold(self.crit),
                   format_value(self.minimum), format_value(self.maximum)]
         while fields and fields[-1] == "":
             fields.pop()

@@ -8,9 +8,19 @@ the difference (`0.004%`, not `0.0%`, against a threshold of 0).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Optional
 
 KIB = 1024
+
+
+def exact(number: float) -> str:
+    """A number in plain decimal notation that reads back as the same number: an
+    integer without `.0`, any other in the fewest digits that do (1e-21 is
+    0.000000000000000000001, never 0)."""
+    if float(number).is_integer():
+        return str(int(number))
+    return format(Decimal(repr(float(number))), "f")
 
 
 def decimal(number: float, decimals: Optional[int] = None) -> str:

@@ -12,7 +12,7 @@ from nagiosplugin import Range
 
 from libcheck.perfdata import Perfdata, format_value, quote_label
 from libcheck.thresholds import device_label, parse_range
-from libcheck.units import decimal, human_bits, human_bytes, whole
+from libcheck.units import decimal, exact, human_bits, human_bytes, whole
 
 # -- a tiny perfdata parser, written from the plugin guidelines ------------------
 
@@ -175,3 +175,27 @@ def test_a_device_label_holds_nothing_graphite_takes_apart(name):
     ("disk", "_64isk"), ("totals", "totals")])
 def test_a_device_label_keeps_plain_names_and_spells_the_rest_in_hex(name, label):
     assert device_label(name) == label
+
+
+# -- thresholds in perfdata read back as the numbers they are --------------------------------------
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("0.000000000000000000001", "0.000000000000000000001"),
+    ("~:0.00000000000000000000123", "~:0.00000000000000000000123"),
+    ("0.00000000000001234567890123", "0.00000000000001234567890123"),
+    ("@0.000000000000000000001:0.000000000000000000002",
+     "@0.000000000000000000001:0.000000000000000000002"),
+    ("0.1Mi", "104857.6"), ("1.1Ki", "1126.4"), ("90", "90"), ("10:", "10:"),
+    ("1.5:2.25", "1.5:2.25"), ("~:5", "~:5"), ("@10:20", "@10:20"),
+])
+def test_a_threshold_in_perfdata_reads_back_as_the_same_range(text, shown):
+    item = str(Perfdata("x", 1, "", parse_range(text)))
+    assert item == f"x=1;{shown}"
+    assert parse_range(item.split(";")[1]) == parse_range(text)
+
+
+@given(st.floats(min_value=-1e30, max_value=1e30, allow_nan=False).filter(lambda x: x != 0))
+def test_an_exact_number_reads_back_as_itself_in_plain_decimals(number):
+    text = exact(number)
+    assert float(text) == number
+    assert re.fullmatch(r"-?\d+(\.\d+)?", text)
