@@ -22,8 +22,17 @@ from nagiosplugin import Range
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from libcheck.errors import CheckError
-from libcheck.perfdata import Perfdata
-from libcheck.thresholds import LabelSpec, Target, Thresholds, violation
+from libcheck.perfdata import Perfdata, format_value
+from libcheck.thresholds import (
+    DISK_KIND,
+    NIC_KIND,
+    VCPU_KIND,
+    LabelSpec,
+    Target,
+    Thresholds,
+    device_label,
+    violation,
+)
 from libcheck.units import decimal
 
 # The option that sets the state of a threshold that judges nothing (ok: a note).
@@ -227,16 +236,26 @@ def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Re
     state, text = check.state, check.summary_str
     if condition is not None and (not readings or _rank(condition.state) >= _rank(state)):
         state, text = condition.state, f"{domain_name}: {condition.text}"
-    perfdata, left_out = fit_perfdata(_perfdata_items(check, thresholds), PERFDATA_BUDGET)
-    if left_out:
-        notes += (f"left out of the perfdata for every device, to stay within Nagios' 8 KiB "
-                  f"of plugin output: {', '.join(left_out)} (a label with a threshold stays)",)
-    return Outcome(state, text, tuple(perfdata), details, notes)
+    fitted = fit_perfdata(_perfdata_items(check, thresholds), PERFDATA_BUDGET)
+    return Outcome(state, text, fitted.perfdata, details, notes + fitted.notes)
 
 
 # Nagios keeps 8 KiB of a plugin's output: the status line and the notes
 # take the rest.
 PERFDATA_BUDGET = 7 * 1024
+# What a value is counted at when the perfdata is planned, so that what is left
+# out depends on the domain's devices and the thresholds, never on the values:
+# a value with a maximum (a percentage) at the widest `format_value` writes it
+# (a small one takes ten decimals: 0.0000001234), any other at the width of a
+# rate to 999999.9999.
+WIDEST_SMALL_VALUE = len("0.0000000001")
+NOMINAL_DECIMALS = 4
+NOMINAL_WIDTH = 11
+# A device's name in a note is cut to this many characters.
+NAME_IN_NOTE = 40
+# How a note names devices of a kind (its plural adds an s).
+DEVICE_NOUNS = {VCPU_KIND: "vCPU", DISK_KIND: "disk", NIC_KIND: "interface"}
+WHY = "to stay within Nagios' 8 KiB of plugin output"
 
 
 class PerfdataItem(NamedTuple):
@@ -247,8 +266,27 @@ class PerfdataItem(NamedTuple):
     reading: Reading
     judged: bool
 
+    @property
+    def size(self) -> int:
+        """Its bytes on the wire, with the space that separates it."""
+        return len(self.text.encode("utf-8")) + 1
+
+    @property
+    def planned_size(self) -> int:
+        """Its size with its value at the nominal width: the same in every run."""
+        value = len(format_value(self.reading.value))
+        return self.size - value + _nominal_width(self.reading)
+
+
+def _nominal_width(reading: Reading) -> int:
+    if reading.maximum is not None and math.isfinite(reading.maximum):
+        whole_digits = len(format_value(math.floor(reading.maximum)))
+        return max(whole_digits + 1 + NOMINAL_DECIMALS, WIDEST_SMALL_VALUE)
+    return NOMINAL_WIDTH
+
 
 def _perfdata_items(check: nagiosplugin.Check, thresholds: Thresholds) -> list[PerfdataItem]:
+    """The items in the readings' order (the domain's order of devices)."""
     items = []
     for result in check.results:
         reading = result.resource.readings[result.metric.name]
@@ -256,29 +294,118 @@ def _perfdata_items(check: nagiosplugin.Check, thresholds: Thresholds) -> list[P
         items.append(PerfdataItem(str(result.context.performance(result.metric,
                                                                  result.resource)),
                                   reading, judged))
-    return sorted(items, key=lambda item: item.text)
+    return items
 
 
-def fit_perfdata(items: Sequence[PerfdataItem], budget: int) -> tuple[list[str], list[str]]:
-    """The items that fit `budget` bytes, and the label patterns left out.
+class Step(NamedTuple):
+    """Items left out together: all of one rank of every device, one device's, or
+    one domain-wide label.  `rank` is set for a rank's step, `device` for a
+    device's."""
 
-    Per-device labels are left out by rank (`LabelSpec.spare`), for every
-    device alike, until the rest fits; never one with a threshold, never a
-    domain-wide one, and never part of a value.
+    items: tuple[PerfdataItem, ...]
+    judged: bool = False
+    rank: Optional[int] = None
+    device: Optional[str] = None
+
+
+class FittedPerfdata(NamedTuple):
+    """The perfdata that fits, and the notes that say what was left out and why."""
+
+    perfdata: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def fit_perfdata(items: Sequence[PerfdataItem], budget: int) -> FittedPerfdata:
+    """The items that fit `budget` bytes, sorted, and the notes on the rest.
+
+    `items` come in the readings' order.  Left out while the perfdata would
+    pass the budget, at its planned size or its real one: per-device labels
+    by rank (`LabelSpec.spare`), every device alike; then the other labels of
+    whole devices, the last device first; then, only when the labels with a
+    threshold alone would pass it, those, the same way; then domain-wide
+    labels, the last first.  Never part of a value.
     """
-    kept, left_out = list(items), []
-    for rank in sorted({item.reading.spec.spare for item in items} - {0}):
-        if _wire_size(kept) <= budget:
+    kept = {item.text: item for item in items}
+    planned = sum(item.planned_size for item in items)
+    real = sum(item.size for item in items)
+    taken = []
+    for step in _steps(items):
+        if max(planned, real) <= budget:
             break
-        spare = [item for item in kept if item.reading.spec.spare == rank
-                 and item.reading.device is not None and not item.judged]
-        kept = [item for item in kept if item not in spare]
-        left_out += sorted({item.reading.spec.pattern for item in spare})
-    return [item.text for item in kept], left_out
+        dropped = tuple(item for item in step.items if item.text in kept)
+        for item in dropped:
+            del kept[item.text]
+            planned -= item.planned_size
+            real -= item.size
+        if dropped:
+            taken.append(step._replace(items=dropped))
+    return FittedPerfdata(tuple(sorted(kept)), _notes(taken))
 
 
-def _wire_size(items: Sequence[PerfdataItem]) -> int:
-    return sum(len(item.text.encode("utf-8")) + 1 for item in items)
+def _steps(items: Sequence[PerfdataItem]):
+    """What may be left out, in the order it is."""
+    per_device = [item for item in items if item.reading.device is not None]
+    spare = [item for item in per_device if not item.judged]
+    for rank in sorted({item.reading.spec.spare for item in spare} - {0}):
+        yield Step(tuple(item for item in spare if item.reading.spec.spare == rank),
+                   rank=rank)
+    for judged in (False, True):
+        for device in reversed(list(dict.fromkeys(item.reading.device for item in per_device
+                                                  if item.judged == judged))):
+            yield Step(tuple(item for item in per_device if item.reading.device == device
+                             and item.judged == judged), judged, device=device)
+    for judged in (False, True):
+        for item in reversed([item for item in items if item.reading.device is None
+                              and item.judged == judged]):
+            yield Step((item,), judged)
+
+
+def _notes(steps: Sequence[Step]) -> tuple[str, ...]:
+    """One note for the ranks, one per kind of device (and threshold), one for the rest."""
+    notes = []
+    ranked = [step for step in steps if step.rank is not None]
+    if ranked:
+        patterns = [pattern for step in ranked
+                    for pattern in sorted({item.reading.spec.pattern for item in step.items})]
+        notes.append(f"left out of the perfdata for every device, {WHY}: "
+                     f"{', '.join(patterns)} (a label with a threshold stays)")
+    devices = [step for step in steps if step.device is not None]
+    for judged in (False, True):
+        for kind in dict.fromkeys(step.items[0].reading.spec.kind for step in devices):
+            same = [step for step in devices if step.judged == judged
+                    and step.items[0].reading.spec.kind == kind]
+            if same:
+                notes.append(_devices_note(kind, same, judged))
+    rest = [step.items[0] for step in steps if step.rank is None and step.device is None]
+    if rest:
+        notes.append(f"left out of the perfdata{_although(any(i.judged for i in rest))}, "
+                     f"{WHY}: {', '.join(item.reading.label for item in rest)}")
+    return tuple(notes)
+
+
+def _devices_note(kind: Optional[str], steps: Sequence[Step], judged: bool) -> str:
+    """`usage, wait and steal of vcpu80..vcpu95 (the last 16 vCPUs...)`: the steps
+    leave out devices from the last, so they are the last ones in the domain's order."""
+    names = [_short(device_label(step.device or "")) for step in reversed(steps)]
+    metrics = list(dict.fromkeys(item.reading.spec.metric for step in steps
+                                 for item in step.items))
+    noun = DEVICE_NOUNS.get(kind or "", "device") + ("s" if len(names) != 1 else "")
+    span = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+    stays = "" if judged else "; a label with a threshold stays"
+    return (f"left out of the perfdata{_although(judged)}, {WHY}: {_listed(metrics)} of "
+            f"{span} (the last {len(names)} {noun} in the domain's order{stays})")
+
+
+def _although(judged: bool) -> str:
+    return " although a threshold is set on them (it still judges them)" if judged else ""
+
+
+def _listed(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= NAME_IN_NOTE else name[:NAME_IN_NOTE - 3] + "..."
 
 
 def _unjudged(readings: Sequence[Reading], thresholds: Thresholds,

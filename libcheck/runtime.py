@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 # A baseline this old is measured against in preference to younger ones.
 SETTLED_AGE = 5.0
+# Nagios keeps 8 KiB of a plugin's output: status line, perfdata and long output.
+OUTPUT_LIMIT = 8192
+# The status text keeps at least this many bytes beside the perfdata.
+STATUS_ROOM = 256
+CUT = "..."
 
 
 class Reporter:
@@ -48,14 +53,15 @@ class Reporter:
     def emit(self, state: ServiceState, text: str, perfdata: Sequence[str] = (),
              long_output: Sequence[str] = ()) -> int:
         """Write the plugin output unless something was written already."""
-        first = f"{self._title} {str(state).upper()} - {_one_line(text)}"
-        if perfdata:
-            first += " | " + " ".join(perfdata)
-        lines = [first] + [_one_line(line) for line in long_output]
-        text = _encodable("\n".join(lines) + "\n", self._stream)
+        encoding = _encoding(self._stream)
+        head = _encodable(f"{self._title} {str(state).upper()} - ", encoding)
+        lines = bounded_output(head, _encodable(_one_line(text), encoding),
+                               [_encodable(item, encoding) for item in perfdata],
+                               [_encodable(_one_line(line), encoding) for line in long_output],
+                               encoding, OUTPUT_LIMIT)
         with self._lock:
             if not self._done:
-                self._stream.write(text)
+                self._stream.write("\n".join(lines) + "\n")
                 self._stream.flush()
                 self._done = True
         return state.code
@@ -67,8 +73,58 @@ class Reporter:
             if not self._done:
                 self._done = True
                 _write_unbuffered(self._stream, _encodable(
-                    f"{self._title} {str(state).upper()} - {text}\n", self._stream))
+                    f"{self._title} {str(state).upper()} - {text}\n", _encoding(self._stream)))
                 os._exit(state.code)
+
+
+def bounded_output(head: str, text: str, perfdata: Sequence[str], long_output: Sequence[str],
+                   encoding: str = "utf-8", limit: int = OUTPUT_LIMIT) -> list[str]:
+    """The lines to print, `limit` bytes in all with their newlines.
+
+    The perfdata items stay whole (those that would leave the status text less
+    than its least room go, the last first: the judgement has fitted them
+    already); the status text is cut only where the rest leaves it no room;
+    the long output keeps whole lines from the first and says how many more
+    there were.
+    """
+    items = list(perfdata)
+    while items and _size(head + " " * STATUS_ROOM + _tail(items), encoding) >= limit:
+        items.pop()
+    first = _cut(head + text, limit - 1 - _size(_tail(items), encoding), encoding) + _tail(items)
+    return [first, *_whole_lines(long_output, limit - _size(first, encoding) - 1, encoding)]
+
+
+def _tail(items: Sequence[str]) -> str:
+    return " | " + " ".join(items) if items else ""
+
+
+def _whole_lines(lines: Sequence[str], room: int, encoding: str) -> list[str]:
+    """As many lines as fit `room` bytes with their newlines, and a closing line
+    that says how many more there were."""
+    sizes = [_size(line, encoding) + 1 for line in lines]
+    if sum(sizes) <= room:
+        return list(lines)
+    kept, used = 0, 0
+    while used + sizes[kept] + len(_more(len(lines))) + 1 <= room:
+        used += sizes[kept]
+        kept += 1
+    return [*lines[:kept], _more(len(lines) - kept)]
+
+
+def _more(count: int) -> str:
+    return f"... {count} more line{'s' if count != 1 else ''}"
+
+
+def _cut(text: str, room: int, encoding: str) -> str:
+    """`text`, or as much of it as fits `room` bytes with `...` after it."""
+    if _size(text, encoding) <= room:
+        return text
+    encoded = text.encode(encoding)[:max(room - len(CUT), 0)]
+    return encoded.decode(encoding, "ignore") + CUT
+
+
+def _size(text: str, encoding: str) -> int:
+    return len(text.encode(encoding))
 
 
 def _write_unbuffered(stream: TextIO, text: str) -> None:
@@ -81,9 +137,12 @@ def _write_unbuffered(stream: TextIO, text: str) -> None:
         stream.flush()
 
 
-def _encodable(text: str, stream: TextIO) -> str:
+def _encoding(stream: TextIO) -> str:
+    return getattr(stream, "encoding", None) or "utf-8"
+
+
+def _encodable(text: str, encoding: str) -> str:
     # A name from the command line may hold bytes the output encoding cannot.
-    encoding = getattr(stream, "encoding", None) or "utf-8"
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
