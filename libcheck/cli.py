@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from typing import Callable, Mapping, Optional, Sequence
 
 from libcheck import __version__
@@ -27,6 +28,8 @@ DEFAULT_SNAPSHOT_MAX_AGE = 15.0
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Options whose value is a file system path: any bytes, as the kernel takes them.
+_PATH_OPTIONS = frozenset({"state_dir"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,15 +73,30 @@ def duration_or_zero(text: str) -> float:
 
 def domain_reference(text: str) -> str:
     """A domain name, UUID or ID; refuses what no libvirt name can be."""
+    problem = domain_reference_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def domain_reference_problem(text: str) -> Optional[str]:
+    """Why `--domain` refuses `text`, or None when it takes it."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("the domain name is empty")
+        return "the domain name is empty"
     if _CONTROL.search(text):
-        raise argparse.ArgumentTypeError("the domain name contains a control character")
+        return "the domain name contains a control character"
+    if not is_utf8(text):
+        return "the domain name is not valid UTF-8"
+    return None
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` is text: argv bytes that are not UTF-8 arrive as lone surrogates."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError("the domain name is not valid UTF-8") from None
-    return text
+        return False
+    return True
 
 
 def state_name(text: str) -> str:
@@ -184,7 +202,9 @@ def add_state_option(parser: argparse.ArgumentParser, flag: str, when: str,
 
 def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Parse and cross-check the options."""
+    refuse_bytes_that_are_not_text(parser, list(sys.argv[1:] if argv is None else argv))
     options = parser.parse_args(argv)
+    refuse_defaults_that_are_not_text(parser, options)
     if not isinstance(options.domain, str):
         # argparse swallows a value of exactly "--" (--domain=--) into a list.
         raise UsageError("argument -d/--domain: '--' is not a domain name (see --help)")
@@ -197,3 +217,62 @@ def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> arg
     if options.state_dir is None:
         options.state_dir = default_state_dir()
     return options
+
+
+def refuse_bytes_that_are_not_text(parser: argparse.ArgumentParser,
+                                   argv: Sequence[str]) -> None:
+    """UsageError naming the option whose value is not UTF-8 (a path may be any bytes).
+
+    Done before parsing, so that the message names the real problem rather than
+    what an option's own type makes of the value.
+    """
+    for position, argument in enumerate(argv):
+        if is_utf8(argument):
+            continue
+        action, value = _option_value(parser, argv, position)
+        if action is not None and action.dest in _PATH_OPTIONS:
+            continue
+        where = f"argument {'/'.join(action.option_strings)}: " if action else ""
+        raise UsageError(f"{where}'{value}' is not valid UTF-8 (see --help)")
+
+
+def refuse_defaults_that_are_not_text(parser: argparse.ArgumentParser,
+                                      options: argparse.Namespace) -> None:
+    """UsageError for a default from the environment that is not UTF-8
+    ($LIBVIRT_DEFAULT_URI for --connect)."""
+    for action in parser._actions:
+        value = getattr(options, action.dest, None)
+        if (action.option_strings and action.dest not in _PATH_OPTIONS
+                and isinstance(value, str) and not is_utf8(value)):
+            raise UsageError(f"argument {'/'.join(action.option_strings)}: its default "
+                             f"'{value}' (from the environment) is not valid UTF-8")
+
+
+def _option_value(parser: argparse.ArgumentParser, argv: Sequence[str],
+                  position: int) -> tuple[Optional[argparse.Action], str]:
+    """The option argv[position] belongs to (--opt=VALUE, -oVALUE or --opt VALUE),
+    if any, and its value."""
+    argument = argv[position]
+    if argument.startswith("--") and "=" in argument:
+        flag, value = argument.split("=", 1)
+    elif argument.startswith("-") and not argument.startswith("--") and len(argument) > 2:
+        flag, value = argument[:2], argument[2:]
+    elif position > 0:
+        flag, value = argv[position - 1], argument
+    else:
+        return None, argument
+    action = _action_named(parser, flag)
+    if action is None or action.nargs == 0:
+        return None, argument
+    return action, value
+
+
+def _action_named(parser: argparse.ArgumentParser, flag: str) -> Optional[argparse.Action]:
+    """The option `flag` names, also as an abbreviation argparse accepts (--conn)."""
+    if flag in parser._option_string_actions:
+        return parser._option_string_actions[flag]
+    if not flag.startswith("--"):
+        return None
+    matches = {action for option, action in parser._option_string_actions.items()
+               if option.startswith(flag)}
+    return matches.pop() if len(matches) == 1 else None

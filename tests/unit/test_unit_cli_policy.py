@@ -82,6 +82,35 @@ def test_the_sample_interval_must_be_under_half_the_timeout(tmp_path):
                              str(tmp_path)])
 
 
+# -- bytes that are not UTF-8 ------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["-d", "vm1", "--connect", "qemu:///\udcff"], "argument --connect: 'qemu:///\udcff'"),
+    (["-d", "vm1", "--connect=qemu:///\udcff"], "argument --connect: 'qemu:///\udcff'"),
+    (["-d", "vm1", "--conn", "qemu:///\udcff"], "argument --connect: 'qemu:///\udcff'"),
+    (["-d", "vm1", "-wcpu_usage=\udce9"], "argument -w/--warning: 'cpu_usage=\udce9'"),
+    (["-d", "vm\udcff"], "argument -d/--domain: 'vm\udcff'"),
+    (["-d", "vm1", "--state-if-stopped", "ok\udcff"], "argument --state-if-stopped: 'ok\udcff'"),
+    (["-d", "vm1", "stray\udcff"], "'stray\udcff'"),
+])
+def test_a_value_that_is_not_utf8_is_a_usage_error_naming_its_option(argv, named):
+    with pytest.raises(UsageError) as refused:
+        cli.parse(parser(), argv)
+    assert str(refused.value).startswith(f"{named} is not valid UTF-8"), str(refused.value)
+
+
+def test_a_state_dir_may_be_any_bytes(tmp_path):
+    state_dir = f"{tmp_path}/st\udcffate"
+    assert cli.parse(parser(), ["-d", "vm1", "--state-dir", state_dir]).state_dir == state_dir
+
+
+def test_a_connect_default_from_the_environment_that_is_not_utf8_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", "qemu:///\udcff")
+    with pytest.raises(UsageError, match=r"^argument --connect: its default '.*' \(from the "
+                                         r"environment\) is not valid UTF-8$"):
+        cli.parse(parser(), ["-d", "vm1", "--state-dir", "/x"])
+
+
 def test_the_help_epilog_lists_every_label_with_unit_and_meaning():
     table = cli.labels_table(SPECS)
     assert "cpu_usage" in table and "<vcpu>_usage" in table
