@@ -10,20 +10,35 @@ Interfaces are keyed by MAC address: libvirt names a tap (vnet0...) anew on
 every start of the VM, the MAC stays. A running VM's interfaces come from its
 live XML (those with a host-side device, named as now); a shut-off VM's from
 its persistent XML (those that get a host-side device when it starts, most
-of them without a name yet). Every failure is one line and exit 3.
+of them without a name yet).
+
+What it writes always loads: every VM gets a Host object name of its own
+(`object_names`), every domain argument is one the checks take (the UUID
+where they refuse the name), every string is escaped for the Icinga DSL and
+its macros, and the output is UTF-8 whatever the locale. Every failure,
+writing included, is one line on stderr and exit 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator, NoReturn, Optional, Sequence, TextIO
+from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Optional, Sequence, TextIO
 
 from libcheck import __version__
-from libcheck.cli import default_uri
+from libcheck.cli import (
+    default_uri,
+    domain_reference_problem,
+    refuse_bytes_that_are_not_text,
+    refuse_defaults_that_are_not_text,
+)
 from libcheck.discovery import parse_devices, parse_xml
+from libcheck.domainref import Lookup, lookup_order
 from libcheck.errors import CheckError, DomainVanished
 from libcheck.inspector import Inspector
 from libcheck.samples import DomainIdentity
@@ -31,7 +46,6 @@ from libcheck.samples import DomainIdentity
 PROG = "check_vm_inventory"
 HOST_TEMPLATE = "vm-host"
 EXIT_UNKNOWN = 3
-
 
 
 @dataclass(frozen=True)
@@ -148,20 +162,93 @@ def macro_string(text: str) -> str:
     return dsl_string(text.replace("$", "$$"))
 
 
-def object_name(vm_name: str) -> str:
-    """The Host object's name: Icinga refuses `!` in object names."""
-    return vm_name.replace("!", "_")
+# -- names ---------------------------------------------------------------------
+
+# Characters an object name is better without: Icinga refuses `!` (it joins a
+# host's and a service's name); control characters would make unreadable hosts.
+_REPLACED_IN_OBJECT_NAMES = frozenset({"!", *map(chr, range(0x20)), "\x7f"})
+_SUFFIX_DIGITS = (8, 16, 64)
 
 
-def icinga2_host(domain: Domain, hypervisor: str, uri: str) -> str:
-    """One Host object of the host-per-VM way of modelling."""
+def object_name(vm_name: str, digits: int = _SUFFIX_DIGITS[0]) -> str:
+    """The Host object's name for a VM: its own name where Icinga takes it as it is;
+    else with `_` for each refused character and `~` plus the first `digits` hex
+    digits of the SHA-256 of the VM's name, so that `a!b` and `a_b` stay apart."""
+    if not _needs_new_name(vm_name):
+        return vm_name
+    readable = "".join("_" if char in _REPLACED_IN_OBJECT_NAMES else char for char in vm_name)
+    return f"{readable}~{_digest(vm_name)[:digits]}"
+
+
+def object_names(vm_names: Iterable[str]) -> dict[str, str]:
+    """VM name -> Host object name, a different one for each of the (distinct) names.
+
+    The names Icinga takes are their own; every other gets `object_name`'s
+    suffix, longer (then numbered) only where that is taken already, by a VM
+    named so or by a shared digest prefix. Going through the changed names in
+    sorted order keeps the choice the same on every run.
+    """
+    names = sorted(set(vm_names))
+    chosen = {name: name for name in names if not _needs_new_name(name)}
+    taken = set(chosen.values())
+    for name in (name for name in names if _needs_new_name(name)):
+        chosen[name] = _free_name(name, taken)
+        taken.add(chosen[name])
+    return chosen
+
+
+def _free_name(vm_name: str, taken: set[str]) -> str:
+    for digits in _SUFFIX_DIGITS:
+        candidate = object_name(vm_name, digits)
+        if candidate not in taken:
+            return candidate
+    number = 2
+    while f"{candidate}-{number}" in taken:
+        number += 1
+    return f"{candidate}-{number}"
+
+
+def _needs_new_name(vm_name: str) -> bool:
+    return any(char in _REPLACED_IN_OBJECT_NAMES for char in vm_name)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def domain_argument(domain: Domain) -> str:
+    """What the checks get as --domain: the name, or the UUID where the name is one
+    the checks refuse (a control character...) or would look up as a UUID first."""
+    if domain_reference_problem(domain.name) or lookup_order(domain.name)[0] is not Lookup.NAME:
+        return domain.uuid
+    return domain.name
+
+
+def display_name(vm_name: str) -> str:
+    """The VM's name for people: control characters as escapes (\\t, \\n, \\x07)."""
+    return "".join(char.encode("unicode_escape").decode("ascii")
+                   if char in _REPLACED_IN_OBJECT_NAMES and char != "!" else char
+                   for char in vm_name)
+
+
+# -- Icinga 2 hosts --------------------------------------------------------------
+
+def icinga2_host(domain: Domain, hypervisor: str, uri: str,
+                 name: Optional[str] = None) -> str:
+    """One Host object of the host-per-VM way of modelling, named `name`
+    (by default `object_name`'s)."""
+    name = name if name is not None else object_name(domain.name)
+    argument = domain_argument(domain)
+    shown = ([f"\tdisplay_name = {dsl_string(display_name(domain.name))}"]
+             if (name, argument) != (domain.name, domain.name) else [])
     lines = [
-        f"object Host {dsl_string(object_name(domain.name))} {{",
+        f"object Host {dsl_string(name)} {{",
         f"\timport {dsl_string(HOST_TEMPLATE)}",
+        *shown,
         "",
         f"\tvars.hypervisor = {dsl_string(hypervisor)}",
         "\tcommand_endpoint = vars.hypervisor",
-        f"\tvars.vm_name = {macro_string(domain.name)}",
+        f"\tvars.vm_name = {macro_string(argument)}",
         f"\tvars.vm_uuid = {dsl_string(domain.uuid)}",
         f"\tvars.vm_connect = {macro_string(uri)}",
         f"\tvars.vm_disks = {_dsl_array(domain.disks)}",
@@ -172,7 +259,8 @@ def icinga2_host(domain: Domain, hypervisor: str, uri: str) -> str:
 
 
 def _dsl_array(items: Sequence[str]) -> str:
-    return "[ " + ", ".join(dsl_string(item) for item in items) + " ]" if items else "[ ]"
+    """Device names, which reach commands through macros: `$` doubled."""
+    return "[ " + ", ".join(macro_string(item) for item in items) + " ]" if items else "[ ]"
 
 
 def _dsl_interfaces(interfaces: Sequence[Interface]) -> list[str]:
@@ -184,24 +272,28 @@ def _dsl_interfaces(interfaces: Sequence[Interface]) -> list[str]:
 
 
 def _dsl_interface_entry(nic: Interface) -> str:
-    return f"{{ target = {dsl_string(nic.target)} }}" if nic.target else "{ }"
+    return f"{{ target = {macro_string(nic.target)} }}" if nic.target else "{ }"
 
 
 def icinga2_document(domains: Sequence[Domain], hypervisor: str, uri: str) -> str:
     """The whole Icinga 2 output: a comment line, then one Host per domain."""
     comment = " ".join(f"check_vm inventory of {uri} on {hypervisor}".split())
+    names = object_names(domain.name for domain in domains)
     parts = [f"// {comment}: {len(domains)} domains"]
-    parts += [icinga2_host(domain, hypervisor, uri) for domain in domains]
+    parts += [icinga2_host(domain, hypervisor, uri, names[domain.name]) for domain in domains]
     return "\n\n".join(parts) + "\n"
 
 
 # -- JSON ----------------------------------------------------------------------
 
-def json_record(domain: Domain, hypervisor: str, uri: str) -> dict:
-    """One domain for import tools: the same names as the Icinga host variables."""
+def json_record(domain: Domain, hypervisor: str, uri: str,
+                name: Optional[str] = None) -> dict:
+    """One domain for import tools: the same names as the Icinga host variables,
+    `name` (by default `object_name`'s) and the `display_name` for people."""
     return {
-        "name": object_name(domain.name),
-        "vm_name": domain.name,
+        "name": name if name is not None else object_name(domain.name),
+        "display_name": display_name(domain.name),
+        "vm_name": domain_argument(domain),
         "vm_uuid": domain.uuid,
         "state": domain.state,
         "hypervisor": hypervisor,
@@ -214,7 +306,8 @@ def json_record(domain: Domain, hypervisor: str, uri: str) -> dict:
 
 def json_document(domains: Sequence[Domain], hypervisor: str, uri: str) -> str:
     """A JSON array of `json_record`s."""
-    records = [json_record(domain, hypervisor, uri) for domain in domains]
+    names = object_names(domain.name for domain in domains)
+    records = [json_record(domain, hypervisor, uri, names[domain.name]) for domain in domains]
     return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -250,30 +343,90 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str, stream: Optional[TextIO] = None) -> NoReturn:
-    """Print one line and exit with 3."""
-    print(f"{PROG}: {message}", file=stream or sys.stderr)
+    """Print one line on stderr (when there is one) and exit with 3."""
+    stream = stream or sys.stderr
+    if stream is not None:
+        line = f"{PROG}: {' '.join(message.split())}"
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        with contextlib.suppress(OSError, ValueError):
+            # A value from the command line may hold what the encoding cannot.
+            print(line.encode(encoding, "backslashreplace").decode(encoding), file=stream,
+                  flush=True)
     raise SystemExit(EXIT_UNKNOWN)
 
 
-def run(options: argparse.Namespace, inventory: Inventory, out: TextIO) -> None:
-    """List the domains and print them in the chosen format."""
+def document(options: argparse.Namespace, inventory: Inventory) -> str:
+    """The domains in the chosen format."""
     domains = list(inventory.domains(include_inactive=options.all))
     hypervisor = options.hypervisor or inventory.hostname()
-    out.write(FORMATS[options.format](domains, hypervisor, options.connect))
+    return FORMATS[options.format](domains, hypervisor, options.connect)
+
+
+def write_utf8(text: str, out: Optional[BinaryIO]) -> None:
+    """Write `text` as UTF-8, whatever the locale: Icinga reads its configuration so."""
+    if out is None:
+        raise CheckError("cannot write the output: standard output is closed")
+    try:
+        out.write(text.encode("utf-8"))
+        out.flush()
+    except (OSError, ValueError) as error:
+        raise CheckError(f"cannot write the output: {_reason(error)}") from None
+
+
+def _reason(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+
+
+def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """The options; anything malformed (bytes that are not UTF-8 too) ends in `fail`."""
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        refuse_bytes_that_are_not_text(parser, arguments)
+        options = parser.parse_args(arguments)
+        refuse_defaults_that_are_not_text(parser, options)
+    except CheckError as error:
+        fail(str(error))
+    return options
 
 
 def main(argv: Optional[Sequence[str]] = None,
-         opener: Callable[[str], Inspector] = Inspector.open) -> None:
-    """Entry point of check_vm_inventory and `python -m libcheck.inventory`."""
-    options = build_parser().parse_args(argv)
+         opener: Callable[[str], Inspector] = Inspector.open,
+         out: Optional[BinaryIO] = None) -> None:
+    """Entry point of check_vm_inventory and `python -m libcheck.inventory`;
+    `out` is standard output's bytes by default."""
+    options = parse_options(argv)
     try:
         inspector = opener(options.connect)
         try:
-            run(options, Inventory(inspector), sys.stdout)
+            text = document(options, Inventory(inspector))
         finally:
             inspector.close()
+        if out is not None:
+            write_utf8(text, out)
+        else:
+            _write_stdout(text)
     except CheckError as error:
         fail(str(error))
+    except Exception as error:  # the last line of defence: still one line
+        fail(f"internal error: {type(error).__name__}: {error}")
+
+
+def _write_stdout(text: str) -> None:
+    try:
+        write_utf8(text, getattr(sys.stdout, "buffer", None))
+    except CheckError:
+        _quiet_stdout()
+        raise
+
+
+def _quiet_stdout() -> None:
+    # What is left in a broken stdout's buffer would be flushed again at exit,
+    # and Python would print a second error: let it go to /dev/null instead.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

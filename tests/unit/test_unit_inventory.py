@@ -8,6 +8,7 @@ decoded back with the escape rules of Icinga 2's lexer
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -27,12 +28,15 @@ from libcheck.inventory import (
     Inspector,
     Interface,
     Inventory,
+    display_name,
+    domain_argument,
     dsl_string,
     icinga2_document,
     icinga2_host,
     json_document,
     macro_string,
     object_name,
+    object_names,
 )
 from libcheck.samples import DomainState
 
@@ -87,9 +91,67 @@ def test_macro_string_doubles_dollars_for_macro_resolution():
     assert macro_string("a$b$$c") == '"a$$b$$$$c"'
 
 
-def test_object_name_replaces_the_bang_icinga_refuses():
-    assert object_name("web!01") == "web_01"
-    assert object_name("db 01 'quoted'") == "db 01 'quoted'"
+def digest(name: str, digits: int = 8) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:digits]
+
+
+def test_a_name_icinga_takes_is_the_object_name_as_it_always_was():
+    for name in ("web01", "db 01 'quoted'", "a_b", "A_B", 'q"\\$x{y}', "ünï 日本", "x" * 300):
+        assert object_name(name) == name
+
+
+def test_a_name_with_a_bang_or_a_control_character_gets_a_suffix_of_its_own():
+    assert object_name("web!01") == f"web_01~{digest('web!01')}"
+    assert object_name("a\tb") == f"a_b~{digest('a' + chr(9) + 'b')}"
+    assert object_name("a!b") != object_name("a\nb") != object_name("a_b")
+
+
+HOSTILE = ["a!b", "a_b", "a\nb", "a\tb", "A!B", "a!!b", "a_!b", "a!_b", 'q"b', "s\\t",
+           "$HOME", "{x}", "ünï!", "x" * 300 + "!", "web01", "WEB01"]
+
+
+def test_hostile_names_get_distinct_object_names_without_what_icinga_refuses():
+    names = object_names(HOSTILE)
+    assert sorted(names) == sorted(HOSTILE)
+    assert len(set(names.values())) == len(HOSTILE)
+    assert not any("!" in name or re.search(r"[\x00-\x1f\x7f]", name)
+                   for name in names.values())
+    assert names["a_b"] == "a_b" and names["a!b"] == f"a_b~{digest('a!b')}"
+    assert object_names(reversed(HOSTILE)) == names  # the same whatever the order
+
+
+def test_a_vm_named_like_anothers_object_name_does_not_take_it_from_it():
+    squatter = f"a_b~{digest('a!b')}"
+    names = object_names(["a!b", squatter])
+    assert names == {squatter: squatter, "a!b": f"a_b~{digest('a!b', 16)}"}
+    longer = f"a_b~{digest('a!b', 16)}"
+    full = f"a_b~{digest('a!b', 64)}"
+    names = object_names(["a!b", squatter, longer, full, f"{full}-2"])
+    assert names["a!b"] == f"{full}-3" and len(set(names.values())) == 5
+
+
+@given(st.sets(st.text(alphabet=st.sampled_from("ab_!\n~-0"), max_size=12)))
+def test_object_names_are_distinct_for_any_set_of_names(vm_names):
+    names = object_names(vm_names)
+    assert len(set(names.values())) == len(vm_names)
+    assert not any("!" in name or "\n" in name for name in names.values())
+
+
+@pytest.mark.parametrize(("name", "argument"), [
+    ("web01", "web01"), ("8", "8"), ("db 01 'quoted'", "db 01 'quoted'"),
+    ("a!b", "a!b"), ("$HOME", "$HOME"),
+    ("a\tb", UUID), ("a\nb", UUID), ("\x7f", UUID), ("   ", UUID),
+    # The checks would look such a name up as a UUID first, and might find another VM.
+    ("4dea22b3-1d52-d8f3-2516-782e98ab3fa0", UUID),
+])
+def test_the_domain_argument_is_the_uuid_where_the_checks_would_not_find_the_name(
+        name, argument):
+    domain = Domain(name=name, uuid=UUID, state="running", disks=(), interfaces=())
+    assert domain_argument(domain) == argument
+
+
+def test_the_display_name_shows_control_characters_as_escapes():
+    assert display_name("a\tb\nc\x07d\x7f!ü") == "a\\tb\\nc\\x07d\\x7f!ü"
 
 
 # -- the Icinga 2 document -------------------------------------------------------------
@@ -122,10 +184,43 @@ object Host "web01" {{
 
 def test_an_awkward_name_is_escaped_and_kept_in_vm_name():
     text = icinga2_host(BARE, "hv", "test:///x$y")
-    assert text.startswith('object Host "odd \\"$name\\"_" {')
+    assert text.startswith(f'object Host "odd \\"$name\\"_~{digest(BARE.name)}" {{\n'
+                           '\timport "vm-host"\n'
+                           '\tdisplay_name = "odd \\"$name\\"!"\n')
     assert '\tvars.vm_name = "odd \\"$$name\\"!"' in text
     assert '\tvars.vm_connect = "test:///x$$y"' in text
     assert "\tvars.vm_disks = [ ]" in text and "\tvars.vm_interfaces = { }" in text
+
+
+def test_a_name_the_checks_refuse_is_checked_by_uuid_and_shown_by_name():
+    tabbed = Domain(name="tab\tbed", uuid=UUID, state="running", disks=(), interfaces=())
+    text = icinga2_host(tabbed, "hv", "qemu:///system")
+    assert text.startswith(f'object Host "tab_bed~{digest(tabbed.name)}" {{\n'
+                           '\timport "vm-host"\n'
+                           '\tdisplay_name = "tab\\\\tbed"\n')
+    assert f'\tvars.vm_name = "{UUID}"' in text
+    (record,) = json.loads(json_document([tabbed], "hv", "qemu:///system"))
+    assert (record["display_name"], record["vm_name"]) == ("tab\\tbed", UUID)
+
+
+def test_device_names_have_their_dollars_doubled_for_macro_resolution():
+    # libvirt refuses `$` in a disk target without an explicit address, and QEMU
+    # in any; an interface's target (a tap named in the XML) may hold one.
+    odd = Domain(name="vm", uuid=UUID, state="running", disks=("vd$a",),
+                 interfaces=(Interface("ta$p", "52:54:00:00:00:09"),))
+    text = icinga2_host(odd, "hv", "qemu:///system")
+    assert '\tvars.vm_disks = [ "vd$$a" ]' in text
+    assert '\t\t"52:54:00:00:00:09" = { target = "ta$$p" }' in text
+
+
+def test_the_document_names_colliding_vms_apart():
+    twins = [Domain(name=name, uuid=UUID, state="running", disks=(), interfaces=())
+             for name in ("a!b", "a_b")]
+    text = icinga2_document(twins, "hv", "qemu:///system")
+    hosts = re.findall(r"^object Host (.*) \{$", text, re.MULTILINE)
+    assert hosts == [f'"a_b~{digest("a!b")}"', '"a_b"']
+    names = [record["name"] for record in json.loads(json_document(twins, "hv", "x:///"))]
+    assert names == [f"a_b~{digest('a!b')}", "a_b"]
 
 
 def test_an_interface_not_named_yet_is_keyed_by_mac_without_a_target():
@@ -151,10 +246,12 @@ def test_the_document_counts_and_separates_the_hosts():
 def test_json_uses_the_host_variable_names():
     records = json.loads(json_document([WEB, BARE], "hv1", "qemu:///system"))
     assert records[0] == {
-        "name": "web01", "vm_name": "web01", "vm_uuid": UUID, "state": "running",
+        "name": "web01", "display_name": "web01", "vm_name": "web01", "vm_uuid": UUID,
+        "state": "running",
         "hypervisor": "hv1", "vm_connect": "qemu:///system", "vm_disks": ["vda", "vdb"],
         "vm_interfaces": {"52:54:00:00:00:01": {"target": "vnet0"}}}
-    assert (records[1]["name"], records[1]["vm_name"]) == ('odd "$name"_', 'odd "$name"!')
+    assert (records[1]["name"], records[1]["display_name"], records[1]["vm_name"]) == (
+        f'odd "$name"_~{digest(BARE.name)}', 'odd "$name"!', 'odd "$name"!')
 
 
 # -- which domains and devices ----------------------------------------------------------
@@ -359,8 +456,68 @@ def test_a_failure_while_listing_still_closes_the_connection(capsys):
     assert stub.closed
 
 
-def test_run_writes_to_the_given_stream():
-    out = io.StringIO()
+def test_the_document_is_the_chosen_format():
     options = inventory.build_parser().parse_args(["--connect", "x:///", "--all"])
-    inventory.run(options, Inventory(StubInspector([("off", None)])), out)
-    assert 'object Host "off" {' in out.getvalue()
+    text = inventory.document(options, Inventory(StubInspector([("off", None)])))
+    assert 'object Host "off" {' in text
+
+
+def test_the_output_is_utf8_whatever_the_locale():
+    out = io.BytesIO()
+    inventory.main(["--connect", "fake:///", "--hypervisor", "hv"], out=out,
+                   opener=lambda uri: OpenedStub([("ünï 日本", 1)]))
+    assert 'object Host "ünï 日本" {'.encode() in out.getvalue()
+
+
+class BrokenOutput(io.BytesIO):
+    """An output whose writes fail like a closed pipe or a full disk."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, data) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    (BrokenPipeError(32, "Broken pipe"), "cannot write the output: Broken pipe"),
+    (OSError(28, "No space left on device"), "cannot write the output: No space left"),
+])
+def test_an_output_that_fails_is_one_line_and_exit_3(capsys, error, words):
+    stub = OpenedStub([("web01", 1)])
+    with pytest.raises(SystemExit) as exited:
+        inventory.main(["--connect", "fake:///"], out=BrokenOutput(error),
+                       opener=lambda uri: stub)
+    assert exited.value.code == 3 and stub.closed
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"check_vm_inventory: {words}")
+
+
+def test_a_closed_stdout_is_one_line_and_exit_3(capsys, monkeypatch):
+    monkeypatch.setattr(inventory.sys, "stdout", None)  # what Python makes of a closed fd 1
+    with pytest.raises(SystemExit) as exited:
+        inventory.main(["--connect", "fake:///"], opener=lambda uri: OpenedStub([("a", 1)]))
+    assert exited.value.code == 3
+    assert capsys.readouterr().err == ("check_vm_inventory: cannot write the output: "
+                                       "standard output is closed\n")
+
+
+def test_an_unexpected_failure_is_still_one_line_and_exit_3(capsys):
+    stub = OpenedStub([("a", 1)])
+    stub.hostname = lambda: (_ for _ in ()).throw(RuntimeError("odd\nthing"))
+    with pytest.raises(SystemExit) as exited:
+        inventory.main(["--connect", "fake:///"], opener=lambda uri: stub)
+    assert exited.value.code == 3 and stub.closed
+    assert capsys.readouterr().err == ("check_vm_inventory: internal error: RuntimeError: "
+                                       "odd thing\n")
+
+
+@pytest.mark.parametrize("argv", [["--connect", "qemu:///\udcff"], ["--hypervisor", "h\udcff"],
+                                  ["--connect=\udcff"]])
+def test_bytes_that_are_not_utf8_are_a_usage_error(capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        inventory.main(argv, opener=failing_opener)
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not valid UTF-8" in err
