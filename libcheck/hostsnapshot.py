@@ -418,7 +418,13 @@ class HostSnapshotStore:
 # -- files and directories ------------------------------------------------------
 
 def _load(dir_fd: int, name: str, limit: int) -> dict:
-    data = read_json(dir_fd, name, limit, "it")
+    try:
+        data = read_json(dir_fd, name, limit, "it")
+    except PrivateFileError:
+        raise
+    except ValueError:
+        # json refuses an integer of more digits than Python converts (4300).
+        raise ValueError("it holds a number of too many digits") from None
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
     return data

@@ -25,6 +25,7 @@ from harness.hostilesnapshot import (
     generation_names,
     refreshes_of_a_schedule,
     rewrite_index,
+    rewrite_index_raw,
     rewrite_sample,
 )
 from harness.snapshotkit import (
@@ -99,6 +100,16 @@ def test_a_start_time_too_large_for_a_float_is_discarded_and_replaced(state_dir)
     run = cpu_run(URI, "test", state_dir, "-v")
     assert_ok(run, "test")
     assert_noted(run, "host snapshot discarded: the index: no valid start time")
+    assert_index_sound(top)
+
+
+def test_a_start_time_of_more_digits_than_python_reads_is_discarded_and_replaced(state_dir):
+    top = primed(state_dir)
+    rewrite_index_raw(top, "started", "9" * 5000)
+    run = cpu_run(URI, "test", state_dir, "-v")
+    assert_ok(run, "test")
+    assert_noted(run, "host snapshot discarded: the snapshot's index: it holds a number of "
+                      "too many digits")
     assert_index_sound(top)
 
 

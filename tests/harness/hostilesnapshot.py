@@ -39,6 +39,14 @@ def rewrite_index(top: Path, **fields: Any) -> None:
     (top / "current").write_text(json.dumps(document))
 
 
+def rewrite_index_raw(top: Path, field: str, text: str) -> None:
+    """Rewrite the snapshot's `current` with `field` spelled as `text`, for a
+    value json.dumps will not write (an integer of thousands of digits)."""
+    document = json.loads((top / "current").read_bytes())
+    document[field] = "\0"
+    (top / "current").write_text(json.dumps(document).replace('"\\u0000"', text))
+
+
 def rewrite_sample(top: Path, reference: str, edit: Callable[[dict], None]) -> None:
     """Rewrite the current generation's part of `reference` in place (its
     hard links see the change), its sample edited by `edit`."""
