@@ -104,6 +104,8 @@ def _whole_lines(lines: Sequence[str], room: int, encoding: str) -> list[str]:
     sizes = [_size(line, encoding) + 1 for line in lines]
     if sum(sizes) <= room:
         return list(lines)
+    if len(_more(len(lines))) + 1 > room:
+        return []
     kept, used = 0, 0
     while used + sizes[kept] + len(_more(len(lines))) + 1 <= room:
         used += sizes[kept]

@@ -24,7 +24,7 @@ from libcheck import cpu, disk, mem, nic
 from libcheck.clocks import Clocks
 from libcheck.evaluation import PERFDATA_BUDGET
 from libcheck.inspector import Inspector
-from libcheck.runtime import Run
+from libcheck.runtime import Run, bounded_output
 
 # Nagios keeps this much of a plugin's output.
 OUTPUT_LIMIT = 8192
@@ -249,3 +249,24 @@ def test_a_domain_that_fits_keeps_its_status_line_and_every_label(tmp_path):
     assert len(parse_perfdata(first.perfdata_text)) == 6 + 3 * 4
     assert run("cpu", big, tmp_path / "big").status == first.status.replace(
         "of 4 vCPUs", "of 512 vCPUs")
+
+
+# -- the reporter's own bound -------------------------------------------------------------------
+
+def test_a_status_text_longer_than_nagios_keeps_is_cut_and_the_perfdata_stays_whole():
+    perfdata = [f"label{index}={index};;;0" for index in range(600)]
+    lines = bounded_output("VM_X OK - ", "é" * 9000, perfdata, ["a note"] * 3)
+    text = "\n".join(lines) + "\n"
+    assert len(text.encode("utf-8")) <= OUTPUT_LIMIT
+    status, _, items = lines[0].partition(" | ")
+    assert status.endswith("...") and status.startswith("VM_X OK - éé")
+    assert items.split() == perfdata[:len(items.split())]
+    assert lines[1:] in ([], ["a note"] * 3, ["... 3 more lines"], ["a note", "... 2 more lines"])
+
+
+def test_a_usage_error_that_echoes_a_huge_option_is_one_bounded_line(tmp_path):
+    output = run("nic", Domain(), tmp_path / "state", "-w", "y" * 20000 + "=1")
+    assert output.code == 3
+    assert len(output.lines) == 1
+    assert len(output.text.encode("utf-8")) <= OUTPUT_LIMIT
+    assert output.lines[0].startswith("VM_NIC UNKNOWN - -w 'yyy") and output.text.endswith("...\n")
