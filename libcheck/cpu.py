@@ -108,9 +108,10 @@ _DECLARE = Declarations()
 
 
 def _percent_of_cpus(metric: str, meaning: str, value: Value, wording: Wording,
-                     kind: Optional[str] = None, headline: bool = False) -> Metric:
-    return _DECLARE(Metric(LabelSpec(metric, "%", meaning, kind=kind, headline=headline),
-                           value, wording, maximum=100))
+                     kind: Optional[str] = None, headline: bool = False,
+                     spare: int = 0) -> Metric:
+    return _DECLARE(Metric(LabelSpec(metric, "%", meaning, kind=kind, headline=headline,
+                                     spare=spare), value, wording, maximum=100))
 
 
 USAGE = _percent_of_cpus("cpu_usage", "CPU used, in percent of all vCPUs (the headline)",
@@ -133,11 +134,13 @@ TIME = _DECLARE(Metric(LabelSpec("cpu_time_ns", "c", "cumulative CPU time of the
 VCPU_USAGE = _percent_of_cpus("usage", "one vCPU's usage, in percent of that vCPU",
                               CpuShare(VCPU_TIME_NS), Wording("{device} usage ", "%"),
                               kind=VCPU_KIND)
+# The domain-wide wait and steal sum them up: a big guest's perfdata keeps every
+# vCPU's usage before any vCPU's wait and steal.
 VCPU_WAIT = _percent_of_cpus("wait", "one vCPU's wait time, in percent", CpuShare(WAIT_NS),
-                             Wording("{device} wait ", "%"), kind=VCPU_KIND)
+                             Wording("{device} wait ", "%"), kind=VCPU_KIND, spare=1)
 VCPU_STEAL = _percent_of_cpus("steal", "one vCPU's run-queue delay (steal), in percent",
                               CpuShare(DELAY_NS), Wording("{device} steal ", "%"),
-                              kind=VCPU_KIND)
+                              kind=VCPU_KIND, spare=1)
 
 METRICS = _DECLARE.all()
 SPECS = specs_of(METRICS)

@@ -47,8 +47,9 @@ BITS_PER_BYTE = 8
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
 
 # What the rates or a percentage already say: left out first when the
-# perfdata of many interfaces must fit a plugin's output.
-CUMULATIVE, COUNTS = 1, 2
+# perfdata of many interfaces must fit a plugin's output; the loss shares go
+# before whole interfaces do.
+CUMULATIVE, COUNTS, LOSS_SHARES = 1, 2, 3
 NO_LINK_SPEED = ("{subject} has no link speed to take %s usage of: give --speed (e.g. "
                  "--speed 1G) or a <bandwidth> limit in the domain XML")
 
@@ -100,10 +101,10 @@ def _direction(key: str, verb: str, noun: str) -> Direction:
                        Rate(drops), Wording(f"{words}drops ", "/s"), spare=COUNTS),
         errors_pct=_per_nic(f"{key}_errors_pct", "%", f"{noun} errors, percent of packets "
                             "+ errors (0 when neither)", LostShare(errors, packets),
-                            Wording(f"{words}errors ", "%"), maximum=100),
+                            Wording(f"{words}errors ", "%"), spare=LOSS_SHARES, maximum=100),
         drops_pct=_per_nic(f"{key}_drops_pct", "%", f"{noun} drops, percent of packets + "
                            "drops (0 when neither)", LostShare(drops, packets),
-                           Wording(f"{words}drops ", "%"), maximum=100),
+                           Wording(f"{words}drops ", "%"), spare=LOSS_SHARES, maximum=100),
         cumulative_bytes=_per_nic(f"{key}_bytes", "c", f"bytes the guest {verb} (cumulative)",
                                   Reported(bytes_), Wording(words, " in all", human_bytes),
                                   spare=CUMULATIVE),
