@@ -10,6 +10,12 @@ descriptor, must be the running user's, and are created 0600 (files) or 0700
 (directories).  A file is replaced by writing a temporary file and renaming it
 over the old one, so a reader only ever sees a whole file.  Lock files
 serialise writers; a marker file times an hourly pruning.
+
+An existing file is only ever opened non-blocking and used only once fstat
+says it is a regular file: a FIFO or a device planted at one of our names
+can neither hang a run nor be read, written or locked.  A FIFO or device
+at a lock file's name, or anything but a regular file at a marker's, is
+replaced by a regular file.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ OPEN_TO_OTHERS = 0o077
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO (or some devices) would otherwise wait for a peer.
+_EXISTING_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | _EXISTING_FLAGS
 
 
 class PrivateFileError(ValueError):
@@ -169,18 +178,9 @@ def read_private(dir_fd: int, name: str, limit: int, what: str) -> bytes:
     running user of at most `limit` bytes, reached without a symlink;
     PrivateFileError (saying `what` is wrong) otherwise, OSError where it
     cannot be opened.  A FIFO planted there does not block the read."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                     dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise PrivateFileError(f"{what} is a symlink") from None
-        raise
+    fd = open_regular_file(dir_fd, name, os.O_RDONLY, what)
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise PrivateFileError(f"{what} is not a regular file")
-        require_private(info, what)
+        require_private(os.fstat(handle.fileno()), what)
         raw = handle.read(limit + 1)
     if len(raw) > limit:
         raise PrivateFileError(f"{what} is too large")
@@ -197,6 +197,26 @@ def read_json(dir_fd: int, name: str, limit: int, what: str) -> Any:
         raise PrivateFileError(f"{what} is not valid JSON") from None
     except RecursionError:
         raise PrivateFileError(f"{what} is nested too deeply") from None
+
+
+def open_regular_file(dir_fd: int, name: str, flags: int, what: str) -> int:
+    """Open `name` in the directory with `flags`, never through a symlink and
+    never blocking; its descriptor if it is a regular file.  PrivateFileError
+    (saying `what` is wrong) for a symlink, a FIFO, a device or a directory;
+    OSError where it cannot be opened."""
+    try:
+        fd = os.open(name, flags | _EXISTING_FLAGS, 0o600, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PrivateFileError(f"{what} is a symlink") from None
+        # A directory opened for writing; a FIFO without a reader, a device without one.
+        if error.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV):
+            raise PrivateFileError(f"{what} is not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PrivateFileError(f"{what} is not a regular file")
+    return fd
 
 
 def create_private_file(dir_fd: int, name: str, payload: bytes) -> None:
@@ -237,17 +257,24 @@ def acquire_lock(dir_fd: int, name: str, timeout: float,
     process held it for `timeout` seconds.  Closing the descriptor unlocks.
 
     Pruning may unlink a lock file between our open and our lock; that inode
-    is then no lock at all, so the file is opened and locked again.
+    is then no lock at all, so the file is opened and locked again.  A FIFO or
+    device at the name is no lock either: it is locked, removed while held
+    (as pruning removes a lock file) and a lock file made in its place.
     """
     deadline = clock() + timeout
     while True:
-        lock_fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          0o600, dir_fd=dir_fd)
+        lock_fd = os.open(name, _LOCK_FLAGS, 0o600, dir_fd=dir_fd)
         if not _acquire(lock_fd, deadline, clock, sleep):
             os.close(lock_fd)
             return None
-        if _still_linked(lock_fd, name, dir_fd):
-            return lock_fd
+        try:
+            if _still_linked(lock_fd, name, dir_fd):
+                if stat.S_ISREG(os.fstat(lock_fd).st_mode):
+                    return lock_fd
+                os.unlink(name, dir_fd=dir_fd)
+        except BaseException:
+            os.close(lock_fd)
+            raise
         os.close(lock_fd)
 
 
@@ -292,19 +319,39 @@ def _still_linked(fd: int, name: str, dir_fd: int) -> bool:
 
 def prune_due(dir_fd: int, marker: str) -> bool:
     """Whether the pruning that `marker` times is due (at most hourly); if so,
-    the marker is touched, so that concurrent runs leave it to this one."""
-    now = time.time()
+    the marker is touched, so that concurrent runs leave it to this one.
+
+    The marker is never opened: it is created new, or its time is set.  What
+    is not a regular file at its name (a symlink, a FIFO, a device) counts as
+    no marker and is replaced by one.
+    """
     try:
-        if now - os.stat(marker, dir_fd=dir_fd, follow_symlinks=False).st_mtime < PRUNE_EVERY:
-            return False
+        info = os.stat(marker, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        pass
+        return _create_marker(dir_fd, marker)
     except OSError:
         return False
+    if not stat.S_ISREG(info.st_mode):
+        try:
+            os.unlink(marker, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return _create_marker(dir_fd, marker)
+    if time.time() - info.st_mtime < PRUNE_EVERY:
+        return False
     try:
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=dir_fd))
         os.utime(marker, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _create_marker(dir_fd: int, marker: str) -> bool:
+    """Create the marker: True for the one run that does, pruning is then its job."""
+    try:
+        create_private_file(dir_fd, marker, b"")
     except OSError:
         return False
     return True

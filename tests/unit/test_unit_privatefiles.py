@@ -31,6 +31,7 @@ from libcheck.privatefiles import (
     names_in,
     open_private_directory,
     open_private_subdirectory,
+    open_regular_file,
     prune_due,
     read_json,
     read_private,
@@ -317,6 +318,47 @@ def test_a_fifo_is_refused_without_blocking(directory, parent):
     assert time.monotonic() - started < 1
 
 
+def plant(path: Path, kind: str) -> None:
+    """A FIFO, a character device (root only) or a directory at `path`."""
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "device":
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    else:
+        path.mkdir(mode=0o700)
+
+
+SPECIAL = ["fifo", pytest.param("device", marks=as_root), "directory"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_only_a_regular_file_is_opened_and_nothing_blocks(directory, parent, kind):
+    plant(directory / "f", kind)
+    started = time.monotonic()
+    for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_RDWR | os.O_CREAT):
+        assert why_refused(open_regular_file, parent, "f", flags, "the file") == (
+            "the file is not a regular file")
+    assert time.monotonic() - started < 1
+
+
+def test_a_regular_file_is_opened_with_the_flags_given(directory, parent):
+    (directory / "f").write_bytes(b"old")
+    fd = open_regular_file(parent, "f", os.O_WRONLY, "the file")
+    try:
+        os.write(fd, b"new")
+    finally:
+        os.close(fd)
+    assert (directory / "f").read_bytes() == b"new"
+
+
+def test_open_regular_file_never_follows_a_symlink(directory, parent, tmp_path):
+    (tmp_path / "elsewhere").write_bytes(b"keep")
+    (directory / "f").symlink_to(tmp_path / "elsewhere")
+    assert why_refused(open_regular_file, parent, "f", os.O_RDWR, "the file") == (
+        "the file is a symlink")
+    assert (tmp_path / "elsewhere").read_bytes() == b"keep"
+
+
 @as_root
 def test_a_file_of_another_user_is_refused(directory, parent):
     (directory / "f").write_bytes(b"{}")
@@ -483,6 +525,37 @@ def test_a_symlink_at_the_lock_path_is_not_followed(directory, parent, tmp_path)
     assert target.read_bytes() == b"keep me"
 
 
+@pytest.mark.parametrize("kind", ["fifo", pytest.param("device", marks=as_root)])
+def test_a_fifo_or_device_at_the_lock_path_is_replaced_by_a_lock_file(directory, parent, kind):
+    plant(directory / "x.lock", kind)
+    started = time.monotonic()
+    lock_fd = acquire_lock(parent, "x.lock", 0.0)
+    try:
+        assert lock_fd is not None
+        assert time.monotonic() - started < 1
+        assert stat.S_ISREG(os.fstat(lock_fd).st_mode)
+        assert os.fstat(lock_fd).st_ino == (directory / "x.lock").stat().st_ino
+        assert stat.S_IMODE((directory / "x.lock").stat().st_mode) == 0o600
+    finally:
+        os.close(lock_fd)
+
+
+def test_a_fifo_at_the_lock_path_that_another_run_holds_is_waited_for(directory, parent):
+    # While another run removes it (holding it, as pruning does), ours must wait,
+    # then lock the file that run left at the path: never a lock of its own beside it.
+    os.mkfifo(directory / "x.lock", 0o600)
+    clock = FakeClock()
+    with held_elsewhere(directory / "x.lock"):
+        assert acquire_lock(parent, "x.lock", 0.05, clock.monotonic, clock.sleep) is None
+    assert stat.S_ISFIFO((directory / "x.lock").lstat().st_mode)
+
+
+def test_a_directory_at_the_lock_path_is_an_os_error(directory, parent):
+    (directory / "x.lock").mkdir()
+    with pytest.raises(IsADirectoryError):
+        acquire_lock(parent, "x.lock", 0.0)
+
+
 def test_an_unheld_lock_file_is_unlinked_and_a_held_one_stays(directory, parent):
     (directory / "free.lock").write_text("")
     unlink_unheld_lock("free.lock", parent)
@@ -515,11 +588,40 @@ def test_pruning_is_due_again_after_an_hour_and_the_marker_is_touched(directory,
     assert time.time() - (directory / ".pruned").stat().st_mtime < 60
 
 
-def test_a_symlink_as_the_marker_never_makes_pruning_due(directory, parent, tmp_path):
+def test_a_symlink_as_the_marker_is_replaced_never_followed(directory, parent, tmp_path):
     (directory / ".pruned").symlink_to(tmp_path / "absent")
+    assert prune_due(parent, ".pruned")
+    assert not (tmp_path / "absent").exists()
+    assert stat.S_ISREG((directory / ".pruned").lstat().st_mode)
+    assert not prune_due(parent, ".pruned")
+
+
+@pytest.mark.parametrize("kind", ["fifo", pytest.param("device", marks=as_root)])
+@pytest.mark.parametrize("seconds", [0, PRUNE_EVERY + 1], ids=["new", "old"])
+def test_a_fifo_or_device_as_the_marker_is_replaced_without_blocking(directory, parent, kind,
+                                                                      seconds):
+    plant(directory / ".pruned", kind)
+    age(directory / ".pruned", seconds)
+    started = time.monotonic()
+    assert prune_due(parent, ".pruned")
+    assert time.monotonic() - started < 1
+    info = (directory / ".pruned").lstat()
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+    assert not prune_due(parent, ".pruned")
+
+
+def test_a_directory_as_the_marker_makes_pruning_never_due(directory, parent):
+    (directory / ".pruned").mkdir()
     age(directory / ".pruned", PRUNE_EVERY + 1)
     assert not prune_due(parent, ".pruned")
-    assert not (tmp_path / "absent").exists()
+    assert (directory / ".pruned").is_dir()
+
+
+def test_of_runs_that_find_no_marker_only_the_one_that_creates_it_prunes(directory, parent):
+    assert prune_due(parent, ".pruned")
+    (directory / ".pruned").unlink()
+    create_private_file(parent, ".pruned", b"")  # another run got there first
+    assert not prune_due(parent, ".pruned")
 
 
 def test_modified_before_compares_the_files_own_time(directory, parent):
