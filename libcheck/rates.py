@@ -12,6 +12,13 @@ clock was stepped), or when it is older than the maximum age by the wall
 clock; a group is refused when any of its counters went down (a counter
 reset).  A refused or missing baseline is never guessed around: the caller
 takes a second sample itself.
+
+A stored snapshot is read back only with every value in the range it can
+have: counters are whole numbers from 0 to 2**64 - 1 (libvirt's are unsigned
+64-bit), times finite, a domain ID a libvirt int.  Anything else is
+UnusableSnapshot, and the whole stored history counts as absent.  A time
+after now on its own clock refuses the snapshot as a baseline, and the next
+write leaves it out.
 """
 
 from __future__ import annotations
@@ -34,8 +41,15 @@ DOMAIN_GROUP = ""
 STEP_TOLERANCE_SECONDS = 2.0
 STEP_TOLERANCE_FRACTION = 0.01
 _LONGEST_BOOT_ID = 64
+COUNTER_LIMIT = 2**64  # libvirt's counters are unsigned 64-bit integers
+DOMAIN_ID_LIMIT = 2**31  # a libvirt domain ID is a C int, -1 (inactive) stored as None
 
 Counters = Mapping[str, Mapping[str, float]]
+
+
+class UnusableSnapshot(ValueError):
+    """A stored snapshot of the right shape holding a value it cannot have;
+    the message says which kind, without repeating what the file holds."""
 
 
 class Snapshot(NamedTuple):
@@ -59,7 +73,8 @@ class Snapshot(NamedTuple):
 
     @classmethod
     def from_json(cls, data: Any) -> Snapshot:
-        """Rebuild a stored snapshot; ValueError for anything of the wrong shape.
+        """Rebuild a stored snapshot; ValueError for anything of the wrong
+        shape, UnusableSnapshot for a value out of its range.
 
         The boot-time fields are optional: an earlier version stored none.
         """
@@ -71,7 +86,9 @@ class Snapshot(NamedTuple):
         boot_time, boot_id = data.get("boot_time"), data.get("boot_id")
         if not (boot_time is None or _is_number(boot_time)) or not _is_boot_id(boot_id):
             raise ValueError("a snapshot has an invalid boot time or boot ID")
-        return cls(float(wall_time), domain_id, _counters_from_json(data.get("counters")),
+        counters = _counters_from_json(data.get("counters"))
+        _require_domain_id_in_range(domain_id)
+        return cls(float(wall_time), domain_id, counters,
                    None if boot_time is None else float(boot_time), boot_id)
 
 
@@ -84,6 +101,13 @@ def _is_number(value: Any) -> TypeGuard[float]:
         return False
 
 
+def _is_whole_or_finite(value: Any) -> bool:
+    """An integer of any size, or a finite float: a number whose range can be judged."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def _is_domain_id(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -92,16 +116,36 @@ def _is_boot_id(value: Any) -> bool:
     return value is None or (isinstance(value, str) and len(value) <= _LONGEST_BOOT_ID)
 
 
+def _require_domain_id_in_range(domain_id: Optional[int]) -> None:
+    # Times are judged by BaselinePolicy, which knows now on each clock.
+    if domain_id is not None and not 0 <= domain_id < DOMAIN_ID_LIMIT:
+        raise UnusableSnapshot("a domain ID is out of range")
+
+
 def _counters_from_json(data: Any) -> dict[str, dict[str, float]]:
+    # The file's own names never go into a message: they could be anything.
     if not isinstance(data, dict):
         raise ValueError("snapshot counters are not an object")
-    counters = {}
-    for group, values in data.items():
+    counters: dict[str, dict[str, float]] = {}
+    for values in data.values():
         if not isinstance(values, dict) or not all(
-                isinstance(name, str) and _is_number(value) for name, value in values.items()):
-            raise ValueError(f"snapshot counters of '{group}' are not numbers")
-        counters[group] = dict(values)
+                isinstance(name, str) and _is_whole_or_finite(value)
+                for name, value in values.items()):
+            raise ValueError("snapshot counters are not numbers")
+    for group, values in data.items():
+        counters[group] = {name: _counter(value) for name, value in values.items()}
     return counters
+
+
+def _counter(value: float) -> int:
+    """A stored counter as the whole number it must be."""
+    if isinstance(value, float) and not value.is_integer():
+        raise UnusableSnapshot("a counter is not a whole number")
+    if value < 0:
+        raise UnusableSnapshot("a counter is negative")
+    if value >= COUNTER_LIMIT:
+        raise UnusableSnapshot("a counter is beyond 64 bits")
+    return int(value)
 
 
 def interval(old: Snapshot, new: Snapshot) -> Optional[float]:
@@ -182,12 +226,12 @@ class BaselinePolicy(NamedTuple):
         if old.domain_id != now.domain_id:
             return "the domain was restarted since the previous sample"
         seconds, wall_seconds = now.boot_time - old.boot_time, now.wall_time - old.wall_time
+        if seconds <= 0:  # after now on its own clock: no step explains that
+            return "the previous sample is not older than this one"
         step = wall_seconds - seconds  # what the wall clock gained on the boot-time clock
         if abs(step) > step_tolerance(seconds):
             return (f"the clock was stepped since the previous sample, "
                     f"{abs(step):.0f} s {'forward' if step > 0 else 'back'}")
-        if seconds <= 0:
-            return "the previous sample is not older than this one"
         if wall_seconds > self.max_age:
             return "the previous sample is older than --max-age"
         return None

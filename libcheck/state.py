@@ -8,6 +8,10 @@ concurrent runs of one service serialise.  The files are private files
 
 Problems with the store never fail a check: they become notes, and the check
 measures within the run instead.
+
+Pruning removes only the names the store writes (a state file, its
+temporary file, its lock) and the host snapshot's lock, each recognised by
+its whole name: anything else an operator keeps in the directory stays.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import time
 from typing import Any, Callable, Iterator, Mapping, Optional
 
@@ -33,7 +38,8 @@ from libcheck.privatefiles import (
     replace_private_file,
     unlink_unheld_lock,
 )
-from libcheck.rates import Snapshot
+from libcheck.rates import Snapshot, UnusableSnapshot
+from libcheck.registry import CHECKS
 
 STATE_FORMAT = "check_vm-state/1"
 MAX_STATE_BYTES = 1024 * 1024
@@ -42,6 +48,13 @@ SYSTEM_STATE_DIR = "/var/lib/check_vm"
 TEMPORARY_BASE = "/tmp"
 # The notes that mean the store does not work (StateStore.trouble).
 TROUBLE = ("state not used: ", "state not saved: ")
+_KEY_DIGITS = 32
+_HASH = f"[0-9a-f]{{{_KEY_DIGITS}}}"
+_STATE_STEM = f"(?:{'|'.join(re.escape(entry.name) for entry in CHECKS)})-{_HASH}"
+# The host snapshot's lock (hostsnapshot.py), which guards the directory of its stem.
+_SNAPSHOT_STEM = f"hostsnap-{_HASH}"
+_PRUNABLE_FILE = re.compile(rf"{_STATE_STEM}\.json|\.{_STATE_STEM}\.json\.tmp")
+_PRUNABLE_LOCK = re.compile(rf"(?:{_STATE_STEM}|{_SNAPSHOT_STEM})\.lock")
 
 
 def _passwd_home(euid: int) -> Optional[str]:
@@ -83,7 +96,7 @@ def _owned_by(path: str, euid: int) -> bool:
 def state_key(uri: str, domain_uuid: str, check: str) -> str:
     """The file stem for one (URI, domain, check): a hash, never a raw name."""
     digest = hashlib.sha256(f"{uri}\0{domain_uuid}\0{check}".encode()).hexdigest()
-    return f"{check}-{digest[:32]}"
+    return f"{check}-{digest[:_KEY_DIGITS]}"
 
 
 class StateSlot:
@@ -104,6 +117,9 @@ class StateSlot:
         except OverflowError:
             self._notes.append("previous state discarded: the state file holds a number "
                                "out of range")
+        except UnusableSnapshot as problem:
+            self._notes.append(f"previous sample unusable: {problem} (this run measures "
+                               "within itself)")
         except (OSError, ValueError) as problem:
             self._notes.append(f"previous state discarded: {reason(problem)}")
         return []
@@ -192,21 +208,23 @@ class StateStore:
 def _prune_older_than(dir_fd: int, cutoff: float) -> None:
     names = names_in(dir_fd)
     for name in names:
-        if name.endswith((".json", ".json.tmp")) and modified_before(name, dir_fd, cutoff):
+        if _PRUNABLE_FILE.fullmatch(name) and modified_before(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=dir_fd)
     for name in names:
-        if name.endswith(".lock") and _stale_lock(name, dir_fd, cutoff):
+        if _PRUNABLE_LOCK.fullmatch(name) and _stale_lock(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
                 unlink_unheld_lock(name, dir_fd)
 
 
 def _stale_lock(name: str, dir_fd: int, cutoff: float) -> bool:
     # A lock file is never written, so its time is its creation's: old, and
-    # with no state file beside it (pruned, or never saved), no run uses it.
-    state_file = name[:-len(".lock")] + ".json"
+    # with what it guards gone from beside it (a state file, a snapshot
+    # directory: pruned, or never saved), no run uses it.
+    stem = name[:-len(".lock")]
+    guarded = stem if re.fullmatch(_SNAPSHOT_STEM, stem) else f"{stem}.json"
     try:
-        os.stat(state_file, dir_fd=dir_fd, follow_symlinks=False)
+        os.stat(guarded, dir_fd=dir_fd, follow_symlinks=False)
         return False
     except FileNotFoundError:
         return modified_before(name, dir_fd, cutoff)

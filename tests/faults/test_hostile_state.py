@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,169 @@ def test_a_state_directory_the_user_cannot_write_is_said_in_the_status_line(chec
     assert run.status.startswith(f"{CHECKS[check]} OK - test: ")
     assert run.status.endswith(f" ({note})")
     assert note in run.lines[1:]
+
+
+# -- what stands at our names is not always a file: FIFOs and devices -----------------------
+
+HOUR_AND_A_MINUTE = 3660.0
+# A character device that is harmless to open (the numbers of /dev/null).
+NULL_DEVICE = os.makedev(1, 3)
+
+
+def plant_special(path: Path, kind: str) -> None:
+    """Put a FIFO or a character device at `path`, in place of what stood there,
+    looking older than the hourly pruning (so a marker makes pruning due)."""
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    else:
+        os.mknod(path, 0o600 | stat.S_IFCHR, NULL_DEVICE)
+    then = time.time() - HOUR_AND_A_MINUTE
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def our_name(state_dir: Path, check: str, which: str) -> Path:
+    """A name in the state directory that the checks write, after a first run."""
+    if which == "state lock":
+        return state_file(state_dir, check).with_suffix(".lock")
+    if which == "snapshot lock":
+        (lock,) = state_dir.glob("hostsnap-*.lock")
+        return lock
+    return state_dir / which
+
+
+SPECIAL_KINDS = ["fifo", pytest.param("device", marks=needs_root)]
+
+
+@pytest.mark.parametrize("check", ALL)
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+@pytest.mark.parametrize("which", [".pruned", ".pruned-snapshots", "state lock",
+                                   "snapshot lock"])
+def test_a_fifo_or_device_at_a_marker_or_lock_never_hangs_and_is_replaced(check, kind, which,
+                                                                         state_dir):
+    assert run(check, state_dir).run.returncode == 0
+    planted = our_name(state_dir, check, which)
+    plant_special(planted, kind)
+    # Past the snapshot's age, so that this run refreshes it and takes its lock.
+    time.sleep(1.1)
+    timed = run(check, state_dir, "--snapshot-max-age", "1")
+    assert timed.run.returncode == 0, timed.run.stdout
+    assert timed.run.lines[0].startswith(f"{CHECKS[check]} OK - test: "), timed.run.stdout
+    assert "state not used" not in timed.run.stdout
+    assert timed.seconds < 5
+    assert stat.S_ISREG(planted.lstat().st_mode)  # ours again, a regular file
+    assert_state_valid(state_dir)
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_a_fifo_or_device_as_the_state_file_counts_as_absent_and_is_replaced(kind, state_dir):
+    check = "check_vm_nic"
+    assert run(check, state_dir).run.returncode == 0
+    plant_special(state_file(state_dir, check), kind)
+    timed = run(check, state_dir)
+    assert_measured_with_note(timed, check,
+                              "previous state discarded: the state file is not a regular file")
+    assert len(assert_state_valid(state_dir)) == 1
+
+
+# -- pruning removes only the names the checks write ------------------------------------------
+
+A_WEEK_AND_A_DAY = 8 * 86400.0
+HASH = "0123456789abcdef" * 2
+# Files an operator may keep in a directory given as --state-dir: every near miss
+# of the names the checks write.
+NOT_OURS = [
+    "notes.json", "backup.json.tmp", "x.lock", "a.json", ".json", ".lock",
+    f"cpu-{HASH[:31]}.json", f"cpu-{HASH}0.json", f"cpu-{HASH.upper()}.json",
+    f"CPU-{HASH}.json", f"cpux-{HASH}.json", f"disk-{HASH}.json", f"-{HASH}.json",
+    f"cpu_{HASH}.json", f"cpu-{HASH}.JSON", f"cpu-{HASH}.json~", f"cpu-{HASH}.json.bak",
+    f"cpu-{HASH}.json.tmp", f".cpu-{HASH}.json", f".cpu-{HASH}.json.tmp.1",
+    f"..cpu-{HASH}.json.tmp", f".cpu-{HASH[:31]}.json.tmp", f"cpu-{HASH}.lock.old",
+    f"cpu-{HASH}.locks", f"cpu-{HASH[:31]}.lock", f"cpu-{HASH}x.lock",
+    f"hostsnap-{HASH}.json", f"hostsnap-{HASH[:31]}.lock", f"hostsnap-{HASH}.lock.1",
+    f"cpu-{HASH}\n.json", f"cpu-{HASH}.json\n",
+]
+# What the checks write, left by a domain no longer checked: pruned after a week.
+OURS = [f"{name}-{HASH}.json" for name in CHECK_NAMES.values()] + [
+    f".cpu-{HASH}.json.tmp", f"nic-{HASH}.lock", f"hostsnap-{HASH}.lock"]
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_pruning_removes_only_the_names_the_checks_write(check, state_dir):
+    state_dir.mkdir(mode=0o700)
+    then = time.time() - A_WEEK_AND_A_DAY
+    for name in NOT_OURS + OURS:
+        (state_dir / name).write_bytes(b"precious\n")
+        os.utime(state_dir / name, (then, then))
+    timed = run(check, state_dir)
+    assert timed.run.returncode == 0, timed.run.stdout
+    left = set(os.listdir(state_dir))
+    assert not set(OURS) & left, "a week-old file of ours was not pruned"
+    assert set(NOT_OURS) <= left, f"pruned: {sorted(set(NOT_OURS) - left)}"
+    assert all((state_dir / name).read_bytes() == b"precious\n" for name in NOT_OURS)
+
+
+# -- values out of range in a state file ------------------------------------------------------
+
+def rewrite_snapshots(path: Path, change) -> None:
+    """Apply `change` to every stored snapshot of the state file at `path`."""
+    document = json.loads(path.read_bytes())
+    for snapshot in document["snapshots"]:
+        change(snapshot)
+    path.write_text(json.dumps(document))
+
+
+def every_counter(value):
+    def change(snapshot: dict) -> None:
+        for counters in snapshot["counters"].values():
+            for name in counters:
+                counters[name] = value
+    return change
+
+
+def an_hour_older(snapshot: dict) -> None:
+    snapshot["wall_time"] -= 3600
+    snapshot["boot_time"] -= 3600
+
+
+OUT_OF_RANGE = {
+    "negative counters": (every_counter(-10**17), "a counter is negative"),
+    "counters beyond 64 bits": (every_counter(2**64), "a counter is beyond 64 bits"),
+    "fractional counters": (every_counter(0.5), "a counter is not a whole number"),
+}
+# Rates the test driver's domain cannot reach, whatever the counter.
+ABSURD_RATE = 1e12
+
+
+@pytest.mark.parametrize("check", ALL)
+@pytest.mark.parametrize("case", sorted(OUT_OF_RANGE))
+def test_a_state_file_with_values_out_of_range_counts_as_absent(check, case, state_dir):
+    change, why = OUT_OF_RANGE[case]
+    assert run(check, state_dir).run.returncode == 0
+    path = state_file(state_dir, check)
+    rewrite_snapshots(path, lambda snapshot: (an_hour_older(snapshot), change(snapshot)))
+    timed = run(check, state_dir, "--max-age", "7200", "-vv")
+    assert_measured_with_note(timed, check, f"previous sample unusable: {why}")
+    assert all(item.value < ABSURD_RATE for label, item in timed.run.perfdata.items()
+               if label.endswith("_per_second")), timed.run.stdout
+    assert "within this run" in timed.run.stdout, timed.run.stdout
+    (document,) = assert_state_valid(state_dir)
+    assert all(0 <= value < 2**64 and isinstance(value, int)
+               for snapshot in document["snapshots"]
+               for counters in snapshot["counters"].values() for value in counters.values())
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_a_state_file_from_the_future_is_not_a_baseline_and_is_replaced(check, state_dir):
+    # An hour ahead on both clocks, in this boot: no clock step explains it.
+    assert run(check, state_dir).run.returncode == 0
+    path = state_file(state_dir, check)
+    rewrite_snapshots(path, lambda snapshot: snapshot.update(
+        wall_time=snapshot["wall_time"] + 3600, boot_time=snapshot["boot_time"] + 3600))
+    timed = run(check, state_dir, "-vv")
+    assert_measured_with_note(timed, check, "within this run (the previous sample is not "
+                                            "older than this one)")
+    (document,) = assert_state_valid(state_dir)
+    assert all(snapshot["boot_time"] < time.clock_gettime(time.CLOCK_BOOTTIME)
+               for snapshot in document["snapshots"])

@@ -10,7 +10,14 @@ from harness.fakes import snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from libcheck.rates import BaselinePolicy, Snapshot, group_rates, interval
+from libcheck.rates import (
+    COUNTER_LIMIT,
+    BaselinePolicy,
+    Snapshot,
+    UnusableSnapshot,
+    group_rates,
+    interval,
+)
 
 NOW = 1_700_000_000.0
 BOOT_NOW = 10_000.0
@@ -35,7 +42,7 @@ CURRENT = at_age(0)
 # -- Snapshot JSON ---------------------------------------------------------------
 
 def test_a_snapshot_survives_the_json_round_trip():
-    original = Snapshot(1.5, 3, {"": {"time": 10, "user": 2.5}, "vda": {"rd_bytes": 4096}})
+    original = Snapshot(1.5, 3, {"": {"time": 10, "user": 2}, "vda": {"rd_bytes": 4096}})
     restored = Snapshot.from_json(json.loads(json.dumps(original.to_json())))
     assert restored == original
     assert restored.counters == original.counters
@@ -96,6 +103,48 @@ def test_from_json_reads_nan_from_a_real_json_text_as_wrong():
     data = json.loads('{"wall_time": 1, "domain_id": 1, "counters": {"": {"time": NaN}}}')
     with pytest.raises(ValueError, match="not numbers"):
         Snapshot.from_json(data)
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    (-1, "a counter is negative"), (-10**17, "a counter is negative"),
+    (-0.5, "a counter is not a whole number"), (0.5, "a counter is not a whole number"),
+    (COUNTER_LIMIT, "a counter is beyond 64 bits"), (10**400, "a counter is beyond 64 bits"),
+    (1e300, "a counter is beyond 64 bits"),
+], ids=["-1", "-1e17", "-0.5", "0.5", "2**64", "10**400", "1e300"])
+def test_from_json_refuses_a_counter_out_of_its_range(value, why):
+    data = {**_GOOD, "counters": {"": {"time": 5}, "vda\n| x=1": {"rd_bytes": value}}}
+    with pytest.raises(UnusableSnapshot) as refused:
+        Snapshot.from_json(data)
+    assert str(refused.value) == why  # never the file's own names
+
+
+@pytest.mark.parametrize("value", [0, 1, COUNTER_LIMIT - 1, 1e9, float(2**60)])
+def test_from_json_reads_every_counter_in_range_as_a_whole_number(value):
+    restored = Snapshot.from_json({**_GOOD, "counters": {"vda": {"rd_bytes": value}}})
+    assert restored.counters["vda"]["rd_bytes"] == value
+    assert type(restored.counters["vda"]["rd_bytes"]) is int
+
+
+@pytest.mark.parametrize("domain_id", [-1, 2**31, 10**30])
+def test_from_json_refuses_a_domain_id_out_of_range(domain_id):
+    with pytest.raises(UnusableSnapshot, match="a domain ID is out of range"):
+        Snapshot.from_json({**_GOOD, "domain_id": domain_id})
+
+
+def test_a_wrong_shape_names_none_of_the_files_own_names():
+    with pytest.raises(ValueError) as refused:
+        Snapshot.from_json({**_GOOD, "counters": {"x" * 10_000 + "\n|": {"time": "5"}}})
+    assert str(refused.value) == "snapshot counters are not numbers"
+
+
+@pytest.mark.parametrize("step", [0.0, 3600.0, -3600.0])
+def test_a_baseline_after_now_on_its_own_clock_is_refused_as_such(step):
+    # An hour ahead on the boot-time clock: whatever the wall clock says, no
+    # step explains it, and the next write leaves it out.
+    ahead = at_age(-3600, step=step)
+    assert POLICY.choose([ahead], CURRENT) is None
+    assert POLICY.refusal([ahead], CURRENT) == "the previous sample is not older than this one"
+    assert POLICY.retain([ahead], CURRENT) == [CURRENT]
 
 
 def test_from_json_rejects_a_bool_domain_id():

@@ -154,6 +154,59 @@ def test_a_corrupt_state_file_is_discarded_with_a_note_and_the_run_goes_on(
     assert load(directory) == ([SECOND], [])
 
 
+def with_counter(value) -> bytes:
+    """A state file of the right shape whose newest snapshot holds `value` as a counter."""
+    document = json.loads(valid_state(FIRST, SECOND))
+    document["snapshots"][-1]["counters"]["vcpu0"]["time"] = value
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    (-10**17, "a counter is negative"), (2**64, "a counter is beyond 64 bits"),
+    (10**400, "a counter is beyond 64 bits"), (1.5, "a counter is not a whole number")],
+    ids=["negative", "2**64", "10**400", "fractional"])
+def test_a_state_file_with_a_counter_out_of_range_counts_as_absent_and_is_replaced(
+        directory, value, why):
+    plant(directory, with_counter(value))
+    assert load(directory) == ([], [f"previous sample unusable: {why} (this run measures "
+                                    "within itself)"])
+    assert save(directory, [SECOND]) == []
+    assert load(directory) == ([SECOND], [])
+
+
+@pytest.mark.parametrize("kind", ["fifo", pytest.param("device", marks=as_root)])
+def test_a_fifo_or_device_as_the_state_file_counts_as_absent(directory, kind):
+    directory.mkdir(mode=0o700)
+    path = directory / f"{STEM}.json"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    else:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    assert load(directory) == ([], ["previous state discarded: the state file is not a "
+                                    "regular file"])
+    assert save(directory, [SECOND]) == []
+    assert load(directory) == ([SECOND], [])
+
+
+def test_a_fifo_at_the_lock_path_is_replaced_and_the_slot_used(directory):
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / f"{STEM}.lock", 0o600)
+    assert save(directory, [FIRST]) == []
+    assert stat.S_ISREG((directory / f"{STEM}.lock").lstat().st_mode)
+    assert load(directory) == ([FIRST], [])
+
+
+@pytest.mark.parametrize("marker_age", [0, PRUNE_AFTER])
+def test_a_fifo_as_the_pruning_marker_is_replaced_without_blocking(directory, marker_age):
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / ".pruned", 0o600)
+    age(directory / ".pruned", marker_age)
+    started = time.monotonic()
+    assert save(directory, [FIRST]) == []
+    assert time.monotonic() - started < 1
+    assert stat.S_ISREG((directory / ".pruned").lstat().st_mode)
+
+
 def test_a_state_file_of_exactly_the_size_limit_is_still_read(directory):
     content = valid_state(FIRST)
     plant(directory, content + b" " * (MAX_STATE_BYTES - len(content)))
@@ -304,15 +357,44 @@ def age(path: Path, seconds: float = PRUNE_AFTER + 60) -> None:
     os.utime(path, (then, then))
 
 
+OLD_STEM = "mem-" + "a" * 32
+RECENT_STEM = "nic-" + "b" * 32
+
+
 def test_files_of_domains_unchecked_for_a_week_are_pruned(directory):
     directory.mkdir(mode=0o700)
-    for name in ("cpu-old.json", "cpu-old.lock", "notes.txt"):
+    for name in (f"{OLD_STEM}.json", f"{OLD_STEM}.lock", f".{OLD_STEM}.json.tmp", "notes.txt"):
         (directory / name).write_text("x")
         age(directory / name)
-    (directory / "cpu-recent.json").write_text("x")
+    (directory / f"{RECENT_STEM}.json").write_text("x")
     save(directory, [FIRST])
     assert set(os.listdir(directory)) == {
-        ".pruned", "cpu-recent.json", f"{STEM}.json", f"{STEM}.lock", "notes.txt"}
+        ".pruned", f"{RECENT_STEM}.json", f"{STEM}.json", f"{STEM}.lock", "notes.txt"}
+
+
+@pytest.mark.parametrize("name", [
+    "notes.json", "x.lock", "a.json.tmp", f"{OLD_STEM[:-1]}.json", f"{OLD_STEM}0.json",
+    f"{OLD_STEM.upper()}.json", f"disk-{'a' * 32}.json", f"{OLD_STEM}.json.tmp",
+    f".{OLD_STEM}.json", f"{OLD_STEM}.json.bak", f"{OLD_STEM}.json\n", f"{OLD_STEM}.lock.1",
+    f"hostsnap-{'a' * 31}.lock", f"hostsnap-{'a' * 32}.json"])
+def test_a_week_old_file_whose_name_the_store_does_not_write_stays(directory, name):
+    directory.mkdir(mode=0o700)
+    (directory / name).write_text("mine")
+    age(directory / name)
+    save(directory, [FIRST])
+    assert (directory / name).read_text() == "mine"
+
+
+def test_a_snapshot_lock_is_pruned_only_without_its_directory(directory):
+    directory.mkdir(mode=0o700)
+    in_use, gone = "hostsnap-" + "c" * 32, "hostsnap-" + "d" * 32
+    (directory / in_use).mkdir(mode=0o700)
+    for stem in (in_use, gone):
+        (directory / f"{stem}.lock").write_text("")
+        age(directory / f"{stem}.lock")
+    save(directory, [FIRST])
+    assert (directory / f"{in_use}.lock").exists()
+    assert not (directory / f"{gone}.lock").exists()
 
 
 def test_an_old_lock_file_beside_a_fresh_state_file_stays(directory):
@@ -379,10 +461,10 @@ def test_a_run_that_opened_a_lock_file_just_before_it_was_pruned_locks_the_new_o
 def test_pruning_runs_at_most_once_an_hour(directory):
     save(directory, [FIRST])
     old = time.time() - PRUNE_AFTER - 60
-    (directory / "cpu-old.json").write_text("x")
-    os.utime(directory / "cpu-old.json", (old, old))
+    (directory / f"{OLD_STEM}.json").write_text("x")
+    os.utime(directory / f"{OLD_STEM}.json", (old, old))
     save(directory, [SECOND])
-    assert (directory / "cpu-old.json").exists()
+    assert (directory / f"{OLD_STEM}.json").exists()
 
 
 # -- names and places -------------------------------------------------------------------------
