@@ -83,7 +83,7 @@ def _bounded(maximum: int, what: str) -> Decoder:
     def decode(value: Any) -> int:
         number = _integer(value)
         if not 0 <= number <= maximum:
-            raise ValueError(f"{what} {_shown(number)} is out of range")
+            raise ValueError(f"{what} of {_shown(number)} is out of range")
         return number
     return decode
 

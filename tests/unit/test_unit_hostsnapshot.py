@@ -529,7 +529,7 @@ def test_a_refused_value_is_named_short(host):
     data["cpu"]["time_ns"] = 10**4000
     with pytest.raises(ValueError) as refused:
         decode_sample(data)
-    assert str(refused.value) == "a counter a huge number is out of range"
+    assert str(refused.value) == "a counter of a huge number is out of range"
 
 
 @pytest.mark.parametrize("value", [None, [], "sample", 7])
