@@ -64,14 +64,15 @@ SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
 MAX_DEVICES_BYTES = 256 * 1024 * 1024
-_GENERATION = re.compile(r"^g-(\d{1,18})$")
+_GENERATION = re.compile(r"g-(\d{1,18})")
 # The largest number `_GENERATION` holds; the next refresh starts again from 1.
 MAX_GENERATION = 10**18 - 1
 # Any generation's name, including one whose number the pattern cannot hold
 # (left by an older version): a refresh removes those too.
-_ANY_GENERATION = re.compile(r"^g-\d+$")
-_SNAPSHOT_DIRECTORY = re.compile(r"^hostsnap-[0-9a-f]{32}$")
-_SET_ASIDE = re.compile(r"^\.hostsnap-[0-9a-f]{32}\.discarded-")
+_ANY_GENERATION = re.compile(r"g-\d+")
+_SNAPSHOT_DIRECTORY = re.compile(r"hostsnap-[0-9a-f]{32}")
+_BUILDING = re.compile(r"\.building-\d+")
+_SET_ASIDE = re.compile(r"\.hostsnap-[0-9a-f]{32}\.discarded-\d+-\d+")
 _PRUNED = ".pruned-snapshots"
 
 KnownDevices = Mapping[str, tuple[str, Description]]
@@ -418,13 +419,7 @@ class HostSnapshotStore:
 # -- files and directories ------------------------------------------------------
 
 def _load(dir_fd: int, name: str, limit: int) -> dict:
-    try:
-        data = read_json(dir_fd, name, limit, "it")
-    except PrivateFileError:
-        raise
-    except ValueError:
-        # json refuses an integer of more digits than Python converts (4300).
-        raise ValueError("it holds a number of too many digits") from None
+    data = read_json(dir_fd, name, limit, "it")
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
     return data
@@ -437,7 +432,7 @@ def _json_bytes(data: dict) -> bytes:
 def _next_number(top_fd: int, previous: Optional[Generation]) -> int:
     """One more than the highest generation, or past MAX_GENERATION the
     lowest number no generation holds."""
-    taken = {int(match.group(1)) for match in map(_GENERATION.match, names_in(top_fd))
+    taken = {int(match.group(1)) for match in map(_GENERATION.fullmatch, names_in(top_fd))
              if match}
     if previous is not None:
         taken.add(previous.number)
@@ -454,7 +449,7 @@ def _remove_leftovers(top_fd: int, keep: Optional[Generation],
     """Remove killed refreshers' work and every generation but `keep` and `newest`."""
     kept = {generation.name for generation in (keep, newest) if generation}
     for name in names_in(top_fd):
-        if name.startswith(".building-") or (_ANY_GENERATION.match(name) and name not in kept):
+        if _BUILDING.fullmatch(name) or (_ANY_GENERATION.fullmatch(name) and name not in kept):
             _remove_tree(top_fd, name)
 
 
@@ -500,7 +495,7 @@ def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
     cutoff = time.time() - PRUNE_AFTER
     with contextlib.suppress(OSError):
         for name in names_in(state_fd):
-            if _SET_ASIDE.match(name) or (_SNAPSHOT_DIRECTORY.match(name) and name != own
+            if _SET_ASIDE.fullmatch(name) or (_SNAPSHOT_DIRECTORY.fullmatch(name) and name != own
                                           and modified_before(name, state_fd, cutoff)):
                 _remove_snapshot(state_fd, name)
 
@@ -508,7 +503,7 @@ def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
 def _remove_snapshot(state_fd: int, name: str) -> None:
     """Remove a snapshot directory, unless a run holds its lock (a refresh that
     has not published for a week)."""
-    if not _SNAPSHOT_DIRECTORY.match(name):
+    if not _SNAPSHOT_DIRECTORY.fullmatch(name):
         _remove_generations(state_fd, name)
         return
     lock_fd = acquire_lock(state_fd, f"{name}.lock", 0.0)

@@ -195,6 +195,8 @@ def read_json(dir_fd: int, name: str, limit: int, what: str) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise PrivateFileError(f"{what} is not valid JSON") from None
+    except ValueError:  # an integer past the interpreter's limit on digits
+        raise PrivateFileError(f"{what} holds a number of too many digits") from None
     except RecursionError:
         raise PrivateFileError(f"{what} is nested too deeply") from None
 

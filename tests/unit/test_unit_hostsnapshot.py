@@ -191,6 +191,16 @@ def test_snapshots_of_uris_unchecked_for_a_week_are_pruned(host):
     assert (host.state_dir / ".pruned-snapshots").exists()
 
 
+@pytest.mark.parametrize("name", [
+    "hostsnap-" + "a" * 32 + "\n", "hostsnap-" + "a" * 31, "hostsnap-" + "A" * 32,
+    "hostsnap-" + "a" * 32 + ".old", ".hostsnap-" + "c" * 32 + ".discarded-mine",
+    ".hostsnap-" + "c" * 32 + ".discarded-1-2.bak"])
+def test_pruning_spares_an_operators_directory_of_a_near_miss_name(host, name):
+    theirs = plant_snapshot(host.state_dir, name, 30)
+    host.refresh()
+    assert (theirs / "g-1" / "u-0").exists()
+
+
 def test_pruning_waits_an_hour_and_spares_a_snapshot_being_refreshed(host):
     host.refresh()  # prunes now, and not again within the hour
     stale = plant_snapshot(host.state_dir, "hostsnap-" + "a" * 32, 8)
