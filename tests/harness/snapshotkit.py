@@ -135,10 +135,41 @@ def check_command(check: str, uri: str, domain: str, state_dir: Path, *extra: st
             "--state-dir", str(state_dir), *mem, *extra]
 
 
+# Runs a check once the test lets every run go: the interpreter's start and the
+# library's import (what a loaded machine spreads over seconds) come before.
+_AT_THE_GATE = """
+import os, runpy, sys
+ready, gate, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+sys.argv = sys.argv[3:]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(script))))
+import libcheck.commands, libcheck.runtime
+os.write(ready, b"r")
+os.close(ready)
+os.read(gate, 1)
+os.close(gate)
+runpy.run_path(script, run_name="__main__")
+"""
+
+
 def run_together(commands: list[list[str]], timeout: float = 60) -> list[CheckRun]:
-    """Start every command at once; what each printed and returned."""
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for command in commands]
+    """Start every command, each `[python, check, args...]`, and let them run at
+    one moment once all are up; what each printed and returned."""
+    ready_read, ready_write = os.pipe()
+    gate_read, gate_write = os.pipe()
+    try:
+        processes = [subprocess.Popen([command[0], "-c", _AT_THE_GATE, str(ready_write),
+                                       str(gate_read), *command[1:]],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, pass_fds=(ready_write, gate_read))
+                     for command in commands]
+        os.close(ready_write)
+        os.close(gate_read)
+        arrived = 0
+        while arrived < len(commands) and os.read(ready_read, 1):
+            arrived += 1
+    finally:
+        os.close(gate_write)  # every run reads the gate's end at once
+        os.close(ready_read)
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=timeout)
