@@ -1,8 +1,8 @@
 """VM names chosen to break what is generated from them, on a test-driver node.
 
 Each name is one libvirt takes and the test driver runs: pairs that an
-escape or a case-folding would make one (`a!b` and `a_b`, `web01` and
-`WEB01`), what the Icinga DSL and its macros give meaning to (quotes,
+escape or a case-folding would make one (`a!b` and `a_b`, `vm01` and
+`VM01`), what the Icinga DSL and its macros give meaning to (quotes,
 backslashes, `$`, braces, comments), what a line-based reader trips on
 (newline, tab, carriage return), non-ASCII, very long, a name shaped like
 another VM's UUID, and one named like another's generated object name (libvirt
@@ -30,7 +30,7 @@ def _squatter(name: str) -> str:
 
 HOSTILE_NAMES = (
     "a!b", "a_b", "a!b!c", "a_b_c", _squatter("a!b"),
-    "web01", "WEB01", "Web01",
+    "vm01", "VM01", "Vm01",
     'say "hi"', "it's", "back\\slash", "trailing\\", "\\",
     "$HOME", "a$$b", "cost $5 $", "{x}", "}{", "${x}",
     "# not a comment", '"; object Host "evil" { #', "a\\\\\"b",
