@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional
 
 from nagiosplugin import Range
 
-from libcheck.units import exact
+from libcheck.thresholds import format_range
 
 _BARE_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")
 _UNPARSABLE = re.compile(r"[=|\x00-\x1f\x7f]")
@@ -44,20 +44,6 @@ def format_value(value: Optional[float]) -> str:
     return "0"
 
 
-def format_threshold(threshold: Optional[Range]) -> str:
-    """A range as perfdata writes it (`10`, `10:`, `~:10`, `@10:20`), each end exact."""
-    if threshold is None:
-        return ""
-    parts = ["@" if threshold.invert else ""]
-    if threshold.start == -math.inf:
-        parts.append("~:")
-    elif threshold.start != 0 or threshold.end == math.inf:
-        parts.append(f"{exact(threshold.start)}:")
-    if threshold.end != math.inf:
-        parts.append(exact(threshold.end))
-    return "".join(parts)
-
-
 class Perfdata(NamedTuple):
     """One perfdata item; str() gives its wire form."""
 
@@ -71,7 +57,7 @@ class Perfdata(NamedTuple):
 
     def __str__(self) -> str:
         fields = [f"{quote_label(self.label)}={format_value(self.value)}{self.uom}",
-                  format_threshold(self.warn), format_threshold(self.crit),
+                  format_range(self.warn), format_range(self.crit),
                   format_value(self.minimum), format_value(self.maximum)]
         while fields and fields[-1] == "":
             fields.pop()

@@ -21,6 +21,7 @@ from typing import Iterable, Mapping, NamedTuple, Optional
 from nagiosplugin import Range
 
 from libcheck.errors import UsageError
+from libcheck.units import exact
 
 _MULTIPLIERS = {
     "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
@@ -62,24 +63,18 @@ def parse_range(text: str) -> Range:
 
 
 def format_range(threshold: Optional[Range]) -> str:
-    """A range as perfdata and status lines show it: integers without `.0`."""
+    """A range as perfdata and status lines show it (`10`, `10:`, `~:10`, `@10:20`), each
+    end exact: integers without `.0`, 1e-21 as 0.000000000000000000001."""
     if threshold is None:
         return ""
     parts = ["@" if threshold.invert else ""]
     if threshold.start == float("-inf"):
         parts.append("~:")
     elif threshold.start != 0 or threshold.end == float("inf"):
-        parts.append(f"{_plain(threshold.start)}:")
+        parts.append(f"{exact(threshold.start)}:")
     if threshold.end != float("inf"):
-        parts.append(_plain(threshold.end))
+        parts.append(exact(threshold.end))
     return "".join(parts)
-
-
-def _plain(number: float) -> str:
-    if float(number).is_integer():
-        return str(int(number))
-    text = f"{number:.12f}".rstrip("0").rstrip(".")
-    return text if text not in ("0", "-0") else f"{number:.20f}".rstrip("0")
 
 
 def violation(threshold: Range, value: float) -> str:
@@ -87,8 +82,8 @@ def violation(threshold: Range, value: float) -> str:
     if threshold.invert:
         return f"inside {format_range(Range._make((False, threshold.start, threshold.end)))}"
     if value > threshold.end:
-        return f"> {_plain(threshold.end)}"
-    return f"< {_plain(threshold.start)}"
+        return f"> {exact(threshold.end)}"
+    return f"< {exact(threshold.start)}"
 
 
 class LabelSpec(NamedTuple):
