@@ -22,6 +22,7 @@ from harness.icinga.environment import AWKWARD_NAME, inventory, write_awkward_no
 from harness.icinga.icinga2 import compiled_objects, errors_of, validate
 from harness.paths import CHECKS, ICINGA_CONF, NODE_URI
 
+from libcheck.inventory import object_name
 from libcheck.registry import CHECKS as REGISTERED
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
@@ -249,5 +250,5 @@ def test_inventory_output_compiles_with_the_examples(tmp_path):
     assert ("Service", "stopped01!vm-cpu") in objects
     # `!` is not allowed in object names; the domain name survives in vm_name,
     # with `$` doubled so that Icinga's macro resolution gives it back.
-    host = objects["Host", AWKWARD_NAME.replace("!", "_")]
+    host = objects["Host", object_name(AWKWARD_NAME)]
     assert host["vars"]["vm_name"] == AWKWARD_NAME.replace("$", "$$")

@@ -27,7 +27,9 @@ from harness.icinga.scenario import (
 )
 from harness.paths import NODE_URI
 
-AWKWARD_HOST = AWKWARD_NAME.replace("!", "_")
+from libcheck.inventory import object_name
+
+AWKWARD_HOST = object_name(AWKWARD_NAME)
 WEB_NICS = ("52:54:00:00:00:01", "52:54:00:00:00:02")
 
 EXPECTED_SERVICES = {
