@@ -15,7 +15,7 @@ threshold is shown with enough decimals to see it cross.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
 import nagiosplugin
 from nagiosplugin import Range
@@ -245,12 +245,14 @@ def judge(check_name: str, domain_name: str, ok_text: str, readings: Sequence[Re
 PERFDATA_BUDGET = 7 * 1024
 # What a value is counted at when the perfdata is planned, so that what is left
 # out depends on the domain's devices and the thresholds, never on the values:
-# a value with a maximum (a percentage) at the widest `format_value` writes it
-# (a small one takes ten decimals: 0.0000001234), any other at the width of a
-# rate to 999999.9999.
+# the widest `format_value` can write it. A value with a maximum (a percentage)
+# takes its whole digits and four decimals, or ten for a small one
+# (0.0000001234); any other is below 2**64 (what libvirt's counters hold, and
+# no rate of them is more), where a float with a fraction has at most 17
+# significant digits and a whole one is written as the integer it is.
 WIDEST_SMALL_VALUE = len("0.0000000001")
 NOMINAL_DECIMALS = 4
-NOMINAL_WIDTH = 11
+NOMINAL_WIDTH = len(str(2**64 - 1))
 # A device's name in a note is cut to this many characters.
 NAME_IN_NOTE = 40
 # How a note names devices of a kind (its plural adds an s).
@@ -325,24 +327,24 @@ def fit_perfdata(items: Sequence[PerfdataItem], budget: int) -> FittedPerfdata:
     threshold alone would pass it, those, the same way; then domain-wide
     labels, the last first.  Never part of a value.
     """
-    kept = {item.text: item for item in items}
+    kept = {id(item): item for item in items}
     planned = sum(item.planned_size for item in items)
     real = sum(item.size for item in items)
     taken = []
     for step in _steps(items):
         if max(planned, real) <= budget:
             break
-        dropped = tuple(item for item in step.items if item.text in kept)
+        dropped = tuple(item for item in step.items if id(item) in kept)
         for item in dropped:
-            del kept[item.text]
+            del kept[id(item)]
             planned -= item.planned_size
             real -= item.size
         if dropped:
             taken.append(step._replace(items=dropped))
-    return FittedPerfdata(tuple(sorted(kept)), _notes(taken))
+    return FittedPerfdata(tuple(sorted(item.text for item in kept.values())), _notes(taken))
 
 
-def _steps(items: Sequence[PerfdataItem]):
+def _steps(items: Sequence[PerfdataItem]) -> Iterator[Step]:
     """What may be left out, in the order it is."""
     per_device = [item for item in items if item.reading.device is not None]
     spare = [item for item in per_device if not item.judged]
@@ -367,8 +369,9 @@ def _notes(steps: Sequence[Step]) -> tuple[str, ...]:
     if ranked:
         patterns = [pattern for step in ranked
                     for pattern in sorted({item.reading.spec.pattern for item in step.items})]
+        stays = "" if any(step.judged for step in steps) else " (a label with a threshold stays)"
         notes.append(f"left out of the perfdata for every device, {WHY}: "
-                     f"{', '.join(patterns)} (a label with a threshold stays)")
+                     f"{', '.join(patterns)}{stays}")
     devices = [step for step in steps if step.device is not None]
     for judged in (False, True):
         for kind in dict.fromkeys(step.items[0].reading.spec.kind for step in devices):

@@ -14,6 +14,7 @@ Numbers may end in a unit suffix: k/K, M, G, T, P multiply by powers of
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from typing import Iterable, Mapping, NamedTuple, Optional
@@ -29,6 +30,8 @@ _MULTIPLIERS = {
 }
 _NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([kKMGTP]i?)?$")
 _LABEL = re.compile(r"^[^=\s]+$")
+# Digits enough for any float, and no exponent a command line can reach.
+_EXACT = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 def parse_number(text: str) -> float:
@@ -37,7 +40,9 @@ def parse_number(text: str) -> float:
     if not match or (match.group(2) == "ki"):
         raise UsageError(f"'{text}' is not a number (e.g. 80, 2.5, 100M, 1Gi)")
     digits, suffix = match.groups()
-    value = float(digits) * _MULTIPLIERS.get(suffix or "", 1)
+    # In decimal, so that 2.01k is 2010 and prints so, not 2009.9999999999998.
+    with decimal.localcontext(_EXACT):
+        value = float(decimal.Decimal(digits) * _MULTIPLIERS.get(suffix or "", 1))
     if not math.isfinite(value) or abs(value) > 1e300:
         raise UsageError(f"'{text}' is too large a number")
     return int(value) if value.is_integer() and abs(value) < 2**63 else value

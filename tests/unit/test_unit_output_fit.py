@@ -195,7 +195,7 @@ def test_the_whole_output_fits_nagios_at_every_verbosity(tmp_path, check_name, d
 def test_what_is_left_out_does_not_depend_on_the_values(tmp_path, check_name, domain):
     labels = [set(assert_fits(run(check_name, domain._replace(scale=scale),
                                   tmp_path / f"state-{scale}")))
-              for scale in (1e-6, 0.013, 1.0, 97.0)]
+              for scale in (1e-6, 0.013, 1.0, 10.0, 30.0, 97.0, 300.0, 1e6)]
     assert all(kept == labels[0] for kept in labels[1:])
 
 

@@ -135,6 +135,8 @@ def test_format_range_keeps_a_zero_start_with_open_end(text):
     ("@10:20", 15, "inside 10:20"),
     ("0.000000000000000000001", 1, "> 0.000000000000000000001"),
     ("0.1Mi:", 1, "< 104857.6"),
+    ("2.01k", 3000, "> 2010"),
+    ("1.07G", 2e9, "> 1070000000"),
     ("@~:5", 1, "inside ~:5"),
 ])
 def test_violation_says_which_side_was_crossed(text, value, words):
