@@ -41,6 +41,8 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 # O_NONBLOCK: opening a FIFO (or some devices) would otherwise wait for a peer.
 _EXISTING_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | _EXISTING_FLAGS
+# What open says of a name that is no file to open: a socket, a device without a driver.
+_UNOPENABLE = frozenset({errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP})
 
 
 class PrivateFileError(ValueError):
@@ -265,7 +267,9 @@ def acquire_lock(dir_fd: int, name: str, timeout: float,
     """
     deadline = clock() + timeout
     while True:
-        lock_fd = os.open(name, _LOCK_FLAGS, 0o600, dir_fd=dir_fd)
+        lock_fd = _open_lock(dir_fd, name)
+        if lock_fd is None:
+            continue
         if not _acquire(lock_fd, deadline, clock, sleep):
             os.close(lock_fd)
             return None
@@ -278,6 +282,21 @@ def acquire_lock(dir_fd: int, name: str, timeout: float,
             os.close(lock_fd)
             raise
         os.close(lock_fd)
+
+
+def _open_lock(dir_fd: int, name: str) -> Optional[int]:
+    """The lock file's descriptor; None after removing what stood at its name
+    and cannot be opened at all (a socket, a device without a driver)."""
+    try:
+        return os.open(name, _LOCK_FLAGS, 0o600, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno not in _UNOPENABLE:
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(os.lstat(name, dir_fd=dir_fd).st_mode):
+                raise
+            os.unlink(name, dir_fd=dir_fd)
+        return None
 
 
 def _acquire(lock_fd: int, deadline: float, clock: Callable[[], float],

@@ -157,13 +157,16 @@ def run_together(commands: list[list[str]], timeout: float = 60) -> list[CheckRu
     ready_read, ready_write = os.pipe()
     gate_read, gate_write = os.pipe()
     try:
-        processes = [subprocess.Popen([command[0], "-c", _AT_THE_GATE, str(ready_write),
-                                       str(gate_read), *command[1:]],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, pass_fds=(ready_write, gate_read))
-                     for command in commands]
-        os.close(ready_write)
-        os.close(gate_read)
+        try:
+            processes = [subprocess.Popen([command[0], "-c", _AT_THE_GATE, str(ready_write),
+                                           str(gate_read), *command[1:]],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, pass_fds=(ready_write, gate_read))
+                         for command in commands]
+        finally:
+            # Only the runs hold these ends now: a run that ends early closes its own.
+            os.close(ready_write)
+            os.close(gate_read)
         arrived = 0
         while arrived < len(commands) and os.read(ready_read, 1):
             arrived += 1
