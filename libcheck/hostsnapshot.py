@@ -63,7 +63,9 @@ from libcheck.samples import DomainSample, Group, HostPart
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
-MAX_DEVICES_BYTES = 256 * 1024 * 1024
+# A domain's entry is about a kilobyte (a few disks and interfaces): room for
+# tens of thousands of domains, and no more than a refresh can afford to parse.
+MAX_DEVICES_BYTES = 32 * 1024 * 1024
 _GENERATION = re.compile(r"g-(\d{1,18})")
 # The largest number `_GENERATION` holds; the next refresh starts again from 1.
 MAX_GENERATION = 10**18 - 1
@@ -416,6 +418,12 @@ class HostSnapshotStore:
                     follow_symlinks=False)
 
 
+def _shown_key(key: str) -> str:
+    """A device list's key as a note shows it: a UUID as it is, anything else
+    (it could be huge, or hold a newline) not at all."""
+    return key if Lookup.UUID in lookup_order(key) else "a domain"
+
+
 # -- files and directories ------------------------------------------------------
 
 def _load(dir_fd: int, name: str, limit: int) -> dict:
@@ -538,7 +546,7 @@ def _decoded_devices(data: Any) -> dict[str, tuple[str, Description]]:
     known = {}
     for uuid, entry in data.items():
         if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str):
-            raise ValueError(f"the entry of {uuid} is malformed")
+            raise ValueError(f"the entry of {_shown_key(uuid)} is malformed")
         known[uuid] = (entry[0], decode_description(entry[1]))
     return known
 
