@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import re
-import string
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.checknames import EXECUTABLES
 from harness.checkrun import CheckRun, parse_perfdata, run_check
 from harness.paths import CHECKS, REPO
+from harness.testnode import devices_node_xml, scsi_disk_names
 
 OUTPUT_LIMIT = 8192
 PERFDATA_BUDGET = 7 * 1024
@@ -29,37 +30,15 @@ UNBOUNDED = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); "
              "import libcheck.evaluation as e, libcheck.runtime as r; "
              "e.PERFDATA_BUDGET = r.OUTPUT_LIMIT = 10 ** 9; "
              "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
-CHECK_NAMES = ("check_vm_cpu", "check_vm_disk_io", "check_vm_nic", "check_vm_mem")
-
-NODE = """<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-    <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>16777216</memory>
-  <domain type='test'>
-    <name>big</name><uuid>6a1b3a0e-5b2c-4c2e-9d51-3f6c2b7d8e02</uuid>
-    <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>1048576</currentMemory>
-    <vcpu placement='static'>{vcpus}</vcpu><os><type arch='i686'>hvm</type></os>
-    <devices>{disks}{nics}<memballoon model='virtio'><stats period='2'/></memballoon></devices>
-  </domain>
-</node>
-"""
-
-
-def disk_names(count: int) -> list[str]:
-    letters = string.ascii_lowercase
-    return ([f"sd{letter}" for letter in letters]
-            + [f"sd{first}{second}" for first in letters for second in letters])[:count]
+CHECK_NAMES = EXECUTABLES
 
 
 @pytest.fixture(scope="module")
 def uri(tmp_path_factory) -> str:
-    disks = "".join(f"<disk type='file' device='disk'><source file='/guest/{name}.img'/>"
-                    f"<target dev='{name}' bus='scsi'/></disk>" for name in disk_names(DISKS))
-    nics = "".join(f"<interface type='network'><mac address='52:54:00:00:02:{index:02x}'/>"
-                   f"<source network='default'/><target dev='tap{index:04d}-5e6f7a8'/>"
-                   "</interface>" for index in range(NICS))
+    nics = [f"tap{index:04d}-5e6f7a8" for index in range(NICS)]
     path = tmp_path_factory.mktemp("node") / "big.xml"
-    path.write_text(NODE.format(vcpus=VCPUS, disks=disks, nics=nics))
+    path.write_text(devices_node_xml("big", "6a1b3a0e-5b2c-4c2e-9d51-3f6c2b7d8e02", VCPUS,
+                                     scsi_disk_names(DISKS), nics, bus="scsi"))
     return f"test://{path}"
 
 

@@ -14,24 +14,12 @@ from pathlib import Path
 import pytest
 from harness.checknames import EXECUTABLES
 from harness.checkrun import run_check
+from harness.testnode import devices_node_xml
 
 NAGIOS_OUTPUT_LIMIT = 8192
 # What Icinga 2's GraphiteWriter or Icinga Web's graphite module take apart.
 MANGLED = re.compile(r"[\s/\\.()\[\]$#]|::")
 CHECKS = EXECUTABLES
-
-NODE = """<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-    <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>16777216</memory>
-  <domain type='test'>
-    <name>vm</name><uuid>6a1b3a0e-5b2c-4c2e-9d51-3f6c2b7d8e01</uuid>
-    <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>1048576</currentMemory>
-    <vcpu placement='static'>{vcpus}</vcpu><os><type arch='i686'>hvm</type></os>
-    <devices>{disks}{nics}<memballoon model='virtio'><stats period='2'/></memballoon></devices>
-  </domain>
-</node>
-"""
 
 
 def disk_names(count: int) -> list[str]:
@@ -41,13 +29,9 @@ def disk_names(count: int) -> list[str]:
 def node(tmp_path: Path, disks: list[str], nics: list[str], vcpus: int = 2,
          name: str = "node.xml") -> str:
     """Write a node whose one domain `vm` has these disks and interfaces."""
-    disk_xml = "".join(f"<disk type='file' device='disk'><source file='/guest/{disk}.img'/>"
-                       f"<target dev='{disk}' bus='virtio'/></disk>" for disk in disks)
-    nic_xml = "".join(f"<interface type='network'><mac address='52:54:00:00:01:{index:02x}'/>"
-                      f"<source network='default'/><target dev='{nic}'/></interface>"
-                      for index, nic in enumerate(nics))
     path = tmp_path / name
-    path.write_text(NODE.format(vcpus=vcpus, disks=disk_xml, nics=nic_xml))
+    path.write_text(devices_node_xml("vm", "6a1b3a0e-5b2c-4c2e-9d51-3f6c2b7d8e01", vcpus,
+                                     disks, nics))
     return f"test://{path}"
 
 

@@ -12,13 +12,13 @@ values are, and the long output must say what was left out.
 from __future__ import annotations
 
 import io
-import string
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
 from harness.checkrun import parse_perfdata
 from harness.fakes import FakeClock, FakeConnection, FakeDomain
+from harness.testnode import scsi_disk_names
 
 from libcheck import cpu, disk, mem, nic
 from libcheck.clocks import Clocks
@@ -32,14 +32,6 @@ CHECKS = {"disk": disk.CHECK, "nic": nic.CHECK, "mem": mem.CHECK}
 VERBOSITY = ((), ("-v",), ("-vv",), ("-vvv",))
 # Linux allows interface names of 15 bytes (IFNAMSIZ); libvirt's taps are named so.
 LONGEST_NIC = 15
-
-
-def disk_names(count: int) -> list[str]:
-    """SCSI targets as libvirt names them: sda..sdz, sdaa..sdzz."""
-    letters = string.ascii_lowercase
-    singles = [f"sd{letter}" for letter in letters]
-    doubles = [f"sd{first}{second}" for first in letters for second in letters]
-    return (singles + doubles)[:count]
 
 
 def nic_names(count: int) -> list[str]:
@@ -60,7 +52,7 @@ def domain_xml(domain: Domain) -> str:
     """The domain description: its disks and interfaces, in order."""
     disks = "".join(f"<disk type='file' device='disk'><source file='/var/lib/images/{name}.qcow2'/>"
                     f"<target dev='{name}' bus='scsi'/></disk>"
-                    for name in disk_names(domain.disks))
+                    for name in scsi_disk_names(domain.disks))
     nics = "".join(f"<interface type='bridge'><mac address='52:54:00:00:{index // 256:02x}:"
                    f"{index % 256:02x}'/><source bridge='br0'/><target dev='{name}'/>"
                    f"</interface>" for index, name in enumerate(nic_names(domain.nics)))
@@ -92,7 +84,7 @@ def bulk_stats(domain: Domain, clock: FakeClock) -> Callable[[], dict]:
                            f"vcpu.{index}.wait": round(pace * share * 1.234e7),
                            f"vcpu.{index}.delay": round(pace * share * 2.345e6)})
         answer["block.count"] = domain.disks
-        for index, name in enumerate(disk_names(domain.disks)):
+        for index, name in enumerate(scsi_disk_names(domain.disks)):
             pace_of = pace * (index + 1.37)
             answer.update({f"block.{index}.{key}": value for key, value in {
                 "name": name, "path": f"/var/lib/images/{name}.qcow2",
