@@ -15,6 +15,8 @@ import hashlib
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from harness.testnode import node_xml
+
 UUID_PREFIX = "5a1b2c3d-4e5f-4a6b-8c7d-"
 
 
@@ -38,12 +40,6 @@ HOSTILE_NAMES = (
     "ünïcødé 日本", "vm \U0001f680", "long-" + "x" * 1000,
     uuid_of(0), "8",
 )
-
-_HEAD = """<node>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>
-    <active>2</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>16777216</memory>
-"""
 
 _DOMAIN = """  <domain type='test'>
     <name>{name}</name>
@@ -71,5 +67,5 @@ def write_hostile_node(path: Path, names: tuple[str, ...] = HOSTILE_NAMES) -> st
     domains = [_DOMAIN.format(name=xml_text(name), uuid=uuid_of(index), index=index,
                               high=index // 256, low=index % 256)
                for index, name in enumerate(names)]
-    path.write_text(_HEAD + "".join(domains) + "</node>\n", encoding="utf-8")
+    path.write_text(node_xml(domains), encoding="utf-8")
     return f"test://{path}"
