@@ -302,23 +302,21 @@ class FakeConnection:
         return self._lookup("id", domain_id, lambda domain: domain.ID() == domain_id)
 
     def domainListGetStats(self, domains: list, stats: int, flags: int = 0) -> list:
-        self.stats_flags.append((stats, flags))
-        if self.stats_failures:
-            failure = self.stats_failures.pop(0)
-            if failure is not None:
-                raise failure
-        stats = self.stats() if callable(self.stats) else self.stats
-        return [(domains[0], dict(stats))]
+        return [(domains[0], self._stats_answer(stats, flags))]
 
     def getAllDomainStats(self, stats: int, flags: int = 0) -> list:
         """Every domain, each with the one stats dict (as the host snapshot reads)."""
+        answer = self._stats_answer(stats, flags)
+        return [(domain, dict(answer)) for domain in self.domains]
+
+    def _stats_answer(self, stats: int, flags: int) -> dict:
+        """One bulk call's stats dict, after its recorded flags and planned failure."""
         self.stats_flags.append((stats, flags))
         if self.stats_failures:
             failure = self.stats_failures.pop(0)
             if failure is not None:
                 raise failure
-        answer = self.stats() if callable(self.stats) else self.stats
-        return [(domain, dict(answer)) for domain in self.domains]
+        return dict(self.stats() if callable(self.stats) else self.stats)
 
     def listAllDomains(self, flags: int = 0) -> list:
         return list(self.domains)
