@@ -69,9 +69,14 @@ class CheckRun:
         return self.lines[0].split(" | ", 1)[0]
 
     @property
-    def perfdata(self) -> dict[str, PerfItem]:
+    def perfdata_text(self) -> str:
+        """The perfdata as printed, after the first line's `|`."""
         first = self.lines[0]
-        return parse_perfdata(first.split(" | ", 1)[1]) if " | " in first else {}
+        return first.split(" | ", 1)[1] if " | " in first else ""
+
+    @property
+    def perfdata(self) -> dict[str, PerfItem]:
+        return parse_perfdata(self.perfdata_text) if self.perfdata_text else {}
 
 
 def run_check(check: str, *args: str, state_dir: Path, timeout: float = 30,

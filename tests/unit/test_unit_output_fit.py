@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
-from harness.checkrun import parse_perfdata
+from harness.checkrun import CheckRun, parse_perfdata
 from harness.fakes import FakeClock, FakeConnection, FakeDomain
 from harness.testnode import scsi_disk_names
 
@@ -109,27 +109,7 @@ def bulk_stats(domain: Domain, clock: FakeClock) -> Callable[[], dict]:
     return stats
 
 
-class Output(NamedTuple):
-    """What one run printed and returned."""
-
-    code: int
-    text: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.text.splitlines()
-
-    @property
-    def perfdata_text(self) -> str:
-        first = self.lines[0]
-        return first.split(" | ", 1)[1] if " | " in first else ""
-
-    @property
-    def status(self) -> str:
-        return self.lines[0].split(" | ", 1)[0]
-
-
-def run(check_name: str, domain: Domain, state_dir: Path, *argv: str) -> Output:
+def run(check_name: str, domain: Domain, state_dir: Path, *argv: str) -> CheckRun:
     """One run of a check on the domain, through the checks' whole way."""
     clock = FakeClock()
     fake = FakeDomain()
@@ -142,7 +122,7 @@ def run(check_name: str, domain: Domain, state_dir: Path, *argv: str) -> Output:
                sleep=clock.sleep, clocks=Clocks(clock.time, clock.monotonic))(
         ["-d", "vm1", "--state-dir", str(state_dir), "--balloon-max-age", "0", *argv]
         if check_name == "mem" else ["-d", "vm1", "--state-dir", str(state_dir), *argv])
-    return Output(code, stream.getvalue())
+    return CheckRun(code, stream.getvalue(), "")
 
 
 def _check(check_name: str, state_dir: Path):
@@ -154,11 +134,11 @@ def _check(check_name: str, state_dir: Path):
     return cpu.CpuCheck(schedstats_switch=switch)
 
 
-def assert_fits(output: Output) -> dict:
+def assert_fits(output: CheckRun) -> dict:
     """The bound and the wholeness of every item; the parsed perfdata."""
-    assert len(output.text.encode("utf-8")) <= OUTPUT_LIMIT, output.text[:300]
+    assert len(output.stdout.encode("utf-8")) <= OUTPUT_LIMIT, output.stdout[:300]
     assert len(output.perfdata_text.encode("utf-8")) + 1 <= PERFDATA_BUDGET
-    assert "Traceback" not in output.text and "internal error" not in output.text
+    assert "Traceback" not in output.stdout and "internal error" not in output.stdout
     items = parse_perfdata(output.perfdata_text)
     assert len(items) == len(output.perfdata_text.split()), "an item was cut"
     return items
@@ -177,7 +157,7 @@ SWEEP = ([("cpu", Domain(vcpus=count)) for count in (1, 2, 16, 64, 80, 96, 128, 
 def test_the_whole_output_fits_nagios_at_every_verbosity(tmp_path, check_name, domain):
     for verbosity in VERBOSITY:
         output = run(check_name, domain, tmp_path / "state", *verbosity)
-        assert output.code == 0, output.lines[0]
+        assert output.returncode == 0, output.lines[0]
         items = assert_fits(output)
         assert items, output.lines[0]
 
@@ -219,7 +199,7 @@ def test_a_label_with_a_threshold_stays(tmp_path, check_name, domain, label, opt
 
 def test_a_generic_threshold_on_every_vcpu_keeps_the_bound_and_still_judges(tmp_path):
     output = run("cpu", Domain(vcpus=512), tmp_path / "state", "-w", "vcpu_usage=10")
-    assert output.code == 1
+    assert output.returncode == 1
     assert_fits(output)
     assert "(+" in output.status
     assert any("threshold" in line for line in output.lines[1:]
@@ -258,7 +238,8 @@ def test_a_status_text_longer_than_nagios_keeps_is_cut_and_the_perfdata_stays_wh
 
 def test_a_usage_error_that_echoes_a_huge_option_is_one_bounded_line(tmp_path):
     output = run("nic", Domain(), tmp_path / "state", "-w", "y" * 20000 + "=1")
-    assert output.code == 3
+    assert output.returncode == 3
     assert len(output.lines) == 1
-    assert len(output.text.encode("utf-8")) <= OUTPUT_LIMIT
-    assert output.lines[0].startswith("VM_NIC UNKNOWN - -w 'yyy") and output.text.endswith("...\n")
+    assert len(output.stdout.encode("utf-8")) <= OUTPUT_LIMIT
+    assert output.lines[0].startswith("VM_NIC UNKNOWN - -w 'yyy")
+    assert output.stdout.endswith("...\n")
