@@ -15,7 +15,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
-from harness.icinga.daemon import ICINGA2, IcingaDaemon
+from harness.icinga.daemon import ICINGA2, IcingaDaemon, api_checker_and_log
 
 API_USER = "check-vm-cluster"
 
@@ -37,16 +37,7 @@ object ApiListener "api" {{
 	accept_config = true
 	accept_commands = true
 }}
-object ApiUser "{API_USER}" {{
-	password = "{password}"
-	permissions = [ "*" ]
-}}
-object CheckerComponent "checker" {{ }}
-object FileLogger "main-log" {{
-	severity = "information"
-	path = LogDir + "/icinga2.log"
-}}
-object IcingaApplication "app" {{
+{api_checker_and_log(API_USER, password)}object IcingaApplication "app" {{
 	vars.vm_state_dir = "{state_dir}"
 }}
 

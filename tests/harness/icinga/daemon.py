@@ -78,6 +78,22 @@ def output_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def api_checker_and_log(api_user: str, password: str) -> str:
+    """Config text every node of the tiers holds: its API user, the checker and a
+    log file in its LogDir."""
+    return f"""\
+object ApiUser "{api_user}" {{
+	password = "{password}"
+	permissions = [ "*" ]
+}}
+object CheckerComponent "checker" {{ }}
+object FileLogger "main-log" {{
+	severity = "information"
+	path = LogDir + "/icinga2.log"
+}}
+"""
+
+
 class IcingaDaemon:
     """One `icinga2 daemon` under `root`, its API on 127.0.0.1:`api_port` for `api_user`."""
 

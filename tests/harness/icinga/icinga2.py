@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.paths import CHECKS, ICINGA_CONF
 
-from .daemon import ICINGA2, Dirs, IcingaDaemon, run_as_me
+from .daemon import ICINGA2, Dirs, IcingaDaemon, api_checker_and_log, run_as_me
 from .environment import daemon_environment
 
 
@@ -121,16 +121,7 @@ object ApiListener "api" {{
 	bind_host = "127.0.0.1"
 	bind_port = "{api_port}"
 }}
-object ApiUser "check-vm-test" {{
-	password = "{password}"
-	permissions = [ "*" ]
-}}
-object CheckerComponent "checker" {{ }}
-object FileLogger "main-log" {{
-	severity = "information"
-	path = LogDir + "/icinga2.log"
-}}
-{writers}
+{api_checker_and_log(IcingaDaemon.api_user, password)}{writers}
 include <itl>
 include "{ICINGA_CONF / 'commands.conf'}"
 include "{ICINGA_CONF / 'templates.conf'}"
