@@ -352,10 +352,12 @@ def _steps(items: Sequence[PerfdataItem]) -> Iterator[Step]:
         yield Step(tuple(item for item in spare if item.reading.spec.spare == rank),
                    rank=rank)
     for judged in (False, True):
-        for device in reversed(list(dict.fromkeys(item.reading.device for item in per_device
-                                                  if item.judged == judged))):
-            yield Step(tuple(item for item in per_device if item.reading.device == device
-                             and item.judged == judged), judged, device=device)
+        by_device: dict[str, list[PerfdataItem]] = {}
+        for item in per_device:
+            if item.judged == judged:
+                by_device.setdefault(item.reading.device or "", []).append(item)
+        for device, of_device in reversed(by_device.items()):
+            yield Step(tuple(of_device), judged, device=device)
     for judged in (False, True):
         for item in reversed([item for item in items if item.reading.device is None
                               and item.judged == judged]):
