@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
 
+from libcheck.samples import MAX_C_INT, MAX_COUNTER
+
 if TYPE_CHECKING:  # typing has TypeGuard from Python 3.10 on; only mypy reads it here
     from typing import TypeGuard
 
@@ -41,8 +43,6 @@ DOMAIN_GROUP = ""
 STEP_TOLERANCE_SECONDS = 2.0
 STEP_TOLERANCE_FRACTION = 0.01
 _LONGEST_BOOT_ID = 64
-COUNTER_LIMIT = 2**64  # libvirt's counters are unsigned 64-bit integers
-DOMAIN_ID_LIMIT = 2**31  # a libvirt domain ID is a C int, -1 (inactive) stored as None
 
 Counters = Mapping[str, Mapping[str, float]]
 
@@ -118,7 +118,8 @@ def _is_boot_id(value: Any) -> bool:
 
 def _require_domain_id_in_range(domain_id: Optional[int]) -> None:
     # Times are judged by BaselinePolicy, which knows now on each clock.
-    if domain_id is not None and not 0 <= domain_id < DOMAIN_ID_LIMIT:
+    # -1 (inactive) is stored as None.
+    if domain_id is not None and not 0 <= domain_id <= MAX_C_INT:
         raise UnusableSnapshot("a domain ID is out of range")
 
 
@@ -143,7 +144,7 @@ def _counter(value: float) -> int:
         raise UnusableSnapshot("a counter is not a whole number")
     if value < 0:
         raise UnusableSnapshot("a counter is negative")
-    if value >= COUNTER_LIMIT:
+    if value > MAX_COUNTER:
         raise UnusableSnapshot("a counter is beyond 64 bits")
     return int(value)
 

@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from libcheck.discovery import Description, Devices, DiskDevice, NicDevice
 from libcheck.samples import (
+    MAX_C_INT,
+    MAX_COUNTER,
     CpuSample,
     DiskSample,
     DomainIdentity,
@@ -27,10 +29,6 @@ from libcheck.samples import (
 
 Decoder = Callable[[Any], Any]
 
-# libvirt's counters and sizes are unsigned 64-bit integers.
-MAX_COUNTER = 2**64 - 1
-# Domain IDs, state reasons and the balloon's stats period are C ints in libvirt.
-MAX_INT32 = 2**31 - 1
 # libvirt's remote protocol carries at most 16384 vCPUs of one domain
 # (REMOTE_VCPUINFO_MAX): no domain a check can read has more.
 MAX_VCPUS = 16384
@@ -89,7 +87,7 @@ def _bounded(maximum: int, what: str) -> Decoder:
 
 
 _counter = _bounded(MAX_COUNTER, "a counter")
-_int32 = _bounded(MAX_INT32, "a number")
+_int32 = _bounded(MAX_C_INT, "a number")
 
 
 def _number(value: Any) -> float:

@@ -13,6 +13,10 @@ from typing import Mapping, NamedTuple, Optional
 
 from libcheck.discovery import Description
 
+# libvirt's counters and sizes are unsigned 64-bit integers.
+MAX_COUNTER = 2**64 - 1
+# Domain IDs, state reasons and the balloon's stats period are C ints in libvirt.
+MAX_C_INT = 2**31 - 1
 # A shared, read-only empty mapping: a safe default for a field.
 _EMPTY: Mapping[str, int] = MappingProxyType({})
 

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libcheck.rates import (
-    COUNTER_LIMIT,
     BaselinePolicy,
     Snapshot,
     UnusableSnapshot,
     group_rates,
     interval,
 )
+from libcheck.samples import MAX_COUNTER
 
 NOW = 1_700_000_000.0
 BOOT_NOW = 10_000.0
@@ -108,7 +108,7 @@ def test_from_json_reads_nan_from_a_real_json_text_as_wrong():
 @pytest.mark.parametrize(("value", "why"), [
     (-1, "a counter is negative"), (-10**17, "a counter is negative"),
     (-0.5, "a counter is not a whole number"), (0.5, "a counter is not a whole number"),
-    (COUNTER_LIMIT, "a counter is beyond 64 bits"), (10**400, "a counter is beyond 64 bits"),
+    (MAX_COUNTER + 1, "a counter is beyond 64 bits"), (10**400, "a counter is beyond 64 bits"),
     (1e300, "a counter is beyond 64 bits"),
 ], ids=["-1", "-1e17", "-0.5", "0.5", "2**64", "10**400", "1e300"])
 def test_from_json_refuses_a_counter_out_of_its_range(value, why):
@@ -118,7 +118,7 @@ def test_from_json_refuses_a_counter_out_of_its_range(value, why):
     assert str(refused.value) == why  # never the file's own names
 
 
-@pytest.mark.parametrize("value", [0, 1, COUNTER_LIMIT - 1, 1e9, float(2**60)])
+@pytest.mark.parametrize("value", [0, 1, MAX_COUNTER, 1e9, float(2**60)])
 def test_from_json_reads_every_counter_in_range_as_a_whole_number(value):
     restored = Snapshot.from_json({**_GOOD, "counters": {"vda": {"rd_bytes": value}}})
     assert restored.counters["vda"]["rd_bytes"] == value
