@@ -41,6 +41,18 @@ def run(args, timeout=60, check=True, **kwargs):
     return result
 
 
+def stop_process(process, timeout):
+    """Terminate a process we started, by its PID; kill it if it does not exit in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 def check_machine():
     """Raise TierUnavailable unless this is a root Debian host with tun and tools."""
     if os.geteuid() != 0:

@@ -25,7 +25,7 @@ import libvirt
 from harness.polling import poll
 
 from .guestimage import CACHE_DIR, prune
-from .host import CommandFailed, TierUnavailable, run
+from .host import CommandFailed, TierUnavailable, run, stop_process
 
 URI = "qemu:///system"
 NETNS = "check_vm-realvm"
@@ -123,14 +123,7 @@ class Daemon:
 
     def stop(self, timeout=20):
         """Terminate the daemon by PID; kill it if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        stop_process(self.process, timeout)
 
     def log_tail(self, lines=5):
         """Return the last lines of the daemon's log as one string."""

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from harness.polling import poll
 
-from .host import CommandFailed, ensure_packages, run
+from .host import CommandFailed, ensure_packages, run, stop_process
 
 PACKAGES = ("openssh-server", "openssh-client")
 SSHD = "/usr/sbin/sshd"
@@ -108,14 +108,7 @@ class Sshd:
 
     def stop(self) -> None:
         """Terminate sshd by its PID; kill it if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process, STOP_TIMEOUT)
 
     def ssh_uri(self, driver_path: str = "/system") -> str:
         """The qemu+ssh:// URI of the tier's libvirtd through this sshd."""
