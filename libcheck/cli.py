@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Optional, Sequence
 from libcheck import __version__
 from libcheck.errors import UsageError
 from libcheck.evaluation import UNMEASURED_OPTION
+from libcheck.hostcheckbase import HostCheck
 from libcheck.policy import CASE_WORDS, DEFAULTS, STATE_NAMES
 from libcheck.state import default_state_dir
 from libcheck.thresholds import LabelSpec
@@ -130,10 +131,24 @@ def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
                  add_options: Optional[Callable[[argparse.ArgumentParser], None]] = None
                  ) -> argparse.ArgumentParser:
     """The parser of one check: the common options, then the check's own."""
-    parser = _Parser(prog=prog, description=description, epilog=labels_table(specs),
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _new_parser(prog, description, specs)
     parser.add_argument("-d", "--domain", required=True, type=domain_reference,
                         help="the domain (VM) to check: name, UUID or numeric ID")
+    _add_common_options(parser)
+    _add_state_options(parser)
+    _add_policy_options(parser)
+    if add_options:
+        add_options(parser)
+    return parser
+
+
+def _new_parser(prog: str, description: str, specs: Sequence[LabelSpec]) -> _Parser:
+    return _Parser(prog=prog, description=description, epilog=labels_table(specs),
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--connect, the thresholds, the time limit, -v and -V: every check's."""
     parser.add_argument("--connect", metavar="URI", default=default_uri(),
                         help="libvirt URI, opened read-only (default: $LIBVIRT_DEFAULT_URI, "
                              "else qemu:///system; remote URIs such as "
@@ -154,24 +169,30 @@ def build_parser(prog: str, description: str, specs: Sequence[LabelSpec],
                         help="more output: -v lists every value, -vv adds how it was "
                              "measured, -vvv adds tracebacks of internal errors")
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    _add_state_options(parser)
-    _add_policy_options(parser)
-    if add_options:
-        add_options(parser)
-    return parser
 
 
 def check_parser(check) -> argparse.ArgumentParser:
     """The parser of one check definition (a module's CHECK): what its executable parses."""
+    if isinstance(check, HostCheck):
+        return host_check_parser(check)
     return build_parser(f"check_vm_{check.name}", check.description, check.specs,
                         check.add_options)
 
 
+def host_check_parser(check) -> argparse.ArgumentParser:
+    """The parser of a check of a hypervisor (a HostCheck): no domain, no
+    baselines; the snapshot's options where the check is served by it."""
+    parser = _new_parser(f"check_vm_{check.name}", check.description, check.specs)
+    _add_common_options(parser)
+    if check.uses_snapshot:
+        _add_state_dir_option(parser)
+        _add_snapshot_option(parser)
+    check.add_options(parser)
+    return parser
+
+
 def _add_state_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", metavar="DIR", default=None,
-                        help="where the previous counters are kept (default: "
-                             "/var/lib/check_vm for root, else "
-                             "$XDG_STATE_HOME/check_vm or ~/.local/state/check_vm)")
+    _add_state_dir_option(parser)
     parser.add_argument("--max-age", type=duration, default=DEFAULT_MAX_AGE, metavar="SECONDS",
                         help="a previous sample older than this is stale and not used "
                              "(default: 3600)")
@@ -179,6 +200,17 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="pause between two samples when no previous sample is usable "
                              "(default: 1.5, or a quarter of --timeout when that is less)")
+    _add_snapshot_option(parser)
+
+
+def _add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", metavar="DIR", default=None,
+                        help="where the previous counters are kept (default: "
+                             "/var/lib/check_vm for root, else "
+                             "$XDG_STATE_HOME/check_vm or ~/.local/state/check_vm)")
+
+
+def _add_snapshot_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot-max-age", type=duration_or_zero,
                         default=DEFAULT_SNAPSHOT_MAX_AGE, metavar="SECONDS",
                         help="serve the check from the host snapshot, one read of every "
@@ -215,6 +247,18 @@ def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> arg
                          f"than half of --timeout ({options.timeout:g} s)")
     options.verbose = min(options.verbose, 3)
     if options.state_dir is None:
+        options.state_dir = default_state_dir()
+    return options
+
+
+def parse_host(parser: argparse.ArgumentParser,
+               argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """Parse and cross-check the options of a check of a hypervisor."""
+    refuse_bytes_that_are_not_text(parser, list(sys.argv[1:] if argv is None else argv))
+    options = parser.parse_args(argv)
+    refuse_defaults_that_are_not_text(parser, options)
+    options.verbose = min(options.verbose, 3)
+    if getattr(options, "state_dir", "") is None:
         options.state_dir = default_state_dir()
     return options
 

@@ -1,5 +1,8 @@
 """Entry points of the executables: `check_vm_<name>` for every registered check.
 
+A check of one VM runs through `runtime`, a check of a hypervisor through
+`hostruntime`.
+
 Each entry point imports only its own check module, so a run loads nothing
 it does not use.  The functions are made on demand from the registry
 (`from libcheck.commands import check_vm_cpu` works for every check).
@@ -14,7 +17,12 @@ from libcheck import registry, runtime
 
 def run(executable: str) -> NoReturn:
     """Run the check whose executable this is, with sys.argv, and exit with its state."""
-    runtime.main(registry.by_name(executable).load())
+    entry = registry.by_name(executable)
+    if entry.scope == registry.HOST_SCOPE:
+        from libcheck import hostruntime
+
+        hostruntime.main(entry.load())
+    runtime.main(entry.load())
 
 
 def __getattr__(attribute: str) -> Callable[[], NoReturn]:

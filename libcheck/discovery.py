@@ -57,6 +57,12 @@ def parse_devices(xml: str) -> Devices:
     return _devices(parse_xml(xml))
 
 
+def parse_pool_target(xml: str) -> tuple[Optional[str], Optional[str]]:
+    """A storage pool's type and target path from its XML (None where absent)."""
+    root = parse_xml(xml)
+    return root.get("type"), root.findtext("target/path")
+
+
 def parse_xml(xml: str):
     """The root element of a domain XML; ValueError when it is not well formed."""
     from lxml import etree

@@ -26,6 +26,7 @@ from libcheck.perfdata import Perfdata, format_value
 from libcheck.thresholds import (
     DISK_KIND,
     NIC_KIND,
+    POOL_KIND,
     VCPU_KIND,
     LabelSpec,
     Target,
@@ -256,7 +257,7 @@ NOMINAL_WIDTH = len(str(2**64 - 1))
 # A device's name in a note is cut to this many characters.
 NAME_IN_NOTE = 40
 # How a note names devices of a kind (its plural adds an s).
-DEVICE_NOUNS = {VCPU_KIND: "vCPU", DISK_KIND: "disk", NIC_KIND: "interface"}
+DEVICE_NOUNS = {VCPU_KIND: "vCPU", DISK_KIND: "disk", NIC_KIND: "interface", POOL_KIND: "pool"}
 WHY = "to stay within Nagios' 8 KiB of plugin output"
 
 

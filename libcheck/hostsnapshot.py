@@ -12,6 +12,9 @@ In the state directory (opened as the state store opens it):
             i-<ID>                a hard link to it, for a lookup by ID
             devices               every domain's device signature and
                                   description, for the next refresh only
+            host                  the hypervisor's summary: every domain's
+                                  state and autostart, the host's CPUs and
+                                  memory (check_vm_host reads only this)
 
 A refresh builds `.building-<pid>`, renames it to `g-<n>`, then replaces
 `current` by a rename: a reader sees one whole generation or the other, and a
@@ -57,8 +60,8 @@ from libcheck.privatefiles import (
     reason,
     replace_private_file,
 )
-from libcheck.samplecodec import decode_description, decode_sample, encode
-from libcheck.samples import DomainSample, Group, HostPart
+from libcheck.samplecodec import decode_description, decode_sample, decode_summary, encode
+from libcheck.samples import Group, HostPart, HostRead, HostSummary
 
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
@@ -66,6 +69,8 @@ MAX_CURRENT_BYTES = 64 * 1024
 # A domain's entry is about a kilobyte (a few disks and interfaces): room for
 # tens of thousands of domains, and no more than a refresh can afford to parse.
 MAX_DEVICES_BYTES = 32 * 1024 * 1024
+# A domain's row in the summary is about 300 bytes: room for libvirt's 16384.
+MAX_SUMMARY_BYTES = 16 * 1024 * 1024
 _GENERATION = re.compile(r"g-(\d{1,18})")
 # The largest number `_GENERATION` holds; the next refresh starts again from 1.
 MAX_GENERATION = 10**18 - 1
@@ -78,7 +83,7 @@ _SET_ASIDE = re.compile(r"\.hostsnap-[0-9a-f]{32}\.discarded-\d+-\d+")
 _PRUNED = ".pruned-snapshots"
 
 KnownDevices = Mapping[str, tuple[str, Description]]
-ReadHost = Callable[[KnownDevices], list[HostPart]]
+ReadHost = Callable[[KnownDevices], HostRead]
 
 
 class Generation(NamedTuple):
@@ -132,10 +137,12 @@ def lookup_keys(reference: str) -> list[str]:
 
 
 class HostParts:
-    """The parts of one read, in memory: what a refresh hands its own run,
-    whether or not it could be saved."""
+    """The parts and the summary of one read, in memory: what a refresh hands
+    its own run, whether or not it could be saved."""
 
-    def __init__(self, parts: Iterable[HostPart]) -> None:
+    def __init__(self, parts: Iterable[HostPart],
+                 summary: Optional[HostSummary] = None) -> None:
+        self.summary = summary
         self._by_key: dict[str, HostPart] = {}
         for part in parts:
             for key in _keys_of(part):
@@ -189,6 +196,14 @@ class HostSnapshotStore:
                 return None
             generation = self._current(top_fd)
             return self._find_in(top_fd, generation, reference) if generation else None
+
+    def summary(self) -> Optional[HostSummary]:
+        """The newest generation's summary of the hypervisor, or None."""
+        with self._directory() as top_fd:
+            if top_fd is None:
+                return None
+            generation = self._current(top_fd)
+            return self._summary_in(top_fd, generation) if generation else None
 
     def latest(self) -> Optional[Generation]:
         """The newest published generation, or None."""
@@ -259,23 +274,45 @@ class HostSnapshotStore:
         finally:
             os.close(gen_fd)
 
+    def _summary_in(self, top_fd: int, generation: Generation) -> Optional[HostSummary]:
+        try:
+            gen_fd = open_private_subdirectory(top_fd, generation.name)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as problem:
+            self.note(f"host snapshot discarded: its newest generation: {reason(problem)}")
+            return None
+        try:
+            data = self._read_json(gen_fd, "host", MAX_SUMMARY_BYTES, "the host's summary")
+        finally:
+            os.close(gen_fd)
+        if data is None:
+            return None
+        try:
+            summary = decode_summary(data.get("summary"))
+            self._check_times(summary.boot_time, summary.boot_id, summary.wall_time)
+        except (ValueError, TypeError) as problem:
+            self.note(f"host snapshot discarded: the host's summary: {problem}")
+            return None
+        return summary
+
     def _decoded_part(self, data: dict) -> Optional[HostPart]:
         try:
             description = data.get("description")
             part = HostPart(decode_sample(data.get("sample")),
                             None if description is None else decode_description(description),
                             None, _checked_groups(data.get("missing", [])))
-            self._check_sample_times(part.sample)
+            self._check_times(part.sample.boot_time, part.sample.boot_id, part.sample.wall_time)
         except (ValueError, TypeError) as problem:
             self.note(f"host snapshot discarded: a domain's part: {problem}")
             return None
         return part
 
-    def _check_sample_times(self, sample: DomainSample) -> None:
+    def _check_times(self, boot_time: float, boot_id: Optional[str], wall_time: float) -> None:
         """ValueError for a sample timed after now on either clock."""
-        if self._after_now(sample.boot_time, sample.boot_id):
+        if self._after_now(boot_time, boot_id):
             raise ValueError("its sample is timed after now")
-        if sample.wall_time > self._clocks.wall():
+        if wall_time > self._clocks.wall():
             raise ValueError("its sample is dated after now")
 
     def _read_json(self, dir_fd: int, name: str, limit: int, what: str) -> Optional[dict]:
@@ -336,12 +373,12 @@ class HostSnapshotStore:
             previous = self._current(top_fd) if top_fd is not None else None
             known = self._known_devices(top_fd, previous) if top_fd is not None and previous else {}
             started, boot = self._clocks.boot_time(), self._clocks.boot()
-            parts = read_host(known)
+            read = read_host(known)
             if top_fd is not None:
-                self._publish(top_fd, parts, Generation(
+                self._publish(top_fd, read, Generation(
                     _next_number(top_fd, previous), started, boot), previous)
                 _maybe_prune_snapshots(state_fd, self._stem)
-            return HostParts(parts)
+            return HostParts(read.parts, read.summary)
         finally:
             if top_fd is not None:
                 os.close(top_fd)
@@ -374,13 +411,13 @@ class HostSnapshotStore:
             self.note(f"host snapshot discarded: the device list: {problem}")
             return {}
 
-    def _publish(self, top_fd: int, parts: list[HostPart], generation: Generation,
+    def _publish(self, top_fd: int, read: HostRead, generation: Generation,
                  previous: Optional[Generation]) -> None:
         """Write the generation, then point `current` at it; a failure is a note."""
         building = f".building-{os.getpid()}"
         try:
             _remove_leftovers(top_fd, keep=previous)
-            self._write_generation(top_fd, building, parts)
+            self._write_generation(top_fd, building, read)
             os.rename(building, generation.name, src_dir_fd=top_fd, dst_dir_fd=top_fd)
             replace_private_file(top_fd, "current", _json_bytes(self._index(generation)))
         except OSError as error:
@@ -396,15 +433,17 @@ class HostSnapshotStore:
     def _framed(self, **fields) -> dict[str, Any]:
         return {"format": SNAPSHOT_FORMAT, "uri": self.uri, **fields}
 
-    def _write_generation(self, top_fd: int, name: str, parts: list[HostPart]) -> None:
+    def _write_generation(self, top_fd: int, name: str, read: HostRead) -> None:
         os.mkdir(name, 0o700, dir_fd=top_fd)
         gen_fd = os.open(name, DIRECTORY_FLAGS, dir_fd=top_fd)
         try:
-            for part in parts:
+            for part in read.parts:
                 self._write_part(gen_fd, part)
             create_private_file(gen_fd, "devices", _json_bytes(self._framed(devices={
                 part.sample.identity.uuid: [part.signature, encode(part.description)]
-                for part in parts if part.description is not None})))
+                for part in read.parts if part.description is not None})))
+            create_private_file(gen_fd, "host", _json_bytes(self._framed(
+                summary=encode(read.summary))))
         finally:
             os.close(gen_fd)
 

@@ -22,7 +22,13 @@ import libvirt
 from libcheck.bulkstats import device_signature, required, with_balloon_config
 from libcheck.bulkstats import known as _known
 from libcheck.clocks import boot_clock, boot_id
-from libcheck.discovery import Description, DiskDevice, NicDevice, parse_description
+from libcheck.discovery import (
+    Description,
+    DiskDevice,
+    NicDevice,
+    parse_description,
+    parse_pool_target,
+)
 from libcheck.domainref import Lookup, lookup_order
 from libcheck.errors import (
     ConnectionFailed,
@@ -30,17 +36,24 @@ from libcheck.errors import (
     DomainVanished,
     LibvirtFailure,
 )
+from libcheck.reasons import Paused
 from libcheck.samples import (
     ALL_GROUPS,
     CpuSample,
+    DiskError,
     DiskSample,
     DomainIdentity,
     DomainSample,
     DomainState,
     Group,
+    HostDomain,
     HostPart,
+    HostRead,
+    HostSummary,
     MemorySample,
     NicSample,
+    NodeSample,
+    PoolSample,
     VcpuSample,
 )
 from libcheck.statsgroups import (
@@ -53,7 +66,13 @@ from libcheck.statsgroups import (
 )
 
 _NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
+# What the hypervisor's summary needs of every domain, read alone (without
+# the host snapshot): the state, vCPUs and memory.
+_SUMMARY_FLAGS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU
+                  | libvirt.VIR_DOMAIN_STATS_BALLOON)
 T = TypeVar("T")
+# listAllDomains' filter for the domains marked to start with the host.
+_AUTOSTART = libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART
 
 
 def _stats_flags(groups: frozenset[Group]) -> int:
@@ -216,6 +235,37 @@ class Inspector:
         with _translated("reading the host name"):
             return self._connection.getHostname()
 
+    def pools(self, volumes: bool) -> list[PoolSample]:
+        """Every storage pool, active or not, and with `volumes` the sum of
+        each active pool's volume capacities (a volume's numbers are fresh:
+        libvirt refreshes a volume when asked for its info)."""
+        with _translated("listing the storage pools"):
+            pools = self._connection.listAllStoragePools(0)
+        samples = []
+        for pool in pools:
+            with contextlib.suppress(_PoolVanished):
+                samples.append(self._pool(pool, volumes))
+        return sorted(samples, key=lambda sample: sample.name)
+
+    def _pool(self, pool: libvirt.virStoragePool, volumes: bool) -> PoolSample:
+        name = pool.name()
+        with _pool_call(name, "reading its size"):
+            state, capacity, allocation, available = pool.info()
+        with _pool_call(name, "reading its XML"):
+            xml = pool.XMLDesc(0)
+        try:
+            pool_type, target = parse_pool_target(xml)
+        except ValueError:
+            raise LibvirtFailure(f"libvirt answered with an XML of storage pool '{name}' "
+                                 "that is not well formed") from None
+        count = total = None
+        if volumes and state == _POOL_RUNNING:
+            with _pool_call(name, "reading its volumes"):
+                capacities = [volume.info()[1] for volume in pool.listAllVolumes(0)]
+            count, total = len(capacities), sum(capacities)
+        return PoolSample(name, int(state), pool_type, target, int(capacity),
+                          int(allocation), int(available), count, total)
+
     def find(self, reference: str) -> libvirt.virDomain:
         """Look a domain up by name, UUID or numeric ID, in the likeliest order."""
         for lookup in self._lookups_for(reference):
@@ -258,8 +308,9 @@ class Inspector:
         description = self._describe(domain) if groups & DESCRIBED_GROUPS else None
         return self._read_sample(domain, identity, groups, stats, moment, description)
 
-    def sample_host(self, known: Mapping[str, tuple[str, Description]]) -> list[HostPart]:
-        """Every domain of the connection with the refreshed groups, from one bulk call.
+    def sample_host(self, known: Mapping[str, tuple[str, Description]]) -> HostRead:
+        """Every domain of the connection with the refreshed groups, from one
+        bulk call, and the hypervisor's summary of the same read.
 
         `known` maps a domain's UUID to the (signature, description) of an
         earlier read: a domain whose device list in the statistics still
@@ -276,7 +327,67 @@ class Inspector:
         for domain, stats in records:
             with contextlib.suppress(DomainVanished):
                 parts.append(self._host_part(domain, stats, moment, known))
-        return parts
+        return HostRead(parts, self._summary(records, parts, moment))
+
+    def host_summary(self) -> HostSummary:
+        """Every domain's state, autostart, vCPUs and memory, and the host's
+        CPUs and memory: what check_vm_host judges, read without the snapshot."""
+        started = self._now()
+
+        def query(extra: int) -> list[tuple[libvirt.virDomain, dict]]:
+            return [(domain, dict(stats)) for domain, stats in
+                    self._connection.getAllDomainStats(_SUMMARY_FLAGS, extra)]
+
+        with _translated("reading every domain's state"):
+            records = _without_waiting(query, self._unstated_domains)
+        return self._summary(records, [], _midpoint(started, self._now()))
+
+    def _summary(self, records: list[tuple[libvirt.virDomain, dict]], parts: list[HostPart],
+                 moment: tuple[float, float]) -> HostSummary:
+        identities = {part.sample.identity.uuid: part.sample for part in parts}
+        with _translated("listing the domains that start with the host"):
+            autostart = {domain.UUIDString() for domain in
+                         self._connection.listAllDomains(_AUTOSTART)}
+        domains = []
+        for domain, stats in records:
+            with contextlib.suppress(DomainVanished):
+                domains.append(self._host_domain(domain, stats, identities, autostart))
+        return HostSummary(*moment, node=self.node(), domains=tuple(domains),
+                           boot_id=self._boot_id)
+
+    def _host_domain(self, domain: libvirt.virDomain, stats: dict,
+                     samples: Mapping[str, DomainSample], autostart: set[str]) -> HostDomain:
+        sample = samples.get(domain.UUIDString())
+        identity = sample.identity if sample else self._identity(domain, stats)
+        vcpus, memory_kib = _known(stats.get("vcpu.current")), _known(stats.get("balloon.maximum"))
+        if sample is not None and sample.cpu is not None:
+            vcpus = vcpus or sample.cpu.vcpu_count
+        if sample is not None and sample.memory is not None:
+            memory_kib = memory_kib or sample.memory.maximum_kib
+        if (vcpus is None or memory_kib is None) and identity.domain_id is not None:
+            with _translated("reading the domain's vCPUs and memory"):
+                _state, max_kib, _cur_kib, count, _cpu_time = domain.info()
+            vcpus, memory_kib = vcpus or int(count), memory_kib or _known(max_kib)
+        return HostDomain(identity, identity.uuid in autostart, vcpus, memory_kib)
+
+    def node(self) -> NodeSample:
+        """The host's CPUs, memory and free memory (KiB)."""
+        with _translated("reading the host's CPUs and memory"):
+            _model, memory_mib, cpus, *_rest = self._connection.getInfo()
+        return NodeSample(cpus=int(cpus), memory_kib=int(memory_mib) * 1024,
+                          free_kib=self._free_kib())
+
+    def _free_kib(self) -> Optional[int]:
+        """Free memory as the host's memory statistics say, or the sum of its
+        NUMA cells' where a driver has no statistics; None where neither tells
+        (0 from a driver that knows no cells)."""
+        with _translated("reading the host's free memory"):
+            stats = _optional_call(lambda: self._connection.getMemoryStats(
+                libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS))
+            if stats and "free" in stats:
+                return int(stats["free"])
+            free_bytes = _optional_call(self._connection.getFreeMemory)
+        return int(free_bytes) // 1024 if free_bytes else None
 
     def _all_stats(self, extra: int) -> list[tuple[libvirt.virDomain, dict]]:
         return [(domain, dict(stats)) for domain, stats in
@@ -371,10 +482,13 @@ class Inspector:
             with _translated("reading the domain state"):
                 state, reason = domain.state()
         domain_id = domain.ID()
+        domain_state = DomainState.from_libvirt(state)
+        paused_by_io = domain_state is DomainState.PAUSED and reason == Paused.IOERROR
         return DomainIdentity(
             name=domain.name(), uuid=domain.UUIDString(),
             domain_id=domain_id if domain_id >= 0 else None,
-            state=DomainState.from_libvirt(state), reason=reason)
+            state=domain_state, reason=reason,
+            disk_errors=_disk_errors(domain) if paused_by_io else ())
 
     @staticmethod
     def _read_groups(domain: libvirt.virDomain, groups: frozenset[Group],
@@ -392,6 +506,37 @@ def _read_group(spec: GroupSpec, domain: libvirt.virDomain, stats: dict,
     calls = _CALL_READERS[spec.group]
     with _translated(calls.reading):
         return calls.read(domain, description)
+
+
+_POOL_RUNNING = libvirt.VIR_STORAGE_POOL_RUNNING
+
+
+class _PoolVanished(Exception):
+    """A pool was undefined (or a volume deleted) between the listing and its read."""
+
+
+@contextlib.contextmanager
+def _pool_call(name: str, what: str) -> Iterator[None]:
+    """A pool's read: gone meanwhile is skipped, any other failure is ours."""
+    try:
+        yield
+    except libvirt.libvirtError as error:
+        if error.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_POOL,
+                                      libvirt.VIR_ERR_NO_STORAGE_VOL):
+            raise _PoolVanished() from None
+        message = _first_line(error.get_error_message() or str(error))
+        raise LibvirtFailure(f"libvirt failed on storage pool '{name}' while {what}: "
+                             f"{message}") from None
+
+
+def _disk_errors(domain: libvirt.virDomain) -> tuple[DiskError, ...]:
+    """The disks whose error paused the domain, where libvirt tells (none where
+    the call fails: the pause is reported either way)."""
+    try:
+        errors = domain.diskErrors()
+    except libvirt.libvirtError:
+        return ()
+    return tuple(DiskError(disk, int(code)) for disk, code in sorted(errors.items()) if code)
 
 
 # -- per-domain call fallbacks ----------------------------------------------

@@ -163,6 +163,21 @@ class ShareOf(Value):
         return None
 
 
+class RatioOf(Value):
+    """One reported value per another (vCPUs per host CPU); none where the
+    whole is 0 or not reported."""
+
+    def __init__(self, part: Field, whole: Field) -> None:
+        self.part, self.whole = part, whole
+        self.fields = (whole, part)
+
+    def compute(self, inputs: Inputs) -> Optional[float]:
+        part, whole = self.part.of(inputs.source), self.whole.of(inputs.source)
+        if part is None or not whole:
+            return None
+        return part / whole
+
+
 class Limit(NamedTuple):
     """What a rate is measured against: the run's limit (--speed) where given,
     else the device's own (its bandwidth limit), None where neither is;

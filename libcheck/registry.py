@@ -2,7 +2,9 @@
 
 An entry names a check and the module that defines it (its `CHECK`); the
 executable (`check_vm_<name>`), the Icinga 2 CheckCommand (`vm_<name>`) and
-the status-line title (`VM_<NAME>`) are derived from the name.  The
+the status-line title (`VM_<NAME>`) are derived from the name.  `CHECKS`
+are the checks of one VM (`--domain`); `HOST_CHECKS` those of a whole
+hypervisor; `ALL_CHECKS` both, for everything that lists every executable.  The
 launchers, the package's install and links files, pyproject's scripts, the
 generated Icinga 2 and Nagios command definitions and every test tier take
 the checks from here, or are held to it by a test.
@@ -15,13 +17,17 @@ from __future__ import annotations
 import importlib
 from typing import NamedTuple
 
+VM_SCOPE, HOST_SCOPE = "vm", "host"
+
 
 class CheckEntry(NamedTuple):
-    """One registered check: its short name, its module and one line about it."""
+    """One registered check: its short name, its module, one line about it,
+    and what it checks: one VM (`VM_SCOPE`) or a hypervisor (`HOST_SCOPE`)."""
 
     name: str
     module: str
     summary: str
+    scope: str = VM_SCOPE
 
     @property
     def executable(self) -> str:
@@ -50,13 +56,21 @@ CHECKS = (
     CheckEntry("nic", "libcheck.nic", "network traffic of a VM, per interface"),
 )
 
-# The executables that are not checks of one VM.
+HOST_CHECKS = (
+    CheckEntry("host", "libcheck.host",
+               "VM states, autostart, drift and overcommit of a hypervisor", HOST_SCOPE),
+    CheckEntry("pool", "libcheck.pool", "storage pools of a hypervisor", HOST_SCOPE),
+)
+
+ALL_CHECKS = CHECKS + HOST_CHECKS
+
+# The executables that are not checks.
 TOOLS = ("check_vm_inventory",)
 
 
 def by_name(name: str) -> CheckEntry:
     """The entry of a check by its short name (cpu) or executable (check_vm_cpu)."""
-    for entry in CHECKS:
+    for entry in (*CHECKS, *HOST_CHECKS):
         if name in (entry.name, entry.executable):
             return entry
     raise KeyError(f"no registered check '{name}'")

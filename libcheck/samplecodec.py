@@ -18,12 +18,16 @@ from libcheck.samples import (
     MAX_C_INT,
     MAX_COUNTER,
     CpuSample,
+    DiskError,
     DiskSample,
     DomainIdentity,
     DomainSample,
     DomainState,
+    HostDomain,
+    HostSummary,
     MemorySample,
     NicSample,
+    NodeSample,
     VcpuSample,
 )
 
@@ -36,6 +40,11 @@ MAX_VCPUS = 16384
 # (REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX), a dozen or more per disk or
 # interface: 16384 of a kind is more than any domain can report.
 MAX_DEVICES = 16384
+# libvirt lists at most 16384 domains of a host in one answer
+# (REMOTE_DOMAIN_LIST_MAX); a summary has one row each.
+MAX_DOMAINS = 16384
+# Far above the CPUs of any host libvirt runs on (Linux's own limit is 8192).
+MAX_HOST_CPUS = 16384
 # The balloon reports about fifteen statistics; a few times that is generous.
 MAX_BALLOON_ENTRIES = 64
 
@@ -63,6 +72,11 @@ def encode(value: Any) -> Any:
 def decode_sample(data: Any) -> DomainSample:
     """A DomainSample from its JSON form; ValueError for anything malformed."""
     return _record(DomainSample)(data)
+
+
+def decode_summary(data: Any) -> HostSummary:
+    """A HostSummary from its JSON form; ValueError for anything malformed."""
+    return _record(HostSummary)(data)
 
 
 def decode_description(data: Any) -> Description:
@@ -141,6 +155,12 @@ def _counts(value: Any) -> dict[str, int]:
     return {_text(key): _counter(item) for key, item in value.items()}
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{_shown(value)} is not true or false")
+    return value
+
+
 def _state(value: Any) -> DomainState:
     return DomainState.from_libvirt(_int32(value))
 
@@ -179,6 +199,7 @@ _FIELD_TYPES: dict[str, Decoder] = {
     "Optional[str]": _optional(_text),
     "Mapping[str, int]": _counts,
     "DomainState": _state,
+    "bool": _flag,
 }
 _FIELD_TYPES.update({
     "DomainIdentity": _record(DomainIdentity),
@@ -190,7 +211,10 @@ _FIELD_TYPES.update({
     "tuple[DiskDevice, ...]": _sequence(_record(DiskDevice), MAX_DEVICES),
     "tuple[NicDevice, ...]": _sequence(_record(NicDevice), MAX_DEVICES),
     "Devices": _record(Devices),
+    "tuple[DiskError, ...]": _sequence(_record(DiskError), MAX_DEVICES),
+    "NodeSample": _record(NodeSample),
 })
+_FIELD_TYPES["tuple[HostDomain, ...]"] = _sequence(_record(HostDomain), MAX_DOMAINS)
 
 # The integer fields that are not counters or sizes, by (record, field).
 _FIELD_RANGES: dict[tuple[str, str], Decoder] = {
@@ -200,4 +224,7 @@ _FIELD_RANGES: dict[tuple[str, str], Decoder] = {
     ("CpuSample", "vcpu_count"): _bounded(MAX_VCPUS, "a vCPU count"),
     ("MemorySample", "stats_period"): _optional(_int32),
     ("Description", "stats_period"): _optional(_int32),
+    ("DiskError", "code"): _int32,
+    ("HostDomain", "vcpus"): _optional(_bounded(MAX_VCPUS, "a vCPU count")),
+    ("NodeSample", "cpus"): _bounded(MAX_HOST_CPUS, "a CPU count"),
 }

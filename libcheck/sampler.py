@@ -21,7 +21,15 @@ from libcheck.hostsnapshot import (
     SnapshotUnavailable,
     StateDirectoryUnavailable,
 )
-from libcheck.samples import ALL_GROUPS, DomainSample, Group, HostPart, NotBefore
+from libcheck.samples import (
+    ALL_GROUPS,
+    DomainSample,
+    Group,
+    HostPart,
+    HostRead,
+    HostSummary,
+    NotBefore,
+)
 
 if TYPE_CHECKING:
     from libcheck.inspector import Inspector
@@ -37,12 +45,15 @@ class DomainReader(Protocol):
 
 
 class Sampler(Protocol):
-    """What the runtime is handed: domains of one URI, and notes for the long output."""
+    """What the runtime is handed: domains of one URI, the hypervisor's summary,
+    and notes for the long output."""
 
     uri: str
     notes: list[str]
 
     def domain(self, reference: str) -> DomainReader: ...
+
+    def summary(self) -> HostSummary: ...
 
     def close(self) -> None: ...
 
@@ -66,6 +77,9 @@ class DirectSampler:
 
     def domain(self, reference: str) -> DomainReader:
         return _DirectDomain(self._inspector, reference)
+
+    def summary(self) -> HostSummary:
+        return self._inspector.host_summary()
 
     def close(self) -> None:
         self._inspector.close()
@@ -121,6 +135,29 @@ class SnapshotSampler:
             raise DomainNotFound.of(reference, self.uri)
         return _SnapshotDomain(self, part, refreshed=True)
 
+    def summary(self) -> HostSummary:
+        """The hypervisor's summary while it is fresh, else from a refresh
+        (this run's, or one another run made meanwhile)."""
+        summary = self._store.summary()
+        if summary is not None and self._fresh(summary.boot_id, summary.boot_time):
+            return summary
+        if not self._unavailable:
+            try:
+                parts = self._store.refresh(self._read_host, self._fresh_summary_on_disk)
+            except SnapshotUnavailable as problem:
+                self._unavailable = True
+                if not isinstance(problem, StateDirectoryUnavailable):
+                    self._store.note(f"host snapshot not used: {problem}")
+            else:
+                summary = parts.summary if parts is not None else self._store.summary()
+                if summary is not None:
+                    return summary
+        return self._opened().host_summary()
+
+    def _fresh_summary_on_disk(self) -> bool:
+        summary = self._store.summary()
+        return summary is not None and self._fresh(summary.boot_id, summary.boot_time)
+
     def close(self) -> None:
         if self._inspector is not None:
             self._inspector.close()
@@ -136,13 +173,18 @@ class SnapshotSampler:
         within the same window would most likely find it the same.
         """
         sample = part.sample
-        if sample.boot_id is None or sample.boot_id != self._boot_id:
-            return False
-        age = self._clocks.boot_time() - sample.boot_time
-        if not (any_age or 0 <= age <= self._max_age):
+        if not self._fresh(sample.boot_id, sample.boot_time, any_age):
             return False
         return (not_before is None or not_before.boot_id != sample.boot_id
                 or sample.boot_time >= not_before.boot_time)
+
+    def _fresh(self, boot_id: Optional[str], boot_time: float, any_age: bool = False) -> bool:
+        """Whether a read of this boot at `boot_time` is no older than the
+        maximum age (or of any age)."""
+        if boot_id is None or boot_id != self._boot_id:
+            return False
+        age = self._clocks.boot_time() - boot_time
+        return any_age or 0 <= age <= self._max_age
 
     def fresh_part(self, uuid: str, not_before: Optional[NotBefore]) -> Optional[HostPart]:
         """The domain's part from a refresh, unless another run's refresh
@@ -183,7 +225,7 @@ class SnapshotSampler:
         part = self._store.find(reference)
         return part is not None and self.usable(part, not_before)
 
-    def _read_host(self, known: KnownDevices) -> list[HostPart]:
+    def _read_host(self, known: KnownDevices) -> HostRead:
         return self._opened().sample_host(known)
 
     def _opened(self) -> Inspector:

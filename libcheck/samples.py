@@ -72,14 +72,32 @@ _STATE_WORDS = {
 }
 
 
+class DiskError(NamedTuple):
+    """A disk's error as libvirt keeps it for a domain paused by an I/O error
+    (virDomainDiskErrorCode: 1 unspecified, 2 no space left)."""
+
+    disk: str
+    code: int
+
+    @property
+    def words(self) -> str:
+        """`vdb: no space left`."""
+        return f"{self.disk}: {_DISK_ERROR_WORDS.get(self.code, f'error {self.code}')}"
+
+
+_DISK_ERROR_WORDS = {1: "I/O error", 2: "no space left"}
+
+
 class DomainIdentity(NamedTuple):
-    """Who the domain is and what state it is in."""
+    """Who the domain is and what state it is in; `disk_errors`, for a domain
+    paused by an I/O error, the disks that failed (where libvirt tells)."""
 
     name: str
     uuid: str
     domain_id: Optional[int]
     state: DomainState
     reason: int = 0
+    disk_errors: tuple[DiskError, ...] = ()
 
     @property
     def is_active(self) -> bool:
@@ -199,3 +217,64 @@ class NotBefore(NamedTuple):
 
     boot_id: Optional[str]
     boot_time: float
+
+
+class HostDomain(NamedTuple):
+    """One domain as the hypervisor's summary lists it: its identity, whether
+    it starts with the host, and what it holds while it has a QEMU process
+    (vCPUs, and its maximum memory in KiB; None where libvirt did not say)."""
+
+    identity: DomainIdentity
+    autostart: bool = False
+    vcpus: Optional[int] = None
+    memory_kib: Optional[int] = None
+
+    @property
+    def has_process(self) -> bool:
+        """Whether the domain is active and so holds host resources: it has a
+        QEMU process (and an ID) in every state but shut off, paused included."""
+        return self.identity.domain_id is not None
+
+
+class NodeSample(NamedTuple):
+    """The host's own CPUs and memory (KiB); `free_kib` None where libvirt
+    cannot tell (a driver without memory statistics or NUMA cells)."""
+
+    cpus: int
+    memory_kib: int
+    free_kib: Optional[int] = None
+
+
+class HostSummary(NamedTuple):
+    """Every domain of one URI and the host's facts, from one read; timed as
+    a `DomainSample` is (wall clock, boot-time clock of the boot `boot_id`)."""
+
+    wall_time: float
+    boot_time: float
+    node: NodeSample
+    domains: tuple[HostDomain, ...] = ()
+    boot_id: Optional[str] = None
+
+
+class HostRead(NamedTuple):
+    """One read of a whole host: every domain's part, and the hypervisor's summary."""
+
+    parts: list[HostPart]
+    summary: HostSummary
+
+
+class PoolSample(NamedTuple):
+    """One storage pool as libvirt describes it: its state
+    (virStoragePoolState), type and target path from its XML, and its sizes
+    in bytes as of libvirt's last refresh of it; with volumes asked for, how
+    many it holds and the sum of their capacities (None where not read)."""
+
+    name: str
+    state: int
+    pool_type: Optional[str]
+    target: Optional[str]
+    capacity: int
+    allocation: int
+    available: int
+    volume_count: Optional[int] = None
+    volumes_capacity: Optional[int] = None

@@ -129,8 +129,8 @@ class LabelSpec(NamedTuple):
 
 # The kinds of device a label may belong to (`LabelSpec.kind`); each kind also
 # begins the generic labels of its metrics (`disk_read_latency`).
-DISK_KIND, NIC_KIND, VCPU_KIND = "disk", "nic", "vcpu"
-DEVICE_KINDS = frozenset({DISK_KIND, NIC_KIND, VCPU_KIND})
+DISK_KIND, NIC_KIND, VCPU_KIND, POOL_KIND = "disk", "nic", "vcpu", "pool"
+DEVICE_KINDS = frozenset({DISK_KIND, NIC_KIND, VCPU_KIND, POOL_KIND})
 # Words that begin labels of their own: `total_...` and the generic ones.
 _RESERVED_LABELS = DEVICE_KINDS | {"total"}
 _LABEL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
@@ -167,9 +167,10 @@ class Thresholds:
     """The -w/-c thresholds of one run, resolved per perfdata label."""
 
     def __init__(self, specs: Iterable[LabelSpec], warnings: Iterable[str] = (),
-                 criticals: Iterable[str] = ()) -> None:
+                 criticals: Iterable[str] = (), aliases: Mapping[str, str] = {}) -> None:
         self._specs = tuple(specs)
         self._generic = {spec.generic_label: spec for spec in self._specs}
+        self._aliases = aliases
         self._warning = self._parse_all(warnings, "-w")
         self._critical = self._parse_all(criticals, "-c")
 
@@ -187,6 +188,7 @@ class Thresholds:
         if "=" not in text:
             return None, self._range(text, option, "")
         label, range_text = text.split("=", 1)
+        label = self._aliases.get(label, label)
         if not _LABEL.match(label):
             raise UsageError(f"{option} '{text}': a label before '=' is missing or has spaces")
         if label not in self._generic and not self._device_candidates(label):
@@ -223,8 +225,8 @@ class Thresholds:
         names += [spec.pattern for spec in self._specs if spec.kind]
         return names
 
-    def check_devices(self, devices: Mapping[str, Iterable[str]]) -> None:
-        """Refuse a per-device label whose device the domain does not have."""
+    def check_devices(self, devices: Mapping[str, Iterable[str]], owner: str = "domain") -> None:
+        """Refuse a per-device label whose device the domain (`owner`) does not have."""
         present: dict[Optional[str], set[str]] = {
             kind: {device_label(name) for name in names} for kind, names in devices.items()}
         for label in self._labels_set():
@@ -235,7 +237,7 @@ class Thresholds:
                 kinds = sorted({c.spec.kind for c in candidates if c.spec.kind})
                 device = candidates[0].device
                 have = sorted(set().union(*(present.get(kind, set()) for kind in kinds)))
-                raise UsageError(f"threshold label '{label}': this domain has no "
+                raise UsageError(f"threshold label '{label}': this {owner} has no "
                                  f"{'/'.join(kinds)} '{device}' (it has: "
                                  f"{', '.join(have) or 'none'})")
 

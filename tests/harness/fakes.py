@@ -206,6 +206,7 @@ class FakeDomain:
                                       "flush_operations": 3, "flush_total_times": 400}}
         self.block_info = {"vda": (10 * 2**30, 2**30, 2**30)}
         self.interface_stats = {"vnet3": (100, 2, 0, 0, 200, 3, 0, -1)}
+        self.disk_errors: dict[str, int] = {}
 
     def _answer(self, method: str, value: Callable[[], Any]) -> Any:
         self.calls.append(method)
@@ -252,6 +253,9 @@ class FakeDomain:
     def interfaceStats(self, device: str):
         return self._answer("interfaceStats", lambda: self.interface_stats[device])
 
+    def diskErrors(self) -> dict:
+        return self._answer("diskErrors", lambda: dict(self.disk_errors))
+
 
 class FakeConnection:
     """A virConnect with lookups and the bulk-stats call.
@@ -259,7 +263,10 @@ class FakeConnection:
     `stats` is the dict domainListGetStats returns for the domain (or a
     callable that builds it on each call);
     `stats_failures` are raised by successive bulk calls (None: answer).
-    `lookups` records each lookup as "name:X", "uuid:X" or "id:N".
+    `lookups` records each lookup as "name:X", "uuid:X" or "id:N";
+    `autostart` names the domains marked to start with the host, `node_info`
+    is getInfo's answer and `memory_stats` getMemoryStats' (None: the driver
+    has none, and getFreeMemory answers `free_memory` bytes).
     """
 
     def __init__(self, domains: Iterable[FakeDomain] = (),
@@ -275,6 +282,10 @@ class FakeConnection:
         self.lookup_failure = lookup_failure
         self.closed = False
         self._uri = uri
+        self.autostart: set[str] = set()
+        self.node_info = ["x86_64", 16384, 8, 2000, 1, 1, 8, 1]
+        self.memory_stats: Optional[dict] = {"total": 16777216, "free": 4194304}
+        self.free_memory = 0
 
     def getURI(self) -> str:
         return self._uri
@@ -319,4 +330,17 @@ class FakeConnection:
         return dict(self.stats() if callable(self.stats) else self.stats)
 
     def listAllDomains(self, flags: int = 0) -> list:
+        if flags & libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART:
+            return [domain for domain in self.domains if domain.name() in self.autostart]
         return list(self.domains)
+
+    def getInfo(self) -> list:
+        return list(self.node_info)
+
+    def getMemoryStats(self, cell: int, flags: int = 0) -> dict:
+        if self.memory_stats is None:
+            raise libvirt_error(libvirt.VIR_ERR_NO_SUPPORT, "not supported")
+        return dict(self.memory_stats)
+
+    def getFreeMemory(self) -> int:
+        return self.free_memory

@@ -61,20 +61,20 @@ def test_check_mode_exits_1_and_names_a_stale_file(tmp_path, monkeypatch, capsys
 
 
 def test_a_registered_check_gets_a_check_command_and_a_nagios_command(monkeypatch):
-    extra = CheckEntry("pool", "libcheck.nic", "a storage pool of a VM")
+    extra = CheckEntry("queue", "libcheck.nic", "a virtio queue of a VM")
     monkeypatch.setattr(registry, "CHECKS", (*CHECKS, extra))
     files = generate_conf.generated(REPO)
     icinga = files[REPO / generate_conf.ICINGA_FILE]
     nagios = files[REPO / generate_conf.NAGIOS_FILE]
-    assert 'object CheckCommand "vm_pool" {' in icinga
-    assert 'command = [ CheckVmPluginDir + "/check_vm_pool" ]' in icinga
-    assert '/* A storage pool of a VM. */' in icinga
-    assert 'value = "$vm_pool_state_if_missing$"' in icinga
-    assert 'vars.vm_pool_domain = "$vm_name$"' in icinga
+    assert 'object CheckCommand "vm_queue" {' in icinga
+    assert 'command = [ CheckVmPluginDir + "/check_vm_queue" ]' in icinga
+    assert '/* A virtio queue of a VM. */' in icinga
+    assert 'value = "$vm_queue_state_if_missing$"' in icinga
+    assert 'vars.vm_queue_domain = "$vm_name$"' in icinga
     assert "serves the five checks" in icinga
-    assert "command_line    $USER2$/check_vm_pool --connect '$_HOSTVM_CONNECT$' " \
-           "--domain '$_HOSTVM_NAME$' $_HOSTVM_OPTS$ $_HOSTPOOL_OPTS$ $ARG1$" in nagios
-    assert "_NIC_OPTS, _POOL_OPTS" in nagios
+    assert "command_line    $USER2$/check_vm_queue --connect '$_HOSTVM_CONNECT$' " \
+           "--domain '$_HOSTVM_NAME$' $_HOSTVM_OPTS$ $_HOSTQUEUE_OPTS$ $ARG1$" in nagios
+    assert "_NIC_OPTS, _QUEUE_OPTS" in nagios
 
 
 def test_the_host_check_runs_cpu_without_thresholds():

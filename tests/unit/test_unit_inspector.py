@@ -149,7 +149,7 @@ def test_a_refresh_asks_only_for_the_refreshed_groups_and_leaves_the_others_miss
     monkeypatch.setattr(inspector_module, "REFRESHED_GROUPS", frozenset({Group.CPU}))
     domain = FakeDomain()
     connection = FakeConnection([domain], stats=dict(BULK))
-    (part,) = Inspector(connection).sample_host({})
+    (part,) = Inspector(connection).sample_host({}).parts
     assert connection.stats_flags == [(
         libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
         | libvirt.VIR_DOMAIN_STATS_VCPU, NOWAIT)]
@@ -159,7 +159,7 @@ def test_a_refresh_asks_only_for_the_refreshed_groups_and_leaves_the_others_miss
 
 def test_a_refresh_of_every_group_misses_none():
     domain = FakeDomain()
-    (part,) = Inspector(FakeConnection([domain], stats=dict(BULK))).sample_host({})
+    (part,) = Inspector(FakeConnection([domain], stats=dict(BULK))).sample_host({}).parts
     assert part.missing == frozenset()
     assert [disk.name for disk in part.sample.disks] == ["vda", "sdb"]
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from libcheck.cli import check_parser
-from libcheck.registry import CHECKS, TOOLS
+from libcheck.registry import CHECKS, HOST_CHECKS, TOOLS
 
 REPO = Path(__file__).resolve().parents[2]
 EXECUTABLES = [entry.executable for entry in CHECKS]
+HOST_EXECUTABLES = [entry.executable for entry in HOST_CHECKS]
 
 # What every check's launcher is, but for its executable's name and status-line title.
 LAUNCHER = '''#!/usr/bin/env python3
@@ -61,7 +62,7 @@ def test_the_registry_names_each_check_once():
 
 def test_checks_holds_a_launcher_per_check_and_tool_and_nothing_else():
     assert sorted(path.name for path in (REPO / "checks").iterdir()) == sorted(
-        [*EXECUTABLES, *TOOLS])
+        [*EXECUTABLES, *HOST_EXECUTABLES, *TOOLS])
 
 
 @pytest.mark.parametrize("entry", CHECKS, ids=lambda entry: entry.name)
