@@ -36,7 +36,7 @@ from libcheck.metrics import (
     Wording,
     readings_of,
 )
-from libcheck.policy import STATE_NAMES, case_of
+from libcheck.policy import STATE_NAMES, case_of, state_words
 from libcheck.reasons import describe
 from libcheck.samples import DomainState, HostDomain, HostSummary
 from libcheck.thresholds import LabelSpec, Target
@@ -287,9 +287,7 @@ def domain_problems(domain: HostDomain, options: HostOptions) -> list[Problem]:
     case = case_of(identity)
     if case is None:
         return []
-    words = describe(identity.state, identity.reason)
-    if identity.disk_errors:
-        words += ", " + ", ".join(error.words for error in identity.disk_errors)
+    words = state_words(identity)
     if case == "stopped" and _autostart_down(domain):
         return [Problem(STATE_NAMES[options.state_if_autostart_down],
                         f"{identity.name}: {words}, but marked autostart")]

@@ -442,8 +442,9 @@ class HostSnapshotStore:
             create_private_file(gen_fd, "devices", _json_bytes(self._framed(devices={
                 part.sample.identity.uuid: [part.signature, encode(part.description)]
                 for part in read.parts if part.description is not None})))
-            create_private_file(gen_fd, "host", _json_bytes(self._framed(
-                summary=encode(read.summary))))
+            if read.summary is not None:
+                create_private_file(gen_fd, "host", _json_bytes(self._framed(
+                    summary=encode(read.summary))))
         finally:
             os.close(gen_fd)
 

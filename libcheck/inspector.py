@@ -31,6 +31,7 @@ from libcheck.discovery import (
 )
 from libcheck.domainref import Lookup, lookup_order
 from libcheck.errors import (
+    CheckError,
     ConnectionFailed,
     DomainNotFound,
     DomainVanished,
@@ -327,7 +328,17 @@ class Inspector:
         for domain, stats in records:
             with contextlib.suppress(DomainVanished):
                 parts.append(self._host_part(domain, stats, moment, known))
-        return HostRead(parts, self._summary(records, parts, moment))
+        return HostRead(parts, self._summary_if_readable(records, parts, moment))
+
+    def _summary_if_readable(self, records: list[tuple[libvirt.virDomain, dict]],
+                             parts: list[HostPart],
+                             moment: tuple[float, float]) -> Optional[HostSummary]:
+        # A VM check's refresh must not fail on what only check_vm_host reads:
+        # without a summary, check_vm_host reads the host itself and says why.
+        try:
+            return self._summary(records, parts, moment)
+        except CheckError:
+            return None
 
     def host_summary(self) -> HostSummary:
         """Every domain's state, autostart, vCPUs and memory, and the host's

@@ -51,6 +51,15 @@ _CASE_OF_REASON: dict[tuple[DomainState, int], str] = {
 }
 
 
+def state_words(identity: DomainIdentity) -> str:
+    """The domain's state, its reason and, for a pause on an I/O error, the
+    disks that failed: `paused (by a disk I/O error: ...), vdb: no space left`."""
+    words = describe(identity.state, identity.reason)
+    if identity.disk_errors:
+        words += ", " + ", ".join(error.words for error in identity.disk_errors)
+    return words
+
+
 def case_of(identity: DomainIdentity) -> Optional[str]:
     """The policy case of a domain that is not running (a StatePolicy field)."""
     return (_CASE_OF_REASON.get((identity.state, identity.reason))
@@ -91,7 +100,7 @@ class StatePolicy(NamedTuple):
             return None
         case = case_of(identity)
         state = getattr(self, case) if case else Unknown
-        return Verdict(state, f"{identity.name}: {describe(identity.state, identity.reason)}")
+        return Verdict(state, f"{identity.name}: {state_words(identity)}")
 
     def for_missing(self, message: str) -> Verdict:
         """The verdict for a domain that does not exist."""

@@ -257,10 +257,11 @@ class HostSummary(NamedTuple):
 
 
 class HostRead(NamedTuple):
-    """One read of a whole host: every domain's part, and the hypervisor's summary."""
+    """One read of a whole host: every domain's part, and the hypervisor's
+    summary (None where it could not be read)."""
 
     parts: list[HostPart]
-    summary: HostSummary
+    summary: Optional[HostSummary]
 
 
 class PoolSample(NamedTuple):
