@@ -37,7 +37,6 @@ from libcheck.metrics import (
     readings_of,
 )
 from libcheck.policy import STATE_NAMES, case_of, state_words
-from libcheck.reasons import describe
 from libcheck.samples import DomainState, HostDomain, HostSummary
 from libcheck.thresholds import LabelSpec, Target
 from libcheck.units import decimal, human_bytes, whole
@@ -191,15 +190,15 @@ class HypervisorCheck(HostCheck):
         return readings_of(self.metrics, Inputs(observed.figures, {}))
 
     def problems(self, observed: Observed, options: HostOptions) -> list[Problem]:
-        found = [problem for domain in observed.summary.domains
-                 for problem in domain_problems(domain, options)]
+        domains = sorted(observed.summary.domains, key=lambda domain: domain.identity.name)
+        found = [problem for domain in domains for problem in domain_problems(domain, options)]
         return found + drift_problems(observed, options)
 
     def ok_text(self, observed: Observed, readings: list[Reading]) -> str:
         return summary_text(observed.figures)
 
     def details(self, observed: Observed, options: HostOptions) -> list[str]:
-        return [f"{domain.identity.name}: {describe(domain.identity.state, domain.identity.reason)}"
+        return [f"{domain.identity.name}: {state_words(domain.identity)}"
                 + (", autostart" if domain.autostart else "")
                 for domain in sorted(observed.summary.domains,
                                      key=lambda domain: domain.identity.name)]

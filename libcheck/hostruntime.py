@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 from nagiosplugin.state import Ok, ServiceState
 
@@ -21,8 +21,12 @@ from libcheck.evaluation import Condition, Outcome, Unmeasured, judge
 from libcheck.hostcheckbase import HostCheck, HostSource, Problem
 from libcheck.policy import STATE_NAMES
 from libcheck.runtime import Run
-from libcheck.sampler import DirectSampler, Sampler, open_sampler
+from libcheck.sampler import DirectSampler, Sampler
+from libcheck.samples import HostSummary
 from libcheck.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from libcheck.inspector import Inspector
 
 # The status line names this many problems; the long output names them all.
 PROBLEMS_IN_STATUS = 3
@@ -41,13 +45,20 @@ class HostRun(Run):
         thresholds = Thresholds(check.specs, options.warning, options.critical,
                                 aliases=check.label_aliases)
         own = check.read_options(options)
-        sampler = _LazySampler(self, options)
+        sources = _LazySources(partial(self._summary_sampler, options),
+                               partial(self._open_inspector, options.connect))
         try:
-            source = HostSource(options.connect, sampler.summary, sampler.inspector)
+            source = HostSource(options.connect, sources.summary, sources.inspector)
             observed = check.observe(source, own)
         finally:
-            sampler.close()
-        return self._judge(observed, source, thresholds, own, options, sampler.notes)
+            sources.close()
+        return self._judge(observed, source, thresholds, own, options, sources.notes)
+
+    def _summary_sampler(self, options) -> Sampler:
+        """The snapshot's sampler for a check it serves, else a direct one."""
+        if self._check.uses_snapshot:
+            return self._sampler(options)
+        return DirectSampler(self._open_inspector(options.connect))
 
     def _judge(self, observed: Any, source: HostSource, thresholds: Thresholds, own: Any,
                options, notes: list[str]) -> Outcome:
@@ -85,38 +96,33 @@ def condition_of(problems: list[Problem]) -> Optional[Condition]:
     return Condition(worst, text + (f" (+{more} more)" if more > 0 else ""))
 
 
-class _LazySampler:
-    """Opens the sampler (for the summary) or the inspector (for pools) on first use."""
+class _LazySources:
+    """The hypervisor's summary (through the snapshot's sampler, or directly)
+    and the inspector (for pools), each opened on first use and closed once."""
 
-    def __init__(self, run: HostRun, options) -> None:
-        self._run = run
-        self._options = options
+    def __init__(self, open_sampler: Callable[[], Sampler],
+                 open_inspector: Callable[[], Inspector]) -> None:
+        self._open_sampler = open_sampler
+        self._open_inspector = open_inspector
         self._sampler: Optional[Sampler] = None
-        self._inspector = None
+        self._inspector: Optional[Inspector] = None
         self.notes: list[str] = []
 
-    def summary(self):
+    def summary(self) -> HostSummary:
         if self._sampler is None:
-            options = self._options
-            if self._run._check.uses_snapshot:
-                self._sampler = open_sampler(
-                    options.connect, options.state_dir, options.snapshot_max_age,
-                    options.timeout / 2, self._run._open_inspector, self._run._clocks)
-            else:
-                self._sampler = DirectSampler(self.inspector())
+            self._sampler = self._open_sampler()
             self.notes = self._sampler.notes
         return self._sampler.summary()
 
-    def inspector(self):
+    def inspector(self) -> Inspector:
         if self._inspector is None:
-            self._inspector = self._run._open_inspector(self._options.connect)
+            self._inspector = self._open_inspector()
         return self._inspector
 
     def close(self) -> None:
-        if self._sampler is not None and not isinstance(self._sampler, DirectSampler):
-            self._sampler.close()
-        if self._inspector is not None:
-            self._inspector.close()
+        for opened in (self._sampler, self._inspector):
+            if opened is not None:
+                opened.close()
 
 
 def main(check: HostCheck) -> NoReturn:

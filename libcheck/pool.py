@@ -183,9 +183,6 @@ class PoolCheck(HostCheck):
                 f"{pool.name}: cannot measure {pool.target} ({error.strerror or error}): "
                 f"numbers from {LIBVIRT_SOURCE}")
 
-    def subject(self, observed: Observed, source: HostSource) -> str:
-        return source.uri
-
     def devices(self, observed: Observed) -> dict[str, list[str]]:
         return {POOL_KIND: [pool.name for pool in observed.pools]}
 
