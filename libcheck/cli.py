@@ -30,7 +30,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Options whose value is a file system path: any bytes, as the kernel takes them.
-_PATH_OPTIONS = frozenset({"state_dir"})
+_PATH_OPTIONS = frozenset({"state_dir", "expect_file"})
 
 
 class _Parser(argparse.ArgumentParser):

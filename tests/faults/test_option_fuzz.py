@@ -28,6 +28,7 @@ from libcheck import cli, registry
 URI = "test:///default"
 # Short enough that the valid cases are quick, long enough to be below half of --timeout.
 BASE = ("--connect", URI, "--domain", "test", "--sample-interval", "0.05")
+HOST_BASE = ("--connect", URI)
 NOT_UTF8 = ("\udcff\udcfe", "caf\udce9")  # the bytes ff fe, and a Latin-1 "café"
 VALUES = (
     "", " ", "0", "-0", "-1", "1e-30", "9" * 400, "-" + "9" * 400,
@@ -45,7 +46,7 @@ RANGES = (
 # A path takes any bytes and each one costs a whole run: the values that differ as paths.
 PATHS = ("", "-1", *NOT_UTF8, "line\nbreak", "x" * 65536, "x" * 256, "../..")
 THRESHOLD_OPTIONS = ("--warning", "--critical")
-PATH_OPTIONS = ("--state-dir",)
+PATH_OPTIONS = ("--state-dir", "--expect-file")
 STATES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 
@@ -92,6 +93,18 @@ def test_no_option_value_crashes_a_check(entry, tmp_path: Path):
     cases = cases_of(entry)
     runs = run_batch(entry.executable, [[*BASE, option, value] for option, value in cases],
                      state_dir=tmp_path / "state")
+    found = [problem for (option, value), run in zip(cases, runs)
+             for problem in problems(run, entry.title, option, value)]
+    assert not found, f"{len(found)} of {len(cases)} cases:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("entry", registry.HOST_CHECKS,
+                         ids=[e.name for e in registry.HOST_CHECKS])
+def test_no_option_value_crashes_a_check_of_the_hypervisor(entry, tmp_path: Path):
+    cases = cases_of(entry)
+    state_dir = tmp_path / "state" if entry.load().uses_snapshot else None
+    runs = run_batch(entry.executable, [[*HOST_BASE, option, value] for option, value in cases],
+                     state_dir=state_dir)
     found = [problem for (option, value), run in zip(cases, runs)
              for problem in problems(run, entry.title, option, value)]
     assert not found, f"{len(found)} of {len(cases)} cases:\n" + "\n".join(found)

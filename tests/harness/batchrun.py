@@ -28,14 +28,15 @@ from harness.checkrun import CheckRun
 from harness.paths import REPO
 
 
-def run_batch(executable: str, cases: list[list[str]], state_dir: Path,
+def run_batch(executable: str, cases: list[list[str]], state_dir: Path | None,
               timeout: float = 300) -> list[CheckRun]:
-    """Run `executable` once per case (its arguments after `--state-dir state_dir`),
-    each in a child process of one batch; the runs in the order of `cases`."""
+    """Run `executable` once per case (its arguments after `--state-dir state_dir`,
+    unless that is None), each in a child process of one batch; the runs in the
+    order of `cases`."""
+    state = ["--state-dir", str(state_dir)] if state_dir is not None else []
     with tempfile.TemporaryDirectory(prefix="check_vm-batch-") as scratch:
         work = Path(scratch)
-        (work / "cases.json").write_text(json.dumps(
-            [["--state-dir", str(state_dir), *case] for case in cases]))
+        (work / "cases.json").write_text(json.dumps([[*state, *case] for case in cases]))
         environment = {**os.environ, "COLUMNS": "100",
                        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
         completed = subprocess.run(

@@ -79,10 +79,12 @@ class CheckRun:
         return parse_perfdata(self.perfdata_text) if self.perfdata_text else {}
 
 
-def run_check(check: str, *args: str, state_dir: Path, timeout: float = 30,
+def run_check(check: str, *args: str, state_dir: Path | None, timeout: float = 30,
               env: dict | None = None) -> CheckRun:
-    """Run checks/<check> with the project's interpreter."""
-    command = [sys.executable, str(CHECKS / check), "--state-dir", str(state_dir), *args]
+    """Run checks/<check> with the project's interpreter (with --state-dir unless
+    `state_dir` is None: check_vm_pool keeps no state)."""
+    state = ["--state-dir", str(state_dir)] if state_dir is not None else []
+    command = [sys.executable, str(CHECKS / check), *state, *args]
     environment = {**os.environ, "COLUMNS": "100", **(env or {})}
     completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                                env=environment, check=False)
