@@ -9,8 +9,10 @@ README.md or docs/*.md,
 
 is generated, never edited by hand. NAME is one of
 
-- `options:common`: the options every check takes (those all check parsers share);
-- `options:check_vm_cpu` (and each other check): the options of that check alone;
+- `options:common`: the options every check of a VM takes (those all their parsers share);
+- `options:check_vm_cpu` (and each other check of a VM): the options of that check alone;
+- `options:check_vm_host` (and each other check of a hypervisor): all its options, since
+  it takes only some of the common ones (no --domain);
 - `options:check_vm_inventory` (and any other tool): all options of that tool;
 - `labels:check_vm_cpu` (and each other check): the perfdata labels of that check,
   as its --help epilog lists them.
@@ -78,9 +80,19 @@ def _run_in_checkout_venv_or_exit(error: ImportError) -> None:
 
 
 def checks() -> list:
-    """The check definitions of the registry, in its order."""
+    """The definitions of the registry's checks of one VM, in its order."""
+    return _loaded("CHECKS")
+
+
+def host_checks() -> list:
+    """The definitions of the registry's checks of a whole hypervisor, in its order."""
+    return _loaded("HOST_CHECKS")
+
+
+def _loaded(group: str) -> list:
     import_library()
-    return [entry.load() for entry in importlib.import_module(f"{LIBRARY}.registry").CHECKS]
+    return [entry.load()
+            for entry in getattr(importlib.import_module(f"{LIBRARY}.registry"), group)]
 
 
 def check_parser(check) -> argparse.ArgumentParser:
@@ -241,6 +253,10 @@ def generated_tables() -> dict[str, str]:
         tables[f"options:{prog}"] = options_table(
             own, f"None: `{prog}` takes only the options every check takes.")
         tables[f"labels:{prog}"] = labels_table(specs)
+    for check in host_checks():
+        parser = check_parser(check)
+        tables[f"options:{parser.prog}"] = options_table(option_rows(parser), "")
+        tables[f"labels:{parser.prog}"] = labels_table(check.specs)
     for parser in tool_parsers(modules):
         tables[f"options:{parser.prog}"] = options_table(option_rows(parser), "No options.")
     return tables

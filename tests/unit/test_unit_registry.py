@@ -3,9 +3,11 @@
 A check added to the registry and missed elsewhere (or left elsewhere after
 leaving the registry) fails here, naming the place: its launcher in checks/,
 pyproject's scripts, the Debian links and package description, README's
-plugin table, its docs page and its golden --help. The command definitions are generated from the
-registry (test_unit_generate_conf.py); the package installs every launcher
-of checks/ (a glob in debian/check-vm.install).
+plugin table, its docs page and its golden --help. The checks of a VM and
+those of a hypervisor alike (`ALL_CHECKS`): each is a plugin of the package.
+The command definitions are generated from the registry
+(test_unit_generate_conf.py); the package installs every launcher of checks/
+(a glob in debian/check-vm.install).
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from pathlib import Path
 import pytest
 
 from libcheck.cli import check_parser
-from libcheck.registry import CHECKS, HOST_CHECKS, TOOLS
+from libcheck.registry import ALL_CHECKS, CHECKS, HOST_CHECKS, TOOLS
 
 REPO = Path(__file__).resolve().parents[2]
-EXECUTABLES = [entry.executable for entry in CHECKS]
-HOST_EXECUTABLES = [entry.executable for entry in HOST_CHECKS]
+EXECUTABLES = [entry.executable for entry in ALL_CHECKS]
 
 # What every check's launcher is, but for its executable's name and status-line title.
 LAUNCHER = '''#!/usr/bin/env python3
@@ -51,9 +52,10 @@ if __name__ == "__main__":
 
 
 def test_the_registry_names_each_check_once():
-    names = [entry.name for entry in CHECKS]
+    names = [entry.name for entry in ALL_CHECKS]
     assert len(set(names)) == len(names) and not set(EXECUTABLES) & set(TOOLS)
-    for entry in CHECKS:
+    assert ALL_CHECKS == CHECKS + HOST_CHECKS
+    for entry in ALL_CHECKS:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", entry.name), entry.name
         assert entry.load().name == entry.name, f"{entry.module}'s CHECK is not '{entry.name}'"
 
@@ -62,10 +64,10 @@ def test_the_registry_names_each_check_once():
 
 def test_checks_holds_a_launcher_per_check_and_tool_and_nothing_else():
     assert sorted(path.name for path in (REPO / "checks").iterdir()) == sorted(
-        [*EXECUTABLES, *HOST_EXECUTABLES, *TOOLS])
+        [*EXECUTABLES, *TOOLS])
 
 
-@pytest.mark.parametrize("entry", CHECKS, ids=lambda entry: entry.name)
+@pytest.mark.parametrize("entry", ALL_CHECKS, ids=lambda entry: entry.name)
 def test_a_check_launcher_is_the_template_with_its_name(entry):
     launcher = REPO / "checks" / entry.executable
     assert launcher.read_text(encoding="utf-8") == LAUNCHER.format(
@@ -125,7 +127,7 @@ def test_the_package_description_lists_every_check_and_its_command():
     control = (REPO / "debian" / "control").read_text(encoding="utf-8")
     assert re.findall(r"^  \* (check_vm_\w+): ", control, re.M) == EXECUTABLES
     commands = " ".join(control.split())
-    listed = ", ".join(entry.command for entry in CHECKS)
+    listed = ", ".join(entry.command for entry in ALL_CHECKS)
     assert f"CheckCommands {listed} and vm_alive " in commands
 
 
@@ -164,7 +166,7 @@ def test_there_is_a_golden_help_per_check_and_no_other():
     assert golden == sorted(f"{executable}.help" for executable in EXECUTABLES)
 
 
-@pytest.mark.parametrize("entry", CHECKS, ids=lambda entry: entry.name)
+@pytest.mark.parametrize("entry", ALL_CHECKS, ids=lambda entry: entry.name)
 def test_the_golden_help_is_what_the_parser_prints(entry, monkeypatch):
     # The executables are run with COLUMNS=100 when the golden files are compared.
     monkeypatch.setenv("COLUMNS", "100")
