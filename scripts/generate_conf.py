@@ -3,7 +3,8 @@
 icinga2-conf/commands.conf (one CheckCommand per registered check, and vm_alive,
 the host check built on check_vm_cpu) and nagios-conf/check_vm-commands.cfg (one
 command per check, and check_vm_alive) are written from the checks of
-libcheck/registry.py and the parsers their executables build, never by hand.
+libcheck/registry.py (those of a VM and those of a hypervisor) and the parsers
+their executables build, never by hand.
 An argument's attributes come from its option: the variable from its
 destination, `required` and `repeat_key` from how the parser takes it. Its
 description is the option's --help text, capitalised, with the state options
@@ -66,6 +67,9 @@ ICINGA_WORDING = {
     "--state-if-paused-error": "State when the domain is paused on an error (disk I/O error, "
                                "watchdog, failed post-copy migration or resume): ok, warning, "
                                "critical or unknown (default: critical)",
+    "--space-from": "Where a pool's numbers come from: auto measures a local dir/fs/netfs pool "
+                    "at its target path (statvfs) and takes libvirt's cached numbers for the "
+                    "others; libvirt takes libvirt's numbers always (default: auto)",
     "--balloon-max-age": "Balloon statistics older than this many seconds are stale "
                          "(default: 3 stats periods + 5 s; 0 accepts any age)",
     "--disk": "Report only this disk (target name such as vda); an array names several. "
@@ -76,6 +80,9 @@ ICINGA_WORDING = {
     "--exclude-interface": "Leave this interface out (target name or MAC address); "
                            "an array names several",
 }
+# Wordings that speak of the one domain of a VM check: a check of a hypervisor
+# keeps its own help text for these options.
+VM_ONLY_WORDING = ("--state-if-paused-error",)
 # Words a description keeps in lower case at its start.
 LOWER_CASE_NAMES = ("libvirt",)
 # -v, -vv, -vvv: one switch per level of the count option, set by <command>_verbose.
@@ -92,20 +99,29 @@ ICINGA_ORDER = (
     "--state-if-paused", "--state-if-paused-error", "--state-if-crashed",
     "--state-if-missing", "--state-if-unmeasured-threshold",
 )
+# A check of a hypervisor: the common options in that order, then its own state
+# options in its parser's order (they are not the VM checks' states).
+HYPERVISOR_ORDER = tuple(flag for flag in ICINGA_ORDER
+                         if not flag.startswith("--state-if-")
+                         or flag == "--state-if-unmeasured-threshold")
 # Command variables that default to a variable every command shares.
 SHARED_VARIABLES = {"domain": "vm_name", "connect": "vm_connect", "state_dir": "vm_state_dir"}
 # Headline thresholds the commands apply unless the host or service sets them:
 # check name -> (warning, critical).
-DEFAULT_THRESHOLDS = {"cpu": ("90", "95"), "mem": ("90", "95")}
+DEFAULT_THRESHOLDS = {"cpu": ("90", "95"), "mem": ("90", "95"), "pool": ("80", "90")}
 # The comment above a check's CheckCommand, where it says more than the registry's summary.
 ICINGA_COMMENTS = {
     "cpu": "CPU usage of a VM in percent of its vCPUs, per vCPU, user/system, wait, steal.",
     "mem": "Memory used inside a VM, from its virtio balloon statistics.",
     "disk_io": "Disk I/O of a VM per disk: throughput, IOPS, latency, errors, allocation.",
     "nic": "Network traffic of a VM per interface: bits, packets, errors, drops, usage.",
+    "host": "A hypervisor's VMs by state, those crashed, paused on an error or autostart but\n"
+            " * down, drift from the expected VMs, vCPU and memory overcommit. No domain.",
+    "pool": "A hypervisor's storage pools: usage in % of capacity (the headline), state,\n"
+            " * with --volumes thin-provisioning overcommit. No domain.",
 }
 # The word in a check's Nagios custom variables (_<WORD>_OPTS), where not its name.
-NAGIOS_WORDS = {"disk_io": "DISK"}
+NAGIOS_WORDS = {"disk_io": "DISK", "host": "VM_HOST", "pool": "VM_POOL"}
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                 "ten", "eleven", "twelve")
 
@@ -132,13 +148,20 @@ class Command(NamedTuple):
     executable: str
     parser: argparse.ArgumentParser
     leaves_out: tuple[str, ...] = ()
+    scope: str = "vm"
+
+    @property
+    def of_a_vm(self) -> bool:
+        """Whether the command checks one VM (takes --domain), not a hypervisor."""
+        return self.scope == registry().VM_SCOPE
 
 
 def commands() -> list[Command]:
-    """A command per registered check, then the host check."""
-    checks = registry().CHECKS
+    """A command per registered check (those of a VM, then those of a hypervisor),
+    then the host check of a VM."""
     found = [Command(entry.name, entry.name, entry.executable,
-                     option_tables.check_parser(entry.load())) for entry in checks]
+                     option_tables.check_parser(entry.load()), scope=entry.scope)
+             for entry in registry().ALL_CHECKS]
     host = next(command for command in found if command.check == HOST_CHECK_OF)
     return [*found, host._replace(name=HOST_CHECK_NAME, leaves_out=HOST_CHECK_LEAVES_OUT)]
 
@@ -154,11 +177,12 @@ def passed_options(command: Command) -> list[argparse.Action]:
     actions = [action for action in command.parser._actions
                if action.option_strings and long_flag(action) not in command.leaves_out
                and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))]
-    return sorted(actions, key=lambda action: _position(long_flag(action)))
+    order = ICINGA_ORDER if command.of_a_vm else HYPERVISOR_ORDER
+    return sorted(actions, key=lambda action: _position(long_flag(action), order))
 
 
-def _position(flag: str) -> int:
-    return ICINGA_ORDER.index(flag) if flag in ICINGA_ORDER else len(ICINGA_ORDER)
+def _position(flag: str, order: Sequence[str]) -> int:
+    return order.index(flag) if flag in order else len(order)
 
 
 # -- descriptions -----------------------------------------------------------------
@@ -167,10 +191,12 @@ _STATE_CHOICES = re.compile(r"^(?P<when>state when .*) \(ok, warning, critical, 
                             r"default: (?P<default>\w+)\)$")
 
 
-def description(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
-    """What the CheckCommand says of an option."""
+def description(parser: argparse.ArgumentParser, action: argparse.Action,
+                of_a_vm: bool = True) -> str:
+    """What the CheckCommand of a VM (or with `of_a_vm` false, of a hypervisor)
+    says of an option."""
     flag = long_flag(action)
-    if flag in ICINGA_WORDING:
+    if flag in ICINGA_WORDING and (of_a_vm or flag not in VM_ONLY_WORDING):
         return ICINGA_WORDING[flag]
     text = option_tables.expanded_help(parser, action).rstrip(".")
     choices = _STATE_CHOICES.match(text)
@@ -203,6 +229,9 @@ ICINGA_HEADER = """\
  *   <command>_domain    <- $vm_name$       (the "vm-host" template sets it to the host name)
  *   <command>_connect   <- $vm_connect$    (unset: $LIBVIRT_DEFAULT_URI, else qemu:///system)
  *   <command>_state_dir <- $vm_state_dir$  (unset: the plugin's default directory)
+ * The checks of a hypervisor ({hypervisor}) take no domain: set
+ * their variables on the hypervisor's Host object, where the same $vm_connect$
+ * and $vm_state_dir$ serve them (those of the commands that have the option).
  */
 
 /* check_vm:plugin-dir
@@ -244,10 +273,12 @@ def icinga_conf(all_commands: Sequence[Command]) -> str:
     """The text of icinga2-conf/commands.conf."""
     names = [f"vm_{command.name}" for command in all_commands]
     listed = f"One CheckCommand per plugin: {', '.join(names[:-1])}, and {names[-1]}"
-    checks = [command for command in all_commands if not command.leaves_out]
+    checks = [command for command in all_commands
+              if not command.leaves_out and command.of_a_vm]
+    hypervisor = [f"vm_{command.name}" for command in all_commands if not command.of_a_vm]
     header = filled(ICINGA_HEADER,
                     commands="\n".join(f" * {line}" for line in textwrap.wrap(listed, 80)),
-                    count=number_word(len(checks)))
+                    count=number_word(len(checks)), hypervisor=", ".join(hypervisor))
     # The file has always ended in a blank line; the package's copy keeps it.
     return "\n".join([header, *(icinga_command(command) for command in all_commands), ""])
 
@@ -281,12 +312,16 @@ def icinga_argument(command: Command, action: argparse.Action) -> list[str]:
                 for line in _argument_block(f"-{'v' * level}", [
                     f'set_if = {{{{ string(macro("${variable}$")) in [ {values} ] }}}}',
                     f'description = "Verbosity {level} ({variable} = {level}): {words}"'])]
-    attributes = [f'value = "${variable}$"']
+    if isinstance(action, argparse._StoreTrueAction):
+        attributes = [f'set_if = "${variable}$"']
+    else:
+        attributes = [f'value = "${variable}$"']
     if action.required:
         attributes.append("required = true")
     if isinstance(action, argparse._AppendAction):
         attributes.append("repeat_key = true")
-    attributes.append(f"description = {icinga_string(description(command.parser, action))}")
+    said = description(command.parser, action, command.of_a_vm)
+    attributes.append(f"description = {icinga_string(said)}")
     return _argument_block(long_flag(action), attributes)
 
 
@@ -300,9 +335,12 @@ def icinga_string(text: str) -> str:
 
 
 def icinga_variables(command: Command) -> list[str]:
-    """The command's default variables: the shared VM ones, then its thresholds."""
+    """The command's default variables: the shared VM ones its parser has, then its
+    thresholds."""
     prefix = f"vars.vm_{command.name}"
-    lines = [f'\t{prefix}_{own} = "${shared}$"' for own, shared in SHARED_VARIABLES.items()]
+    destinations = {action.dest for action in command.parser._actions}
+    lines = [f'\t{prefix}_{own} = "${shared}$"' for own, shared in SHARED_VARIABLES.items()
+             if own in destinations]
     if not command.leaves_out and command.check in DEFAULT_THRESHOLDS:
         warning, critical = DEFAULT_THRESHOLDS[command.check]
         lines += [f'\t{prefix}_warning = "{warning}"', f'\t{prefix}_critical = "{critical}"']
@@ -338,10 +376,20 @@ NAGIOS_HEADER = """\
 #                 any further options of that plugin, for example
 #                 "-w disk_write_latency=20 --exclude-disk vdc"
 # and $ARG1$ adds options for one service: check_vm_disk_io!--disk vda
+#
+# The checks of a hypervisor ({hypervisor}) take no domain:
+# they run on the hypervisor's own host, whose custom variables are
+#   _VM_CONNECT   the libvirt URI, as for a VM
+{hypervisor_thresholds}
+#                 the headline thresholds (Nagios ranges)
+{hypervisor_options}
+#                 any further options of that plugin, for example
+#                 "--expect-file /etc/check_vm/expected" for check_vm_host
 """
 
 NAGIOS_VM = "$USER2$/{executable} --connect '$_HOSTVM_CONNECT$' --domain '$_HOSTVM_NAME$' " \
             "$_HOSTVM_OPTS$"
+NAGIOS_HYPERVISOR = "$USER2$/{executable} --connect '$_HOSTVM_CONNECT$'"
 
 
 def nagios_word(command: Command) -> str:
@@ -352,11 +400,23 @@ def nagios_word(command: Command) -> str:
 def nagios_cfg(all_commands: Sequence[Command]) -> str:
     """The text of nagios-conf/check_vm-commands.cfg."""
     checks = [command for command in all_commands if not command.leaves_out]
-    thresholds = [f"_{nagios_word(command)}_{kind}" for command in checks
-                  if command.check in DEFAULT_THRESHOLDS for kind in ("WARN", "CRIT")]
-    options = [f"_{nagios_word(command)}_OPTS" for command in checks]
-    header = filled(NAGIOS_HEADER, thresholds=_listed(thresholds), options=_listed(options))
+    of_vms = [command for command in checks if command.of_a_vm]
+    of_hypervisors = [command for command in checks if not command.of_a_vm]
+    header = filled(NAGIOS_HEADER, thresholds=_listed(_threshold_variables(of_vms)),
+                    options=_listed(_options_variables(of_vms)),
+                    hypervisor=", ".join(command.executable for command in of_hypervisors),
+                    hypervisor_thresholds=_listed(_threshold_variables(of_hypervisors)),
+                    hypervisor_options=_listed(_options_variables(of_hypervisors)))
     return "\n".join([header, *(nagios_command(command) for command in all_commands)])
+
+
+def _threshold_variables(checks: Sequence[Command]) -> list[str]:
+    return [f"_{nagios_word(command)}_{kind}" for command in checks
+            if command.check in DEFAULT_THRESHOLDS for kind in ("WARN", "CRIT")]
+
+
+def _options_variables(checks: Sequence[Command]) -> list[str]:
+    return [f"_{nagios_word(command)}_OPTS" for command in checks]
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -365,7 +425,8 @@ def _listed(names: Sequence[str]) -> str:
 
 def nagios_command(command: Command) -> str:
     """One `define command` block (the host check with its comment)."""
-    parts = [NAGIOS_VM.format(executable=command.executable)]
+    start = NAGIOS_VM if command.of_a_vm else NAGIOS_HYPERVISOR
+    parts = [start.format(executable=command.executable)]
     if command.leaves_out:
         comment = [f"# Host check of a VM: UP while the domain runs ({command.executable} "
                    "without thresholds)."]

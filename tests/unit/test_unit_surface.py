@@ -23,7 +23,7 @@ from typing import Iterator, Union
 
 import pytest
 
-from libcheck.registry import CHECKS
+from libcheck.registry import ALL_CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 SURFACE = REPO / "tests" / "data" / "surface"
@@ -271,6 +271,6 @@ def test_the_nagios_reader_takes_each_command_line():
 
 
 def test_the_record_holds_a_command_for_every_check():
-    commands = {entry.command for entry in CHECKS}
+    commands = {entry.command for entry in ALL_CHECKS}
     assert commands <= set(recorded("icinga2-arguments.json"))
     assert {f"check_{command}" for command in commands} <= set(recorded("nagios-commands.json"))
