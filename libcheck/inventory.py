@@ -6,6 +6,16 @@ default, and prints them as Icinga 2 Host objects, one per VM (the "host per
 VM" way of modelling, see icinga2-conf/example-hosts-per-vm.conf), or as JSON
 for import tools such as the Icinga Director.
 
+The hypervisor itself comes with them: its endpoint, the URI and the domains
+the monitoring now expects there (those it wrote hosts for), which the apply
+rules of icinga2-conf/templates.conf turn into its services vm-host and
+vm-pool. By default these variables are a Host template, to import into the
+hypervisor's existing Host object (a second object of its name would not
+load); `--hypervisor-host NAME` writes a Host object of its own instead, and
+in JSON a record after the VMs' (without it the array holds VMs only, as
+before). The expected names alone, one a line, are the `expect-file` format,
+for check_vm_host --expect-file (Nagios).
+
 Interfaces are keyed by MAC address: libvirt names a tap (vnet0...) anew on
 every start of the VM, the MAC stays. A running VM's interfaces come from its
 live XML (those with a host-side device, named as now); a shut-off VM's from
@@ -45,6 +55,7 @@ from libcheck.samples import DomainIdentity
 
 PROG = "check_vm_inventory"
 HOST_TEMPLATE = "vm-host"
+HYPERVISOR_TEMPLATE = "vm-hypervisor"
 EXIT_UNKNOWN = 3
 
 
@@ -66,6 +77,17 @@ class Domain:
     state: str
     disks: tuple[str, ...]
     interfaces: tuple[Interface, ...]
+
+
+@dataclass(frozen=True)
+class Hypervisor:
+    """The hypervisor as the monitoring sees it: the Icinga endpoint that runs its
+    checks, the URI they read, and the Host object it is (None: a template of its
+    variables, to import into a Host object kept elsewhere)."""
+
+    endpoint: str
+    uri: str
+    host_name: Optional[str] = None
 
 
 class Inventory:
@@ -275,11 +297,54 @@ def _dsl_interface_entry(nic: Interface) -> str:
     return f"{{ target = {macro_string(nic.target)} }}" if nic.target else "{ }"
 
 
-def icinga2_document(domains: Sequence[Domain], hypervisor: str, uri: str) -> str:
-    """The whole Icinga 2 output: a comment line, then one Host per domain."""
-    comment = " ".join(f"check_vm inventory of {uri} on {hypervisor}".split())
+# -- the hypervisor -------------------------------------------------------------
+
+def expected_domains(domains: Sequence[Domain]) -> list[str]:
+    """The names check_vm_host is to expect: those of the listed domains that
+    --expect-domain takes (a name with a control character, or only blanks, is
+    checked by UUID and cannot be named there)."""
+    return [domain.name for domain in domains if not domain_reference_problem(domain.name)]
+
+
+def hypervisor_template_name(hypervisor: Hypervisor) -> str:
+    """The name of the template of the hypervisor's variables: one per endpoint and
+    URI, so that the inventories of two URIs of one hypervisor load together."""
+    return object_name(f"{HYPERVISOR_TEMPLATE} {hypervisor.endpoint} {hypervisor.uri}")
+
+
+def icinga2_hypervisor(hypervisor: Hypervisor, expected: Sequence[str]) -> str:
+    """The hypervisor's variables: a Host object importing `vm-hypervisor` when it
+    has a host name, else a Host template for its existing Host object to import."""
+    variables = [
+        f"\tvars.vm_hypervisor_endpoint = {dsl_string(hypervisor.endpoint)}",
+        f"\tvars.vm_hypervisor_connect = {macro_string(hypervisor.uri)}",
+        f"\tvars.vm_expected_domains = {_dsl_array(expected)}",
+    ]
+    if hypervisor.host_name is not None:
+        return "\n".join([f"object Host {dsl_string(hypervisor.host_name)} {{",
+                          f"\timport {dsl_string(HYPERVISOR_TEMPLATE)}", "",
+                          *variables, "}"])
+    template = hypervisor_template_name(hypervisor)
+    return "\n".join([
+        "// The hypervisor's services vm-host and vm-pool: add",
+        f"//   import {dsl_string(template)}",
+        "// to its Host object (or write one with --hypervisor-host NAME).",
+        f"template Host {dsl_string(template)} {{", *variables, "}"])
+
+
+def _comment_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def icinga2_document(domains: Sequence[Domain], hypervisor: str, uri: str,
+                     hypervisor_host: Optional[str] = None) -> str:
+    """The whole Icinga 2 output: a comment line, the hypervisor's variables (see
+    `icinga2_hypervisor`), then one Host per domain."""
+    comment = _comment_text(f"check_vm inventory of {uri} on {hypervisor}")
     names = object_names(domain.name for domain in domains)
-    parts = [f"// {comment}: {len(domains)} domains"]
+    parts = [f"// {comment}: {len(domains)} domains",
+             icinga2_hypervisor(Hypervisor(hypervisor, uri, hypervisor_host),
+                                expected_domains(domains))]
     parts += [icinga2_host(domain, hypervisor, uri, names[domain.name]) for domain in domains]
     return "\n\n".join(parts) + "\n"
 
@@ -304,14 +369,47 @@ def json_record(domain: Domain, hypervisor: str, uri: str,
     }
 
 
-def json_document(domains: Sequence[Domain], hypervisor: str, uri: str) -> str:
-    """A JSON array of `json_record`s."""
+def json_hypervisor_record(hypervisor: Hypervisor, expected: Sequence[str]) -> dict:
+    """The hypervisor for import tools: its Host's name (the endpoint's unless
+    given) and the variables of `icinga2_hypervisor`."""
+    name = hypervisor.host_name if hypervisor.host_name is not None else hypervisor.endpoint
+    return {
+        "name": name,
+        "display_name": display_name(name),
+        "vm_hypervisor_endpoint": hypervisor.endpoint,
+        "vm_hypervisor_connect": hypervisor.uri,
+        "vm_expected_domains": list(expected),
+    }
+
+
+def json_document(domains: Sequence[Domain], hypervisor: str, uri: str,
+                  hypervisor_host: Optional[str] = None) -> str:
+    """A JSON array of `json_record`s; with a `hypervisor_host`, then the
+    hypervisor's record (the only one with `vm_hypervisor_connect`). Without
+    one the array holds VMs only, as import tools built for it expect."""
     names = object_names(domain.name for domain in domains)
     records = [json_record(domain, hypervisor, uri, names[domain.name]) for domain in domains]
+    if hypervisor_host is not None:
+        records.append(json_hypervisor_record(Hypervisor(hypervisor, uri, hypervisor_host),
+                                              expected_domains(domains)))
     return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
-FORMATS = {"icinga2": icinga2_document, "json": json_document}
+# -- expected-domains file -------------------------------------------------------
+
+def expect_file_document(domains: Sequence[Domain], hypervisor: str, uri: str,
+                         hypervisor_host: Optional[str] = None) -> str:
+    """The expected names, one a line, as check_vm_host --expect-file reads them:
+    after a `#` comment line, every name of `expected_domains` that the reader's
+    line splitting keeps whole and no leading `#` makes a comment."""
+    comment = _comment_text(f"check_vm inventory of {uri} on {hypervisor}")
+    names = [name for name in expected_domains(domains)
+             if not name.startswith("#") and len(name.splitlines()) == 1]
+    return "\n".join([f"# {comment}: {len(names)} expected domains", *names]) + "\n"
+
+
+FORMATS = {"icinga2": icinga2_document, "json": json_document,
+           "expect-file": expect_file_document}
 
 
 # -- command line --------------------------------------------------------------
@@ -338,8 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the host name libvirt reports)")
     parser.add_argument("--all", action="store_true",
                         help="list inactive (shut off) domains too")
+    parser.add_argument("--hypervisor-host", metavar="NAME", type=_host_object_name,
+                        help="write the hypervisor as a host of this name: a Host object "
+                             "(for one that has none yet) instead of a template of its "
+                             "variables for its existing Host object to import; in JSON, "
+                             "a record after the VMs'")
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _host_object_name(text: str) -> str:
+    """A name Icinga takes for a Host object as it is."""
+    if not text.strip() or _needs_new_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no Icinga object name (empty, or with '!' or a control character)")
+    return text
 
 
 def fail(message: str, stream: Optional[TextIO] = None) -> NoReturn:
@@ -359,7 +470,8 @@ def document(options: argparse.Namespace, inventory: Inventory) -> str:
     """The domains in the chosen format."""
     domains = list(inventory.domains(include_inactive=options.all))
     hypervisor = options.hypervisor or inventory.hostname()
-    return FORMATS[options.format](domains, hypervisor, options.connect)
+    return FORMATS[options.format](domains, hypervisor, options.connect,
+                                   options.hypervisor_host)
 
 
 def write_utf8(text: str, out: Optional[BinaryIO]) -> None:

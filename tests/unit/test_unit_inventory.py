@@ -25,14 +25,19 @@ from libcheck import inventory
 from libcheck.errors import ConnectionFailed, DomainVanished, LibvirtFailure
 from libcheck.inventory import (
     Domain,
+    Hypervisor,
     Inspector,
     Interface,
     Inventory,
     display_name,
     domain_argument,
     dsl_string,
+    expect_file_document,
+    expected_domains,
+    hypervisor_template_name,
     icinga2_document,
     icinga2_host,
+    icinga2_hypervisor,
     json_document,
     macro_string,
     object_name,
@@ -252,6 +257,93 @@ def test_json_uses_the_host_variable_names():
         "vm_interfaces": {"52:54:00:00:00:01": {"target": "vnet0"}}}
     assert (records[1]["name"], records[1]["display_name"], records[1]["vm_name"]) == (
         f'odd "$name"_~{digest(BARE.name)}', 'odd "$name"!', 'odd "$name"!')
+
+
+# -- the hypervisor -----------------------------------------------------------------------
+
+TABBED = Domain(name="tab\tbed", uuid=UUID, state="running", disks=(), interfaces=())
+
+
+def test_the_hypervisor_is_a_template_for_its_existing_host_to_import():
+    text = icinga2_hypervisor(Hypervisor("hv1.example.com", "qemu:///system"), ["db01", "web01"])
+    assert text == """\
+// The hypervisor's services vm-host and vm-pool: add
+//   import "vm-hypervisor hv1.example.com qemu:///system"
+// to its Host object (or write one with --hypervisor-host NAME).
+template Host "vm-hypervisor hv1.example.com qemu:///system" {
+\tvars.vm_hypervisor_endpoint = "hv1.example.com"
+\tvars.vm_hypervisor_connect = "qemu:///system"
+\tvars.vm_expected_domains = [ "db01", "web01" ]
+}"""
+
+
+def test_with_a_host_name_the_hypervisor_is_a_host_of_its_own():
+    text = icinga2_hypervisor(Hypervisor("hv1.example.com", "qemu:///system", "hv1"), [])
+    assert text == """\
+object Host "hv1" {
+\timport "vm-hypervisor"
+
+\tvars.vm_hypervisor_endpoint = "hv1.example.com"
+\tvars.vm_hypervisor_connect = "qemu:///system"
+\tvars.vm_expected_domains = [ ]
+}"""
+
+
+def test_the_template_name_differs_per_uri_and_takes_no_bang():
+    one, two = (hypervisor_template_name(Hypervisor("hv", uri)) for uri in ("a:///", "b:///"))
+    assert one != two
+    odd = hypervisor_template_name(Hypervisor("hv", "test:///x!y"))
+    assert "!" not in odd and odd.startswith("vm-hypervisor hv test:///x_y~")
+
+
+def test_expected_domains_are_the_names_the_check_takes_dollars_doubled():
+    assert expected_domains([WEB, BARE, TABBED]) == ["web01", 'odd "$name"!']
+    text = icinga2_document([WEB, BARE, TABBED], "hv", "test:///x$y")
+    assert '\tvars.vm_expected_domains = [ "web01", "odd \\"$$name\\"!" ]' in text
+    assert '\tvars.vm_hypervisor_connect = "test:///x$$y"' in text
+
+
+def test_the_document_puts_the_hypervisor_before_the_vms():
+    text = icinga2_document([WEB], "hv1", "qemu:///system", "hv1")
+    hosts = re.findall(r"^object Host (.*) \{$", text, re.MULTILINE)
+    assert hosts == ['"hv1"', '"web01"']
+    assert "template Host" not in text
+
+
+def test_json_adds_the_hypervisor_record_after_the_vms_with_a_host_name_only():
+    assert json.loads(json_document([WEB, TABBED], "hv1", "qemu:///system")) == [
+        inventory.json_record(domain, "hv1", "qemu:///system") for domain in (WEB, TABBED)]
+    records = json.loads(json_document([WEB, TABBED], "hv1", "qemu:///system", "hv1-host"))
+    assert records[:2] == [inventory.json_record(domain, "hv1", "qemu:///system")
+                           for domain in (WEB, TABBED)]
+    assert records[2] == {"name": "hv1-host", "display_name": "hv1-host",
+                          "vm_hypervisor_endpoint": "hv1",
+                          "vm_hypervisor_connect": "qemu:///system",
+                          "vm_expected_domains": ["web01"]}
+
+
+def test_the_expect_file_has_one_name_a_line_and_no_name_read_as_a_comment():
+    hashed = Domain(name="# db", uuid=UUID, state="running", disks=(), interfaces=())
+    text = expect_file_document([WEB, BARE, TABBED, hashed], "hv1", "qemu:///system")
+    assert text == ("# check_vm inventory of qemu:///system on hv1: 2 expected domains\n"
+                    'web01\nodd "$name"!\n')
+
+
+@pytest.mark.parametrize("name", ["a!b", "", "  ", "new\nline"])
+def test_a_hypervisor_host_name_icinga_refuses_is_one_line_and_exit_3(capsys, name):
+    with pytest.raises(SystemExit) as exited:
+        inventory.main(["--hypervisor-host", name], opener=failing_opener)
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --hypervisor-host" in err
+
+
+def test_main_writes_the_hypervisor_host_it_is_asked_for(capsys):
+    inventory.main(["--connect", "fake:///", "--hypervisor", "hv7", "--hypervisor-host", "hv7"],
+                   opener=lambda uri: OpenedStub([("web01", 1), ("off", None)]))
+    out = capsys.readouterr().out
+    assert 'object Host "hv7" {\n\timport "vm-hypervisor"\n' in out
+    assert '\tvars.vm_expected_domains = [ "web01" ]' in out
 
 
 # -- which domains and devices ----------------------------------------------------------
