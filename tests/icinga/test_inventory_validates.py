@@ -14,17 +14,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from harness.hostilenames import HOSTILE_NAMES, write_hostile_node
-from harness.icinga.icinga2 import compiled_objects, errors_of, validate
-from harness.paths import CHECKS, ICINGA_CONF, NODE_URI
+from harness.icinga.icinga2 import compiled_objects, errors_of, validate, zoned_configuration
+from harness.paths import NODE_URI
 
 pytestmark = pytest.mark.usefixtures("daemons_installed")
-
-GLOBAL_FILES = ("commands.conf", "templates.conf")
-SATELLITE_FILES = ("example-hosts-per-vm.conf",)
 
 
 def inventory(*args: str) -> str:
@@ -35,24 +31,6 @@ def inventory(*args: str) -> str:
     return result.stdout.decode("utf-8")
 
 
-def configuration(root: Path, generated: dict[str, str]) -> Path:
-    """A main config with the shipped files and `generated` (file name -> text)
-    in the satellite zone, the parent of the hypervisors' agent zones."""
-    zones = root / "zones.d"
-    for zone, names in (("global-templates", GLOBAL_FILES), ("satellite", SATELLITE_FILES)):
-        (zones / zone).mkdir(parents=True)
-        for name in names:
-            (zones / zone / name).symlink_to(ICINGA_CONF / name)
-    for name, text in generated.items():
-        (zones / "satellite" / name).write_text(text, encoding="utf-8")
-    config = root / "icinga2.conf"
-    config.write_text(f'const CheckVmPluginDir = "{CHECKS}"\n'
-                      "include <itl>\n"
-                      f'include "{ICINGA_CONF / "example-zones.conf"}"\n'
-                      f'include_zones "check_vm", "{zones}"\n')
-    return config
-
-
 def test_hostile_names_validate_together_with_one_host_each(tmp_path):
     hostile_uri = write_hostile_node(tmp_path / "hostile.xml")
     generated = {
@@ -60,7 +38,7 @@ def test_hostile_names_validate_together_with_one_host_each(tmp_path):
         "node.conf": inventory("--connect", NODE_URI, "--all", "--hypervisor", "hv2.example.com"),
     }
     root = tmp_path / "icinga"
-    result = validate(configuration(root, generated), root)
+    result = validate(zoned_configuration(root, generated), root)
     assert result.returncode == 0, errors_of(result)
 
     objects = compiled_objects(root)

@@ -11,6 +11,8 @@ import shutil
 from typing import Optional
 
 import pytest
+from harness.icinga.environment import inventory
+from harness.icinga.hypervisor import write_hypervisor_node
 from harness.icinga.nagios import FAST_SETTINGS, SHIPPED, NagiosDaemon, main_config, verify
 from harness.paths import NAGIOS_CONF, NODE_URI
 from harness.polling import poll
@@ -24,9 +26,10 @@ def test_shipped_configuration_verifies(tmp_path):
     result = verify(main_config(tmp_path, settings=FAST_SETTINGS))
     assert result.returncode == 0, result.stdout
     assert "Total Warnings: 0" in result.stdout and "Total Errors:   0" in result.stdout
-    # The hostgroup brings the four services to both example hosts, plus one per-disk.
-    assert "Checked 9 services." in result.stdout
-    assert "Checked 2 hosts." in result.stdout
+    # The hostgroups bring the four services to both example VM hosts, plus one
+    # per-disk, and two to the example hypervisor.
+    assert "Checked 11 services." in result.stdout
+    assert "Checked 3 hosts." in result.stdout
 
 
 BREAKS = {
@@ -77,7 +80,21 @@ EXPECTED = {  # (host, service) -> state
     ("stopped01", "VM memory"): 2,
     ("stopped01", "VM disk I/O"): 2,
     ("stopped01", "VM network"): 2,
+    ("hv01", "VM host"): 1,              # hv-off: not monitored (not in the expect file)
+    ("hv01", "VM storage pools"): 0,
 }
+VM_HOSTS = ("web01", "db01", "stopped01")
+
+
+def hypervisor_host(root, state_dir) -> str:
+    """A hypervisor on a node with pools, expecting what the inventory lists."""
+    uri = write_hypervisor_node(root / "hypervisor.xml", ["hv-web"], ["hv-off"])
+    expected = root / "hv01.expected"
+    expected.write_text(inventory("--connect", uri, "--format", "expect-file"))
+    return "\n".join([
+        "define host {", "    use check-vm-hypervisor", "    host_name hv01",
+        "    address 127.0.0.1", f"    _VM_CONNECT {uri}",
+        f"    _VM_HOST_OPTS --state-dir {state_dir} --expect-file {expected}", "}", ""])
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +106,7 @@ def nagios_run(tmp_path_factory, daemons_installed):
         vm_host("web01", "web01", state, _CPU_WARN="10", _MEM_OPTS="--balloon-max-age 0")
         + vm_host("db01", QUOTED_UUID, state, _CPU_CRIT="10")
         + vm_host("stopped01", "stopped01", state)
+        + hypervisor_host(root, state)
         + "define service {\n    use check-vm-service\n    host_name web01\n"
           "    service_description VM disk vdb\n    check_command check_vm_disk_io!--disk vdb\n}\n")
     config = main_config(root, files=SHIPPED[:2], extra=(hosts,), settings=FAST_SETTINGS)
@@ -109,7 +127,7 @@ def wait_for_all_checked(daemon: NagiosDaemon, timeout: float = 40) -> dict:
         hosts = {block["host_name"]: block for block in daemon.status("hoststatus")}
         checked = [block.get("has_been_checked") == "1"
                    for block in [*services.values(), *hosts.values()]]
-        if set(services) == set(EXPECTED) and len(hosts) == 3 and all(checked):
+        if set(services) == set(EXPECTED) and len(hosts) == 4 and all(checked):
             return {"services": services, "hosts": hosts}
         return None
     found = poll(checked_everything, timeout, 0.5)
@@ -142,5 +160,14 @@ def test_macros_reach_the_plugins(nagios_run):
 
 
 def test_the_host_check_follows_the_domain_state(nagios_run):
-    states = {name: int(block["current_state"]) for name, block in nagios_run["hosts"].items()}
+    states = {name: int(nagios_run["hosts"][name]["current_state"]) for name in VM_HOSTS}
     assert states == {"web01": 0, "db01": 0, "stopped01": 1}
+
+
+def test_the_hypervisor_gets_its_services_from_its_hostgroup(nagios_run):
+    services = nagios_run["services"]
+    host = services["hv01", "VM host"]
+    assert "hv-off: not monitored (not among the expected domains)" in host["plugin_output"]
+    assert "not_monitored=1;" in host["performance_data"]
+    pools = services["hv01", "VM storage pools"]
+    assert "vmimages_usage=15%;80;90;" in pools["performance_data"]

@@ -57,6 +57,29 @@ def compiled_objects(root: Path) -> dict[tuple[str, str], dict]:
     return objects
 
 
+def zoned_configuration(root: Path, generated: dict[str, str],
+                        satellite_files: tuple[str, ...] = ("example-hosts-per-vm.conf",),
+                        ) -> Path:
+    """A main config as an operator installs check_vm: commands.conf and
+    templates.conf in the global zone, `satellite_files` of icinga2-conf/ and
+    `generated` (file name -> text) in the satellite zone, the parent of the
+    hypervisors' agent zones (example-zones.conf)."""
+    zones = root / "zones.d"
+    for zone, names in (("global-templates", ("commands.conf", "templates.conf")),
+                        ("satellite", satellite_files)):
+        (zones / zone).mkdir(parents=True)
+        for name in names:
+            (zones / zone / name).symlink_to(ICINGA_CONF / name)
+    for name, text in generated.items():
+        (zones / "satellite" / name).write_text(text, encoding="utf-8")
+    config = root / "icinga2.conf"
+    config.write_text(f'const CheckVmPluginDir = "{CHECKS}"\n'
+                      "include <itl>\n"
+                      f'include "{ICINGA_CONF / "example-zones.conf"}"\n'
+                      f'include_zones "check_vm", "{zones}"\n')
+    return config
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:
@@ -107,10 +130,10 @@ object GraphiteWriter "graphite" {{
 
 
 def base_config(node: str, api_port: int, password: str, writers: str, zones_dir: Path,
-                plugin_dir: Path = CHECKS) -> str:
+                plugin_dir: Path = CHECKS, templates: Path = ICINGA_CONF / "templates.conf") -> str:
     """A standalone node: API on loopback, checker, log file, the metric `writers`
-    (config text), the shipped commands.conf and templates.conf with the plugins in
-    `plugin_dir`, and `zones_dir` as zone "master"."""
+    (config text), the shipped commands.conf and `templates` (the shipped
+    templates.conf) with the plugins in `plugin_dir`, and `zones_dir` as zone "master"."""
     return f"""\
 const CheckVmPluginDir = "{plugin_dir}"
 const NodeName = "{node}"
@@ -124,7 +147,7 @@ object ApiListener "api" {{
 {api_checker_and_log(IcingaDaemon.api_user, password)}{writers}
 include <itl>
 include "{ICINGA_CONF / 'commands.conf'}"
-include "{ICINGA_CONF / 'templates.conf'}"
+include "{templates}"
 include_zones "check_vm", "{zones_dir}"
 """
 
@@ -133,12 +156,14 @@ class Daemon(IcingaDaemon):
     """A standalone node: its own endpoint and zone "master", with metric `writers`."""
 
     def __init__(self, root: Path, writers: str, node: str = "check-vm-test-node",
-                 plugin_dir: Path = CHECKS) -> None:
+                 plugin_dir: Path = CHECKS,
+                 templates: Path = ICINGA_CONF / "templates.conf") -> None:
         super().__init__(root, node, free_port())
         self.zones = root / "zones.d"
         (self.zones / "master").mkdir(parents=True, exist_ok=True)
         self._writers = writers
         self._plugin_dir = plugin_dir
+        self._templates = templates
 
     def add_config(self, name: str, text: str) -> None:
         """A file of zone "master" (hosts, services), before start()."""
@@ -149,7 +174,8 @@ class Daemon(IcingaDaemon):
         make_certificate(self.name, self.dirs.path("DataDir") / "certs")
         config = self.root / "icinga2.conf"
         config.write_text(base_config(self.name, self.api_port, self._password,
-                                      self._writers, self.zones, self._plugin_dir))
+                                      self._writers, self.zones, self._plugin_dir,
+                                      self._templates))
         self.spawn([ICINGA2, "daemon", "-c", str(config), *self.dirs.defines()],
                    self._api_answers, timeout)
 

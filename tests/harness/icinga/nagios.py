@@ -21,6 +21,13 @@ NAGIOS4 = TOOLS["nagios4"]
 SAMPLE_OBJECTS = Path("/etc/nagios4/objects")
 SAMPLES = ("commands.cfg", "timeperiods.cfg", "contacts.cfg", "templates.cfg")
 SHIPPED = ("check_vm-commands.cfg", "check_vm-templates.cfg", "check_vm-example-hosts.cfg")
+# The host check of linux-server (the hypervisors' template builds on it): Debian's
+# monitoring-plugins define it (ping.cfg); here it stands in, always UP.
+HOST_ALIVE = """define command {
+    command_name    check-host-alive
+    command_line    /bin/true
+}
+"""
 
 
 def main_config(root: Path, conf: Path = NAGIOS_CONF, files: tuple = SHIPPED,
@@ -28,7 +35,8 @@ def main_config(root: Path, conf: Path = NAGIOS_CONF, files: tuple = SHIPPED,
     """nagios.cfg for the sample objects, `files` of `conf` and `extra` paths."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "resource.cfg").write_text(f"$USER2$={CHECKS}\n")
-    objects = [SAMPLE_OBJECTS / name for name in SAMPLES]
+    (root / "host-alive.cfg").write_text(HOST_ALIVE)
+    objects = [SAMPLE_OBJECTS / name for name in SAMPLES] + [root / "host-alive.cfg"]
     objects += [conf / name for name in files] + list(extra)
     lines = [f"cfg_file={path}" for path in objects] + [
         f"resource_file={root / 'resource.cfg'}",

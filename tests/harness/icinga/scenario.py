@@ -1,8 +1,8 @@
 """One run of the Icinga 2 daemon over a set of hosts, and what came of it.
 
 `run_scenario` starts a daemon with the shipped commands.conf and
-templates.conf, the apply rules of the shipped examples (their intervals
-shortened) and the test's hosts; waits until every expected service has two
+templates.conf, the apply rules of the shipped examples and of templates.conf
+(their intervals shortened) and the test's hosts; waits until every expected service has two
 check results (the second one a rate over the interval between them) and
 every host has been checked; and returns the last results with every point
 the InfluxdbWriter stored in the real InfluxDB the caller runs (read back
@@ -41,12 +41,25 @@ object IcingaApplication "app" {{
 def shipped_apply_rules(name: str, interval: int = INTERVAL) -> str:
     """The apply rules of a shipped example, with the test's short intervals."""
     text = (ICINGA_CONF / name).read_text()
-    rules = text[text.index("\napply Service"):]
+    return shortened_rules(text[text.index("\napply Service"):], name, interval, 4)
+
+
+def shortened_rules(rules: str, name: str, interval: int, at_least: int) -> str:
+    """Apply rules with `interval` set right after each one's import."""
     shortened, count = re.subn(
         r'(\n\timport "vm-[a-z-]+"\n)',
         rf"\1\tcheck_interval = {interval}s\n\tretry_interval = {interval}s\n", rules)
-    assert count == rules.count("\napply Service") >= 4, f"{name}: update this test"
+    assert count == rules.count("\napply Service") >= at_least, f"{name}: update this test"
     return shortened
+
+
+def shipped_templates(path: Path, interval: int = INTERVAL) -> Path:
+    """templates.conf written to `path` with its apply rules (the hypervisor's
+    services) at the test's short intervals, the templates unchanged."""
+    text = (ICINGA_CONF / "templates.conf").read_text()
+    start = text.index("\napply Service")
+    path.write_text(text[:start] + shortened_rules(text[start:], "templates.conf", interval, 2))
+    return path
 
 
 @dataclass
@@ -117,7 +130,8 @@ def run_scenario(root: Path, influx: InfluxDB, hosts: dict[str, str], services: 
     `host_names` are what to wait for. The InfluxdbWriter writes into `influx`.
     """
     influx.create_database()
-    daemon = Daemon(root, influxdb_writer(influx.http_port), node=NODE)
+    daemon = Daemon(root, influxdb_writer(influx.http_port), node=NODE,
+                    templates=shipped_templates(root / "templates.conf"))
     try:
         (root / "state").mkdir()
         daemon.add_config("state-dir.conf", STATE_DIR_CONFIG.format(state_dir=root / "state"))
