@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 from typing import NamedTuple, Optional
 
@@ -253,13 +254,13 @@ def figures_of(summary: HostSummary, expected: Optional[frozenset[str]]) -> Figu
     counts = {label: sum(domain.identity.state in states for domain in summary.domains)
               for label, states in _COUNTED_STATES.items()}
     active = [domain for domain in summary.domains if domain.has_process]
-    names = {domain.identity.name for domain in summary.domains}
+    drift = None if expected is None else drift_of(summary, expected)
     node = summary.node
     return Figures(
         **counts,
         autostart_down=sum(_autostart_down(domain) for domain in summary.domains),
-        not_monitored=None if expected is None else len(names - expected),
-        gone=None if expected is None else len(expected - names),
+        not_monitored=None if drift is None else len(drift.unexpected),
+        gone=None if drift is None else len(drift.absent),
         host_cpus=node.cpus,
         active_vcpus=_total(domain.vcpus for domain in active),
         host_memory=node.memory_kib * KIB,
@@ -296,19 +297,54 @@ def domain_problems(domain: HostDomain, options: HostOptions) -> list[Problem]:
     return [Problem(state, f"{identity.name}: {words}")]
 
 
+class Drift(NamedTuple):
+    """The domains present and not expected, and the expected entries no
+    domain answers to, each sorted."""
+
+    unexpected: tuple[str, ...]
+    absent: tuple[str, ...]
+
+
+def drift_of(summary: HostSummary, expected: frozenset[str]) -> Drift:
+    """Compare the domains with the expected entries: an entry names a domain
+    by its name or by its UUID (the inventory gives the UUID of a VM whose
+    name a check cannot take)."""
+    answered: set[str] = set()
+    unexpected = []
+    for domain in summary.domains:
+        keys = {domain.identity.name, domain.identity.uuid.lower()}
+        matched = keys & expected_keys(expected)
+        if matched:
+            answered.update(matched)
+        else:
+            unexpected.append(domain.identity.name)
+    absent = [entry for entry in expected if _key(entry) not in answered]
+    return Drift(tuple(sorted(unexpected)), tuple(sorted(absent)))
+
+
+def expected_keys(expected: frozenset[str]) -> set[str]:
+    """The expected entries as they are compared (a UUID in lower case)."""
+    return {_key(entry) for entry in expected}
+
+
+def _key(entry: str) -> str:
+    return entry.lower() if _UUID.fullmatch(entry) else entry
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def drift_problems(observed: Observed, options: HostOptions) -> list[Problem]:
     """Domains present and not expected, and expected and absent."""
     if observed.expected is None:
         return []
-    names = {domain.identity.name for domain in observed.summary.domains}
-    unexpected = sorted(names - observed.expected)
-    absent = sorted(observed.expected - names)
+    drift = drift_of(observed.summary, observed.expected)
     return ([Problem(STATE_NAMES[options.state_if_not_monitored],
                      f"{name}: not monitored (not among the expected domains)")
-             for name in unexpected]
+             for name in drift.unexpected]
             + [Problem(STATE_NAMES[options.state_if_gone],
                        f"{name}: expected, but not on this hypervisor (removed or migrated?)")
-               for name in absent])
+               for name in drift.absent])
 
 
 def summary_text(figures: Figures) -> str:

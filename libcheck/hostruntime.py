@@ -68,9 +68,12 @@ class HostRun(Run):
         problems = worst_first(check.problems(observed, own))
         unmeasured = Unmeasured(partial(check.unmeasured_reason, observed, own),
                                 STATE_NAMES[options.state_if_unmeasured_threshold])
-        outcome = judge(check.name, check.subject(observed, source),
-                        check.ok_text(observed, readings), readings, thresholds,
-                        condition_of(problems), unmeasured)
+        ok_text = check.ok_text(observed, readings)
+        # Without a reading (no pool running, none selected) nagiosplugin has
+        # nothing to judge: the check's own words stand, with the problems' state.
+        condition = condition_of(problems) or (None if readings else Condition(Ok, ok_text))
+        outcome = judge(check.name, check.subject(observed, source), ok_text, readings,
+                        thresholds, condition, unmeasured)
         details = [problem.text for problem in problems if problem.state != Ok]
         details += [*check.notes(observed, own), *notes, *outcome.notes]
         if options.verbose >= 1:
