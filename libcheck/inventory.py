@@ -300,10 +300,18 @@ def _dsl_interface_entry(nic: Interface) -> str:
 # -- the hypervisor -------------------------------------------------------------
 
 def expected_domains(domains: Sequence[Domain]) -> list[str]:
-    """The names check_vm_host is to expect: those of the listed domains that
-    --expect-domain takes (a name with a control character, or only blanks, is
-    checked by UUID and cannot be named there)."""
-    return [domain.name for domain in domains if not domain_reference_problem(domain.name)]
+    """What check_vm_host is to expect, one entry per listed domain: its name,
+    or its UUID where the checks take the VM by UUID (`domain_argument`) or an
+    expected-domains file could not hold the name (a leading `#`, a line break)."""
+    return [expected_entry(domain) for domain in domains]
+
+
+def expected_entry(domain: Domain) -> str:
+    """The name or UUID check_vm_host expects a domain by."""
+    argument = domain_argument(domain)
+    if argument.startswith("#") or len(argument.splitlines()) != 1:
+        return domain.uuid
+    return argument
 
 
 def hypervisor_template_name(hypervisor: Hypervisor) -> str:
@@ -399,12 +407,10 @@ def json_document(domains: Sequence[Domain], hypervisor: str, uri: str,
 
 def expect_file_document(domains: Sequence[Domain], hypervisor: str, uri: str,
                          hypervisor_host: Optional[str] = None) -> str:
-    """The expected names, one a line, as check_vm_host --expect-file reads them:
-    after a `#` comment line, every name of `expected_domains` that the reader's
-    line splitting keeps whole and no leading `#` makes a comment."""
+    """The expected entries, one a line, as check_vm_host --expect-file reads
+    them, after a `#` comment line."""
     comment = _comment_text(f"check_vm inventory of {uri} on {hypervisor}")
-    names = [name for name in expected_domains(domains)
-             if not name.startswith("#") and len(name.splitlines()) == 1]
+    names = expected_domains(domains)
     return "\n".join([f"# {comment}: {len(names)} expected domains", *names]) + "\n"
 
 

@@ -296,10 +296,11 @@ def test_the_template_name_differs_per_uri_and_takes_no_bang():
     assert "!" not in odd and odd.startswith("vm-hypervisor hv test:///x_y~")
 
 
-def test_expected_domains_are_the_names_the_check_takes_dollars_doubled():
-    assert expected_domains([WEB, BARE, TABBED]) == ["web01", 'odd "$name"!']
+def test_expected_domains_are_the_names_the_check_takes_else_uuids_dollars_doubled():
+    assert expected_domains([WEB, BARE, TABBED]) == ["web01", 'odd "$name"!', UUID]
     text = icinga2_document([WEB, BARE, TABBED], "hv", "test:///x$y")
-    assert '\tvars.vm_expected_domains = [ "web01", "odd \\"$$name\\"!" ]' in text
+    assert (f'\tvars.vm_expected_domains = [ "web01", "odd \\"$$name\\"!", "{UUID}" ]'
+            in text)
     assert '\tvars.vm_hypervisor_connect = "test:///x$$y"' in text
 
 
@@ -319,14 +320,14 @@ def test_json_adds_the_hypervisor_record_after_the_vms_with_a_host_name_only():
     assert records[2] == {"name": "hv1-host", "display_name": "hv1-host",
                           "vm_hypervisor_endpoint": "hv1",
                           "vm_hypervisor_connect": "qemu:///system",
-                          "vm_expected_domains": ["web01"]}
+                          "vm_expected_domains": ["web01", UUID]}
 
 
-def test_the_expect_file_has_one_name_a_line_and_no_name_read_as_a_comment():
+def test_the_expect_file_has_one_entry_a_line_a_uuid_for_a_name_it_cannot_hold():
     hashed = Domain(name="# db", uuid=UUID, state="running", disks=(), interfaces=())
     text = expect_file_document([WEB, BARE, TABBED, hashed], "hv1", "qemu:///system")
-    assert text == ("# check_vm inventory of qemu:///system on hv1: 2 expected domains\n"
-                    'web01\nodd "$name"!\n')
+    assert text == ("# check_vm inventory of qemu:///system on hv1: 4 expected domains\n"
+                    f'web01\nodd "$name"!\n{UUID}\n{UUID}\n')
 
 
 @pytest.mark.parametrize("name", ["a!b", "", "  ", "new\nline"])
