@@ -1,9 +1,9 @@
 """Why a domain is in its state, in words: libvirt's state reasons.
 
 libvirt gives every state a reason number, one enum per state
-(virDomainPausedReason, virDomainShutoffReason, virDomainShutdownReason,
-virDomainCrashedReason; virDomainPMSuspendedReason, like the enums of the
-running, blocked and no-state states, knows only "unknown").  The numbers are
+(virDomainRunningReason, virDomainPausedReason, virDomainShutoffReason,
+virDomainShutdownReason, virDomainCrashedReason; virDomainPMSuspendedReason,
+like the enums of the blocked and no-state states, knows only "unknown").  The numbers are
 part of libvirt's stable API, so they are written out here rather than read
 from the libvirt module, which only the inspector imports.  Reason 0 is
 "unknown" in every enum and adds no words; a number that a newer libvirt
@@ -15,6 +15,23 @@ from __future__ import annotations
 import enum
 
 from libcheck.samples import DomainState
+
+
+class Running(enum.IntEnum):
+    """virDomainRunningReason (VIR_DOMAIN_RUNNING_*)."""
+
+    UNKNOWN = 0
+    BOOTED = 1
+    MIGRATED = 2
+    RESTORED = 3
+    FROM_SNAPSHOT = 4
+    UNPAUSED = 5
+    MIGRATION_CANCELED = 6
+    SAVE_CANCELED = 7
+    WAKEUP = 8
+    CRASHED = 9
+    POSTCOPY = 10
+    POSTCOPY_FAILED = 11
 
 
 class Paused(enum.IntEnum):
@@ -66,6 +83,19 @@ class Crashed(enum.IntEnum):
 
 
 _WORDS: dict[DomainState, dict[int, str]] = {
+    DomainState.RUNNING: {
+        Running.BOOTED: "booted",
+        Running.MIGRATED: "migrated here",
+        Running.RESTORED: "restored from a file",
+        Running.FROM_SNAPSHOT: "reverted to a snapshot",
+        Running.UNPAUSED: "resumed",
+        Running.MIGRATION_CANCELED: "after a canceled migration",
+        Running.SAVE_CANCELED: "after a canceled save",
+        Running.WAKEUP: "woken up",
+        Running.CRASHED: "after the guest crashed",
+        Running.POSTCOPY: "in a post-copy migration",
+        Running.POSTCOPY_FAILED: "after a failed post-copy migration",
+    },
     DomainState.PAUSED: {
         Paused.USER: "by the user",
         Paused.MIGRATION: "for a migration",

@@ -124,6 +124,6 @@ def test_a_guest_paused_by_a_full_host_disk_is_critical_and_says_so(hypervisor,
     run = cpu_check(hypervisor, name, tmp_path / "state")
     assert (run.returncode, run.stdout) == (
         2, f"VM_CPU CRITICAL - {name}: paused (by a disk I/O error: host storage full or "
-           "failing?)\n")
+           "failing?), vda: no space left\n")
     milder = cpu_check(hypervisor, name, tmp_path / "state", "--state-if-paused-error", "warning")
     assert milder.returncode == 1
