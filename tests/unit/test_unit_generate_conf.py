@@ -208,29 +208,18 @@ def command_names(relative: Path, pattern: str) -> set[str]:
     return set(re.findall(pattern, generated_text(relative), re.M))
 
 
-def icinga_commands(scope_of_a_vm: bool) -> set[str]:
-    return {entry.command for entry in ALL_CHECKS
-            if (entry.scope == registry.VM_SCOPE) == scope_of_a_vm}
-
-
 def test_every_icinga_command_has_a_template_and_every_template_a_command():
     defined = command_names(generate_conf.ICINGA_FILE, r'^object CheckCommand "(\w+)"')
     templates = (REPO / "icinga2-conf" / "templates.conf").read_text(encoding="utf-8")
     used = set(re.findall(r'^\tcheck_command = "(\w+)"', templates, re.M))
-    assert used <= defined
-    assert defined - icinga_commands(scope_of_a_vm=False) <= used
-    assert used & icinga_commands(scope_of_a_vm=False) in (
-        set(), icinga_commands(scope_of_a_vm=False)), "the hypervisor's services come together"
+    assert used == defined
 
 
 def test_every_nagios_command_has_a_template_and_every_template_a_command():
     defined = command_names(generate_conf.NAGIOS_FILE, r"^    command_name    (\w+)$")
-    hypervisor = {f"check_{command}" for command in icinga_commands(scope_of_a_vm=False)}
     used = {block["check_command"] for kind in ("host", "service") for block in nagios_blocks(kind)
             if "check_command" in block}
-    assert used <= defined
-    assert defined - hypervisor <= used
-    assert used & hypervisor in (set(), hypervisor), "the hypervisor's services come together"
+    assert used == defined
 
 
 def nagios_blocks(kind: str) -> list[dict[str, str]]:
