@@ -12,15 +12,12 @@ statvfs) and the real tier's.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import pytest
-from harness.checkrun import CheckRun
+from harness.checkrun import CheckRun, run_check
 from harness.hypervisornode import NODE_POOL_CAPACITY, SharedDefault, write_every_state_node
-from harness.paths import CHECKS
 
 from libcheck.hostruntime import HostRun
 from libcheck.inspector import Inspector
@@ -32,9 +29,7 @@ GIB = 1024 ** 3
 
 def pool_run(uri: str, *args: str) -> CheckRun:
     """Run check_vm_pool (it keeps no state, so it takes no --state-dir)."""
-    completed = subprocess.run([sys.executable, str(CHECKS / "check_vm_pool"), "--connect", uri,
-                                *args], capture_output=True, text=True, timeout=30, check=False)
-    return CheckRun(completed.returncode, completed.stdout, completed.stderr)
+    return run_check("check_vm_pool", "--connect", uri, *args, state_dir=None)
 
 
 @pytest.fixture

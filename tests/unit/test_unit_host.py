@@ -7,6 +7,7 @@ libcheck.samplecodec).
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -64,7 +65,7 @@ def domain(name: str, state: DomainState, reason: int = 0, *, active: Optional[b
            disk_errors: tuple[DiskError, ...] = ()) -> HostDomain:
     """A summary row; active (an ID) unless shut off, as libvirt gives it."""
     has_id = state is not DomainState.SHUTOFF if active is None else active
-    identity = DomainIdentity(name, f"00000000-0000-4000-8000-{abs(hash(name)) % 10**12:012d}",
+    identity = DomainIdentity(name, f"00000000-0000-4000-8000-{zlib.crc32(name.encode()):012d}",
                               7 if has_id else None, state, reason, disk_errors)
     return HostDomain(identity, autostart, vcpus, memory_kib)
 
