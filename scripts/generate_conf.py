@@ -6,7 +6,8 @@ command per check, and check_vm_alive) are written from the checks of
 libcheck/registry.py (those of a VM and those of a hypervisor) and the parsers
 their executables build, never by hand.
 An argument's attributes come from its option: the variable from its
-destination, `required` and `repeat_key` from how the parser takes it. Its
+destination, `required`, `repeat_key` and a switch's `set_if` from how the
+parser takes it; a check of a hypervisor gets no --domain. Its
 description is the option's --help text, capitalised, with the state options
 phrased as Icinga lists choices; where the Icinga wording says more (seconds,
 arrays) it comes from ICINGA_WORDING.

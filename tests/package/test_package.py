@@ -6,18 +6,22 @@ configuration, started as their systemd units say, dropping root for the
 nagios user, with one added file of hosts and services each (Nagios also gets
 the example templates, as README says). The VMs are a running guest and a
 shut-off domain on the tier's own libvirtd, whose sockets give nagios
-read-only access, as a stock Debian hypervisor does. The tests run in file
-order: the last one purges the package.
+read-only access, as a stock Debian hypervisor does. The checks of a
+hypervisor run as nagios on that libvirtd and on a test-driver node with a
+VM in each state and a storage pool. The tests run in file order: the last
+one purges the package.
 """
 
 from __future__ import annotations
 
 import shutil
 import stat
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from harness.checknames import EXECUTABLES, SERVICES
+from harness.checknames import SERVICES
 from harness.package import debpackage, stock_icinga2, stock_nagios4
 from harness.package.nagiosuser import PYTHON3, group_names, run_as_nagios, uid
 from harness.package.results import CRITICAL, OK, WARNING, DaemonRun, Expected, problems
@@ -25,12 +29,13 @@ from harness.package.service import SYSTEM_PATH
 from harness.vm.hypervisor import LIBVIRT_SOCKET
 
 from libcheck import __version__
-from libcheck.registry import CHECKS
+from libcheck.registry import ALL_CHECKS, CHECKS, HOST_CHECKS
 from libcheck.state import state_key
 
 pytestmark = pytest.mark.realvm
 
-PLUGINS = EXECUTABLES
+PLUGINS = tuple(entry.executable for entry in ALL_CHECKS)
+HYPERVISOR_PLUGINS = tuple(entry.executable for entry in HOST_CHECKS)
 PLUGIN_DIR = Path("/usr/lib/nagios/plugins")
 SHARE_DIR = Path("/usr/share/check-vm")
 NAGIOS_COMMANDS = Path("/etc/nagios-plugins/config/check-vm.cfg")
@@ -178,7 +183,7 @@ def test_the_graph_templates_are_installed_as_shipped(installed):
     templates = [*shipped.glob("icingaweb2/*.ini"), *shipped.glob("grafana/*.json")]
     copies = {path: SHARE_DIR / "graphs" / path.relative_to(shipped) for path in templates}
     listed = debpackage.listed_paths()
-    assert len(copies) == 5
+    assert len(copies) == 7
     assert [str(copy) for path, copy in copies.items()
             if copy not in listed or copy.read_bytes() != path.read_bytes()] == []
 
@@ -212,13 +217,85 @@ def test_nagios_gets_read_only_libvirt_access_and_no_more(vms):
 
 @pytest.mark.parametrize("plugin", PLUGINS)
 def test_a_plugin_refused_by_the_socket_names_the_fix(installed, vms, nagios_state, plugin):
-    result = run_as_nagios(str(PLUGIN_DIR / plugin), "--connect", READ_WRITE_URI,
-                           "--domain", vms.running.name)
+    domain = () if plugin in HYPERVISOR_PLUGINS else ("--domain", vms.running.name)
+    result = run_as_nagios(str(PLUGIN_DIR / plugin), "--connect", READ_WRITE_URI, *domain)
     lines = (result.stdout + result.stderr).splitlines()
     prefix = plugin.replace("check_", "", 1).upper()
     assert result.returncode == 3 and len(lines) == 1, result
     assert lines[0].startswith(f"{prefix} UNKNOWN - ")
     assert "auth_unix_ro" in lines[0] and "polkit" in lines[0]
+
+
+# The checks of a hypervisor, as nagios.
+
+HYPERVISOR_NODE = """<node>
+  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
+    <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
+  <memory>8388608</memory>
+  <domain type='test'>
+    <name>vm-up</name><memory unit='KiB'>1048576</memory><vcpu>2</vcpu>
+    <os><type arch='i686'>hvm</type></os>
+  </domain>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>vm-held</name><memory unit='KiB'>2097152</memory><vcpu>2</vcpu>
+    <os><type arch='i686'>hvm</type></os><test:runstate>3</test:runstate>
+  </domain>
+  <pool type='dir'>
+    <name>vmimages</name><target><path>/var/lib/libvirt/images</path></target>
+    <volume type='file'><name>a.img</name>
+      <capacity unit='GiB'>150</capacity><allocation unit='GiB'>20</allocation></volume>
+  </pool>
+</node>
+"""
+
+
+@pytest.fixture(scope="module")
+def hypervisor_node_uri() -> Iterator[str]:
+    """The test-driver URI of HYPERVISOR_NODE, in a file nagios may read."""
+    directory = Path(tempfile.mkdtemp(prefix="check-vm-node-"))
+    try:
+        directory.chmod(0o755)
+        node = directory / "node.xml"
+        node.write_text(HYPERVISOR_NODE, encoding="utf-8")
+        node.chmod(0o644)
+        yield f"test://{node}"
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_check_vm_host_as_nagios_counts_the_hypervisors_vms(installed, vms, nagios_state):
+    result = run_as_nagios(str(PLUGIN_DIR / "check_vm_host"), "--connect", URI,
+                           "-c", "running=1:", "--expect-domain", vms.running.name,
+                           "--expect-domain", vms.shutoff.name)
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert result.stdout.startswith(f"VM_HOST OK - {URI}: 1 running, 1 shut off")
+    for item in ("running=1;;1:;0", "shutoff=1;;;0", "not_monitored=0;;;0", "gone=0;;;0"):
+        assert f" {item}" in result.stdout, result.stdout
+
+
+def test_check_vm_host_as_nagios_names_a_paused_vm(installed, nagios_state,
+                                                   hypervisor_node_uri):
+    result = run_as_nagios(str(PLUGIN_DIR / "check_vm_host"), "--connect", hypervisor_node_uri,
+                           "--expect-domain", "vm-up", "--expect-domain", "vm-gone")
+    assert result.returncode == 1, result
+    assert result.stdout.startswith(f"VM_HOST WARNING - {hypervisor_node_uri}: vm-held: paused; "
+                                    "vm-held: not monitored ")
+    assert "\nvm-gone: expected, but not on this hypervisor" in result.stdout
+    for item in ("running=1;", "paused=1;", "gone=1;", "not_monitored=1;", "host_cpus=4;",
+                 "active_vcpus=4;", "vcpu_overcommit=1;", "mem_overcommit=0.375;"):
+        assert f" {item}" in result.stdout, result.stdout
+
+
+def test_check_vm_pool_as_nagios_judges_the_pool(installed, nagios_state, hypervisor_node_uri):
+    # The test driver's pools are 100 GiB, allocated as their volumes say.
+    result = run_as_nagios(str(PLUGIN_DIR / "check_vm_pool"), "--connect", hypervisor_node_uri,
+                           "--volumes", "-w", "15", "-c", "vmimages_overcommit=2")
+    assert result.returncode == 1, result
+    assert result.stdout.startswith(f"VM_POOL WARNING - {hypervisor_node_uri}: vmimages 20.0% "
+                                    "used (> 15)")
+    for item in ("vmimages_usage=20%;15;;0;100", "vmimages_overcommit=1.5;;2;0",
+                 "vmimages_capacity=107374182400B;"):
+        assert f" {item}" in result.stdout or f"| {item}" in result.stdout, result.stdout
 
 
 # Icinga 2 as packaged.

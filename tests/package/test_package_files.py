@@ -27,7 +27,7 @@ import pytest
 from harness.paths import REPO
 from harness.vm.host import run
 
-from libcheck.registry import CHECKS, TOOLS
+from libcheck.registry import ALL_CHECKS, TOOLS
 
 pytestmark = pytest.mark.realvm
 
@@ -112,5 +112,5 @@ def test_the_installed_command_definitions_are_the_recorded_ones(installed, reco
 
 
 def test_the_record_has_every_executable(recorded_files):
-    for executable in (*(entry.executable for entry in CHECKS), *TOOLS):
+    for executable in (*(entry.executable for entry in ALL_CHECKS), *TOOLS):
         assert f"./usr/share/check-vm/checks/{executable}" in recorded_files
