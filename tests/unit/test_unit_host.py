@@ -201,6 +201,18 @@ def test_drift_names_the_unexpected_and_the_absent_sorted():
     ]
 
 
+def test_an_expected_domain_may_be_named_by_its_uuid_in_any_case():
+    web = domain("web", DomainState.RUNNING)
+    other = "11111111-2222-4333-8444-555555555555"
+    observed = Observed(summary(web, domain("db", DomainState.RUNNING)),
+                        frozenset({web.identity.uuid.upper(), "db", other.upper()}), None)
+    assert drift_problems(observed, host_options()) == [
+        Problem(Warn, f"{other.upper()}: expected, but not on this hypervisor "
+                      "(removed or migrated?)")]
+    figures = figures_of(observed.summary, observed.expected)
+    assert (figures.not_monitored, figures.gone) == (0, 1)
+
+
 def test_no_expected_list_is_no_drift():
     observed = Observed(summary(domain("web", DomainState.RUNNING)), None, None)
     assert drift_problems(observed, host_options()) == []

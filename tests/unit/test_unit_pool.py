@@ -258,11 +258,6 @@ def test_each_pool_state_takes_its_own_option(option):
     assert lines[0].startswith(f"VM_POOL UNKNOWN - test:///fake: broken: {option} | ")
 
 
-NO_READINGS_DEFECT = (
-    "a run with no running pool and no problem has no readings, and nagiosplugin then "
-    "says UNKNOWN 'no check results' instead of the check's OK text")
-
-
 @pytest.mark.parametrize(("pools", "argv", "text"), [
     ([], (), "no storage pool"),
     ([FakePool("a")], ("--exclude-pool", "a"), "no storage pool"),
