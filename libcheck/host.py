@@ -312,7 +312,8 @@ def drift_of(summary: HostSummary, expected: frozenset[str]) -> Drift:
     answered: set[str] = set()
     unexpected = []
     for domain in summary.domains:
-        keys = {domain.identity.name, domain.identity.uuid.lower()}
+        name = domain.identity.name
+        keys = {name, _key(name), domain.identity.uuid.lower()}
         matched = keys & expected_keys(expected)
         if matched:
             answered.update(matched)

@@ -407,3 +407,9 @@ def test_a_disk_check_of_a_vm_paused_on_a_full_disk_names_the_disk(tmp_path):
     assert stream.getvalue().splitlines() == [
         "VM_DISK_IO CRITICAL - vm1: paused (by a disk I/O error: host storage full or "
         "failing?), vdb: no space left"]
+
+
+def test_a_domain_named_like_an_upper_case_uuid_is_expected_by_that_name():
+    name = "ABCDEF01-2222-4333-8444-555555555555"
+    observed = Observed(summary(domain(name, DomainState.RUNNING)), frozenset({name}), None)
+    assert drift_problems(observed, host_options()) == []
