@@ -173,10 +173,10 @@ class HypervisorCheck(HostCheck):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--expect-domain", metavar="NAME", action="append", default=[],
                             type=domain_reference,
-                            help="a domain the monitoring expects on this hypervisor "
-                                 "(repeatable); with --expect-file, both count")
+                            help="a domain the monitoring expects on this hypervisor, by "
+                                 "name or UUID (repeatable); with --expect-file, both count")
         parser.add_argument("--expect-file", metavar="FILE",
-                            help="a file of the expected domains' names, one per line "
+                            help="a file of the expected domains' names or UUIDs, one per line "
                                  "(blank lines and lines starting with # are skipped), "
                                  "as check_vm_inventory writes it")
         for case, when, default in _POLICY_OPTIONS:
