@@ -31,6 +31,13 @@ def declared_part(part: Optional[Part], group: Group) -> Part:
     return part
 
 
+def options_of(options: type[NamedTuple], namespace: argparse.Namespace) -> Any:
+    """A check's `Options` record from the parsed namespace, field by field."""
+    fields = {field: getattr(namespace, field) for field in options._fields}
+    # typing's NamedTuple has the signature of the factory, not of a record class.
+    return options(**fields)  # type: ignore[call-overload]
+
+
 class NoOptions(NamedTuple):
     """A check without options of its own."""
 
@@ -69,9 +76,7 @@ class Check:
 
     def read_options(self, namespace: argparse.Namespace) -> Any:
         """The check's own options of one run, typed: its `Options` from the namespace."""
-        fields = {field: getattr(namespace, field) for field in self.Options._fields}
-        # typing's NamedTuple has the signature of the factory, not of a record class.
-        return self.Options(**fields)  # type: ignore[call-overload]
+        return options_of(self.Options, namespace)
 
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative counters to keep between runs, by group (device)."""

@@ -15,6 +15,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from nagiosplugin.state import ServiceState
 
+from libcheck.checkbase import options_of
 from libcheck.evaluation import Reading
 from libcheck.metrics import Metric, specs_of
 from libcheck.thresholds import LabelSpec, Target
@@ -72,9 +73,7 @@ class HostCheck:
 
     def read_options(self, namespace: argparse.Namespace) -> Any:
         """The check's own options of one run, typed: its `Options` from the namespace."""
-        fields = {field: getattr(namespace, field) for field in self.Options._fields}
-        # typing's NamedTuple has the signature of the factory, not of a record class.
-        return self.Options(**fields)  # type: ignore[call-overload]
+        return options_of(self.Options, namespace)
 
     def observe(self, source: HostSource, options: Any) -> Any:
         """Read the host once: what the other hooks are handed."""

@@ -52,7 +52,7 @@ class HostRun(Run):
             observed = check.observe(source, own)
         finally:
             sources.close()
-        return self._judge(observed, source, thresholds, own, options, sources.notes)
+        return self._judge_observed(observed, source, thresholds, own, options, sources.notes)
 
     def _summary_sampler(self, options) -> Sampler:
         """The snapshot's sampler for a check it serves, else a direct one."""
@@ -60,8 +60,8 @@ class HostRun(Run):
             return self._sampler(options)
         return DirectSampler(self._open_inspector(options.connect))
 
-    def _judge(self, observed: Any, source: HostSource, thresholds: Thresholds, own: Any,
-               options, notes: list[str]) -> Outcome:
+    def _judge_observed(self, observed: Any, source: HostSource, thresholds: Thresholds,
+                        own: Any, options, notes: list[str]) -> Outcome:
         check = self._check
         thresholds.check_devices(check.devices(observed), owner="host")
         readings = check.readings(observed, own)

@@ -256,36 +256,40 @@ class HostSnapshotStore:
         return (boot_id is not None and boot_id == self._this_boot
                 and boot_time > self._clocks.boot_time())
 
-    def _find_in(self, top_fd: int, generation: Generation,
-                 reference: str) -> Optional[HostPart]:
+    @contextlib.contextmanager
+    def _generation_directory(self, top_fd: int,
+                              generation: Generation) -> Iterator[Optional[int]]:
+        """The generation's directory, or None where it is gone or unusable (a note)."""
         try:
             gen_fd = open_private_subdirectory(top_fd, generation.name)
         except FileNotFoundError:
-            return None
+            yield None
+            return
         except (OSError, ValueError) as problem:
             self.note(f"host snapshot discarded: its newest generation: {reason(problem)}")
-            return None
+            yield None
+            return
         try:
+            yield gen_fd
+        finally:
+            os.close(gen_fd)
+
+    def _find_in(self, top_fd: int, generation: Generation,
+                 reference: str) -> Optional[HostPart]:
+        with self._generation_directory(top_fd, generation) as gen_fd:
+            if gen_fd is None:
+                return None
             for key in lookup_keys(reference):
                 data = self._read_json(gen_fd, key, MAX_PART_BYTES, "a domain's part")
                 if data is not None:
                     return self._decoded_part(data)
             return None
-        finally:
-            os.close(gen_fd)
 
     def _summary_in(self, top_fd: int, generation: Generation) -> Optional[HostSummary]:
-        try:
-            gen_fd = open_private_subdirectory(top_fd, generation.name)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as problem:
-            self.note(f"host snapshot discarded: its newest generation: {reason(problem)}")
-            return None
-        try:
+        with self._generation_directory(top_fd, generation) as gen_fd:
+            if gen_fd is None:
+                return None
             data = self._read_json(gen_fd, "host", MAX_SUMMARY_BYTES, "the host's summary")
-        finally:
-            os.close(gen_fd)
         if data is None:
             return None
         try:

@@ -143,9 +143,11 @@ class Reported(Value):
         return None if value is None else value * self.scale
 
 
-class ShareOf(Value):
-    """One reported value in percent of another (allocation of capacity); none
-    where the whole is 0."""
+class RatioOf(Value):
+    """One reported value per another (vCPUs per host CPU), times `scale`; none
+    where the whole is 0 or not reported."""
+
+    scale: float = 1
 
     def __init__(self, part: Field, whole: Field) -> None:
         self.part, self.whole = part, whole
@@ -155,27 +157,19 @@ class ShareOf(Value):
         part, whole = self.part.of(inputs.source), self.whole.of(inputs.source)
         if part is None or not whole:
             return None
-        return part / whole * 100
+        return part / whole * self.scale
+
+
+class ShareOf(RatioOf):
+    """One reported value in percent of another (allocation of capacity); none
+    where the whole is 0."""
+
+    scale = 100
 
     def absent_reason(self, inputs: Inputs, subject: str) -> Optional[str]:
         if self.whole.of(inputs.source) == 0:
             return f"{subject} has a {self.whole.words} of 0"
         return None
-
-
-class RatioOf(Value):
-    """One reported value per another (vCPUs per host CPU); none where the
-    whole is 0 or not reported."""
-
-    def __init__(self, part: Field, whole: Field) -> None:
-        self.part, self.whole = part, whole
-        self.fields = (whole, part)
-
-    def compute(self, inputs: Inputs) -> Optional[float]:
-        part, whole = self.part.of(inputs.source), self.whole.of(inputs.source)
-        if part is None or not whole:
-            return None
-        return part / whole
 
 
 class Limit(NamedTuple):
