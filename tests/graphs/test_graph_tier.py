@@ -1,10 +1,11 @@
 """Icinga 2 graphs a real guest into real Graphite and InfluxDB while the test commands work.
 
 One daemon (graphtier.py) runs vm-cpu, vm-mem, vm-disk-io and vm-nic every
-INTERVAL seconds against the realvm tier's guest, with a GraphiteWriter into
-carbon-cache and an InfluxdbWriter into InfluxDB. Every assertion reads the
-databases: series names from carbon's whisper files and InfluxQL, values
-from the render API's JSON. The work is known: BUSY_SECONDS of one busy
+INTERVAL seconds against the realvm tier's guest, and the hypervisor's vm-host
+and vm-pool against its libvirtd, with a GraphiteWriter into carbon-cache and
+an InfluxdbWriter into InfluxDB. Every assertion reads the databases: series
+names from carbon's whisper files and InfluxQL, values from the render API's
+JSON. The work is known: BUSY_SECONDS of one busy
 vCPU, 32 MiB written and 16 MiB read, PINGS pings of PING_FRAME bytes each
 way, 64 MiB held and freed. A rate stored at a point is work over the time
 between the samples of two runs, which the wrappers' clock readings bound
@@ -29,6 +30,7 @@ from harness.graphs.graphtier import (
     BUSY_SECONDS,
     BUSY_VCPU,
     HELD_MIB,
+    HYPERVISOR_SERVICES,
     MIB,
     PING_FRAME,
     PINGS,
@@ -43,6 +45,7 @@ from harness.graphs.graphtier import (
     GraphRun,
     graph_run,
 )
+from harness.graphs.hypervisorhost import POOL, POOL_MIB
 from harness.graphs.pictures import HEIGHT, WIDTH, png_size, render_all
 from harness.graphs.stored import graphite_series
 from harness.graphs.timedplugins import Run, bracket_of, run_index
@@ -199,9 +202,41 @@ def test_templates_name_only_stored_series(stored):
         if (REPO / "tests" / "harness" / "graphs" / "templatecheck.py").exists():
             raise
         pytest.fail(f"tests/harness/graphs/templatecheck.py is missing: {exc}")
-    # The tier's daemon runs the checks of one VM; the hypervisor's templates are
-    # held to the labels its checks print by tests/unit/test_unit_graph_templates.py.
-    assert template_problems(stored, commands=set(SERVICES.values())) == []
+    # Every template, the hypervisor's too: the daemon runs every check.
+    assert template_problems(stored) == []
+
+
+def test_the_hypervisors_services_store_its_vms_and_pools(graph, stored):
+    host_series = {name for name in stored
+                   if name.startswith(f"icinga2.{graph.hypervisor_host}.services.")}
+    assert host_series == {name for service in HYPERVISOR_SERVICES for name in stored
+                           if name.startswith(graph.prefix(service) + ".perfdata.")}
+    running = graph.graphite_points("vm-host", "running")
+    assert running and min(running.values()) >= 1, running
+    # The guest is the domain the Host expects, and it is there.
+    gone = graph.graphite_points("vm-host", "gone")
+    assert gone and set(gone.values()) == {0}, gone
+    cpus = graph.graphite_points("vm-host", "host_cpus")
+    vcpus = graph.graphite_points("vm-host", "active_vcpus")
+    overcommit = graph.graphite_points("vm-host", "vcpu_overcommit")
+    assert overcommit and overcommit.keys() == cpus.keys() == vcpus.keys()
+    for stamp, ratio in overcommit.items():
+        assert vcpus[stamp] >= graph.vm.vcpus, (stamp, vcpus[stamp])
+        assert ratio == pytest.approx(vcpus[stamp] / cpus[stamp], abs=0.005), stamp
+    assert graph.pools
+    for pool in graph.pools:
+        usage = graph.graphite_points("vm-pool", f"{pool}_usage")
+        assert usage and all(0 <= value <= 100 for value in usage.values()), (pool, usage)
+        capacity = graph.graphite_points("vm-pool", f"{pool}_capacity")
+        if pool == POOL:  # the tier's own pool: an empty tmpfs, measured by statvfs
+            assert set(capacity.values()) == {POOL_MIB * MIB}, capacity
+            assert set(usage.values()) == {0}, usage
+    influx: dict[str, set[str]] = {}
+    for point in graph.points():
+        if point.label and point.tags.get("hostname") == graph.hypervisor_host:
+            influx.setdefault(point.tags["service"], set()).add(point.label)
+    for service in HYPERVISOR_SERVICES:
+        assert influx[service] == set(graphite_labels(graph, stored, service)), service
 
 
 # -- (b) the commanded work, as the databases show it ----------------------------------

@@ -2,12 +2,17 @@
 
 The daemon (harness.icinga.icinga2.Daemon, as the Icinga tier runs it) loads the
 shipped commands.conf, templates.conf and the apply rules of
-example-hosts-per-vm.conf (interval shortened to INTERVAL), and one host for
+example-hosts-per-vm.conf (every interval shortened to INTERVAL), one host for
 the guest without vm_disks or vm_interfaces: services vm-cpu, vm-mem,
-vm-disk-io and vm-nic, one per check. Its GraphiteWriter writes into the
-tier's carbon-cache, its InfluxdbWriter into the tier's InfluxDB. The
-plugins run through timed wrappers (timedplugins.py) and read libvirt on
-every run (snapshot max age 0), so each run's samples lie inside it.
+vm-disk-io and vm-nic, one per check; and the hypervisor's Host
+(hypervisorhost.py), to which templates.conf's own apply rules give vm-host and
+vm-pool on the tier's libvirtd, with the guest as its expected domain and at
+least one active pool. Its GraphiteWriter writes into the tier's carbon-cache,
+its InfluxdbWriter into the tier's InfluxDB. The plugins run through timed
+wrappers (timedplugins.py); the VM checks read libvirt on every run (snapshot
+max age 0), so each run's samples lie inside it. check_vm_host keeps its
+default: it refreshes the host snapshot, which the VM checks never read, and
+keeps no state of the guest's checks.
 
 Once every service has two results, each round commands, one after the
 other through the guest's command channel, with the wall clock read around
@@ -17,9 +22,9 @@ bytes to the tap's host end; 64 MiB held in tmpfs for HOLD_SECONDS, then
 freed. The stretches after the busy one cost the domain CPU time too (0.4 to
 0.7 s under TCG), so they wait until every service has run once after it:
 the CPU counter's points around the busy stretch then span no other work.
-The run ends when every service has two results that began after the last
-work, stored in both databases; the daemon is stopped before the run is
-handed on, so the databases hold a fixed set of points.
+The run ends when every service, the hypervisor's too, has two results that
+began after the last work, stored in both databases; the daemon is stopped
+before the run is handed on, so the databases hold a fixed set of points.
 """
 
 from __future__ import annotations
@@ -32,11 +37,17 @@ from typing import Iterator
 
 from harness.checknames import SERVICES as CHECK_SERVICES
 from harness.icinga.icinga2 import Daemon, graphite_writer, influxdb_writer
-from harness.icinga.scenario import NODE, STATE_DIR_CONFIG, shipped_apply_rules
+from harness.icinga.scenario import (
+    NODE,
+    STATE_DIR_CONFIG,
+    shipped_apply_rules,
+    shipped_templates,
+)
 from harness.polling import wait_for
 from harness.vm.domains import Guest
 from harness.vm.hypervisor import Hypervisor
 
+from . import hypervisorhost
 from .databases import CarbonCache, GraphiteWeb, InfluxDB
 from .stored import Point, influx_points
 from .timedplugins import Run, runs_of, write_wrappers
@@ -59,6 +70,9 @@ MIB = 1024 * 1024
 # service -> CheckCommand (the InfluxDB measurement and Graphite's command part).
 # One service per registered check: service name -> command.
 SERVICES = CHECK_SERVICES
+# The same of the hypervisor's Host, and of both.
+HYPERVISOR_SERVICES = hypervisorhost.SERVICES
+ALL_SERVICES = {**SERVICES, **HYPERVISOR_SERVICES}
 EXAMPLE = "example-hosts-per-vm.conf"
 RESULT_TIMEOUT = 4 * INTERVAL + 30
 
@@ -90,7 +104,7 @@ def host_config(name: str, uri: str) -> str:
 
 
 def plugin_of(service: str) -> str:
-    return f"check_{SERVICES[service]}"
+    return f"check_{ALL_SERVICES[service]}"
 
 
 @dataclass
@@ -110,15 +124,22 @@ class GraphRun:
     # When the work's results were all in both databases, before the daemon stopped:
     # a result written while it stops may reach one writer only.
     settled: float = 0.0
+    # The Icinga host of vm-host and vm-pool, and the pools check_vm_pool judges.
+    hypervisor_host: str = hypervisorhost.NAME
+    pools: list[str] = field(default_factory=list)
 
     def runs(self, service: str) -> list[Run]:
         """Every run of the service's plugin, timed."""
         return runs_of(self.log_dir, plugin_of(service))
 
+    def host_of(self, service: str) -> str:
+        """The Icinga host of a service: the guest's, or the hypervisor's."""
+        return self.hypervisor_host if service in HYPERVISOR_SERVICES else self.host
+
     def prefix(self, service: str) -> str:
         """Graphite's name of the service: GraphiteWriter's default service template."""
-        return f"icinga2.{escape_metric(self.host)}.services.{escape_metric(service)}." \
-               f"{SERVICES[service]}"
+        return f"icinga2.{escape_metric(self.host_of(service))}.services." \
+               f"{escape_metric(service)}.{ALL_SERVICES[service]}"
 
     def graphite_name(self, service: str, label: str, kind: str = "value") -> str:
         return f"{self.prefix(service)}.perfdata.{label}.{kind}"
@@ -167,12 +188,12 @@ def one_round(run: GraphRun) -> None:
 
 
 def wait_for_results(run: GraphRun, after: float, count: int) -> None:
-    """Until every service has `count` runs that began after `after`, stored in both
-    databases (bounded)."""
-    pending = list(SERVICES)
+    """Until every service, the hypervisor's too, has `count` runs that began after
+    `after`, stored in both databases (bounded)."""
+    pending = list(ALL_SERVICES)
 
     def all_stored() -> bool:
-        pending[:] = [service for service in SERVICES
+        pending[:] = [service for service in ALL_SERVICES
                       if not stored_everywhere(run, service, after, count)]
         return not pending
     wait_for(all_stored, RESULT_TIMEOUT + count * INTERVAL,
@@ -186,9 +207,10 @@ def stored_everywhere(run: GraphRun, service: str, after: float, count: int) -> 
     if len(runs) < count:
         return False
     stamp = int(runs[count - 1].end)
-    command = SERVICES[service]
+    command = ALL_SERVICES[service]
     points = [point for point in influx_points(run.influx)
               if point.measurement == command and point.tags.get("service") == service
+              and point.tags.get("hostname") == run.host_of(service)
               and point.label and stamp <= point.timestamp <= stamp + 1]
     if not points:
         return False
@@ -200,25 +222,32 @@ def stored_everywhere(run: GraphRun, service: str, after: float, count: int) -> 
 def graph_run(root: Path, carbon: CarbonCache, web: GraphiteWeb, influx: InfluxDB,
               hypervisor: Hypervisor, vm: Guest, rounds: int = 1) -> Iterator[GraphRun]:
     """Start the daemon, command `rounds` rounds of work, yield the run; stop the daemon
-    whatever happens."""
+    (and remove a pool defined for it) whatever happens."""
     influx.create_database()
     plugin_dir, log_dir = root / "plugins", root / "runs"
     write_wrappers(plugin_dir, log_dir)
+    hypervisorhost.write_wrappers(plugin_dir, log_dir)
     daemon = Daemon(root, graphite_writer(carbon.line_port) + influxdb_writer(influx.http_port),
-                    node=NODE, plugin_dir=plugin_dir)
-    run = GraphRun(vm.name, vm, daemon, carbon, web, influx, log_dir, time.time())
-    try:
-        (root / "state").mkdir()
-        daemon.add_config("state-dir.conf", STATE_DIR_CONFIG.format(state_dir=root / "state"))
-        daemon.add_config("rules.conf", shipped_apply_rules(EXAMPLE, INTERVAL))
-        daemon.add_config("host.conf", host_config(vm.name, hypervisor.uri))
-        daemon.start()
-        wait_for_results(run, run.started, 2)
-        for _ in range(rounds):
-            one_round(run)
-        run.settled = time.time()
-    finally:
-        daemon.stop()
+                    node=NODE, plugin_dir=plugin_dir,
+                    templates=shipped_templates(root / "templates.conf", INTERVAL))
+    with hypervisorhost.active_pools(hypervisor.conn) as pools:
+        run = GraphRun(vm.name, vm, daemon, carbon, web, influx, log_dir, time.time(),
+                       pools=pools)
+        try:
+            (root / "state").mkdir()
+            daemon.add_config("state-dir.conf",
+                              STATE_DIR_CONFIG.format(state_dir=root / "state"))
+            daemon.add_config("rules.conf", shipped_apply_rules(EXAMPLE, INTERVAL))
+            daemon.add_config("host.conf", host_config(vm.name, hypervisor.uri))
+            daemon.add_config("hypervisor.conf",
+                              hypervisorhost.host_config(hypervisor.uri, vm.name))
+            daemon.start()
+            wait_for_results(run, run.started, 2)
+            for _ in range(rounds):
+                one_round(run)
+            run.settled = time.time()
+        finally:
+            daemon.stop()
     # Stopped, the writers have flushed: what the databases hold is final.
     run.ended = time.time()
     yield run

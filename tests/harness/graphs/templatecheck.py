@@ -30,7 +30,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator
 
 from harness.paths import GRAPH_TEMPLATES as GRAPHS
 from harness.paths import ICINGA_CONF
@@ -59,12 +59,9 @@ class Pattern:
     prefix: bool = False
 
 
-def template_problems(series: set[str], root: Path = GRAPHS,
-                      commands: Optional[set[str]] = None) -> list[str]:
+def template_problems(series: set[str], root: Path = GRAPHS) -> list[str]:
     """Every pattern of the templates under `root` that matches none of `series`,
-    and every structural fault of a template; with `commands`, only the patterns
-    of services of those CheckCommands (and those naming no command) are held to
-    the series, for a run that stored no others."""
+    and every structural fault of a template."""
     patterns, problems = [], []
     for path in sorted((root / "icingaweb2").glob("*.ini")):
         found, faults = ini_patterns(path)
@@ -78,19 +75,8 @@ def template_problems(series: set[str], root: Path = GRAPHS,
         problems.append(f"{root}: no template found")
     names = [name.split(".") for name in series]
     problems += [f"{pattern.where}: {pattern.glob} matches no stored series"
-                 for pattern in patterns
-                 if of_commands(pattern, commands) and not any_match(pattern, names)]
+                 for pattern in patterns if not any_match(pattern, names)]
     return problems
-
-
-def of_commands(pattern: Pattern, commands: Optional[set[str]]) -> bool:
-    """Whether a pattern draws a service of one of `commands` (None: of any), or
-    names no command (`icinga2.<host>.services.<service>.<command>...`)."""
-    parts = pattern.glob.split(".")
-    if commands is None or len(parts) < 5 or parts[2] != "services":
-        return True
-    command = parts[4]
-    return any(char in command for char in "*?[{") or command in commands
 
 
 # Graphite globbing.
