@@ -261,8 +261,10 @@ class Inspector:
                                  "that is not well formed") from None
         count = total = None
         if volumes and state == _POOL_RUNNING:
-            with _pool_call(name, "reading its volumes"):
-                capacities = [volume.info()[1] for volume in pool.listAllVolumes(0)]
+            with _pool_call(name, "listing its volumes"):
+                listed = pool.listAllVolumes(0)
+            capacities = [capacity for capacity in map(_volume_capacity, listed)
+                          if capacity is not None]
             count, total = len(capacities), sum(capacities)
         return PoolSample(name, int(state), pool_type, target, int(capacity),
                           int(allocation), int(available), count, total)
@@ -538,6 +540,17 @@ def _pool_call(name: str, what: str) -> Iterator[None]:
         message = _first_line(error.get_error_message() or str(error))
         raise LibvirtFailure(f"libvirt failed on storage pool '{name}' while {what}: "
                              f"{message}") from None
+
+
+def _volume_capacity(volume: libvirt.virStorageVol) -> Optional[int]:
+    """A volume's capacity; None for one deleted since its pool listed it."""
+    try:
+        return int(volume.info()[1])
+    except libvirt.libvirtError as error:
+        if error.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        message = _first_line(error.get_error_message() or str(error))
+        raise LibvirtFailure(f"libvirt failed reading a volume's size: {message}") from None
 
 
 def _disk_errors(domain: libvirt.virDomain) -> tuple[DiskError, ...]:

@@ -315,3 +315,14 @@ def test_a_pool_libvirt_fails_on_is_one_unknown_line():
     assert code == 3
     assert lines == ["VM_POOL UNKNOWN - libvirt failed on storage pool 'bad' while reading its "
                      "size: backend exploded"]
+
+
+def test_a_volume_deleted_while_its_pool_is_read_is_left_out_of_the_sum():
+    class DeletedVolume(FakeVolume):
+        def info(self) -> list[int]:
+            raise libvirt_error(libvirt.VIR_ERR_NO_STORAGE_VOL, "Storage volume not found")
+
+    pool = FakePool("a", volumes=(FakeVolume(40 * GIB, GIB), DeletedVolume(80 * GIB, GIB)))
+    code, lines = run_pool([pool], "--volumes")
+    assert code == 0, lines
+    assert perfdata(lines[0])["a_volumes_capacity"] == f"{40 * GIB}B;;;0"
