@@ -31,28 +31,17 @@ def declared_part(part: Optional[Part], group: Group) -> Part:
     return part
 
 
-def options_of(options: type[NamedTuple], namespace: argparse.Namespace) -> Any:
-    """A check's `Options` record from the parsed namespace, field by field."""
-    fields = {field: getattr(namespace, field) for field in options._fields}
-    # typing's NamedTuple has the signature of the factory, not of a record class.
-    return options(**fields)  # type: ignore[call-overload]
-
-
 class NoOptions(NamedTuple):
     """A check without options of its own."""
 
 
-class Check:
-    """One check: what it reads, the labels it declares, and how it judges a run.
-
-    Subclasses set `name` (the registry's), `description` (the --help text),
-    `groups` (the statistics it needs) and `metrics` (its declared labels, in
-    the order --help lists them), and implement the hooks without a default.
-    """
+class CheckDefinition:
+    """What every check declares, of a VM or of a hypervisor: its name (the
+    registry's), its --help text, its labels (in the order --help lists them)
+    and its own options, read once per run into its `Options`."""
 
     name: str
     description: str
-    groups: frozenset[Group]
     metrics: Sequence[Metric]
     Options: type[NamedTuple] = NoOptions
 
@@ -66,17 +55,30 @@ class Check:
         """The perfdata labels, from the declared metrics."""
         return specs_of(self.metrics)
 
-    def sample_fields(self) -> frozenset[str]:
-        """The names of every field the check's samples carry: each field a
-        declared metric needs must be among them (a test holds them to it)."""
-        raise NotImplementedError
-
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """Add the check's own options to its parser (none by default)."""
 
     def read_options(self, namespace: argparse.Namespace) -> Any:
         """The check's own options of one run, typed: its `Options` from the namespace."""
-        return options_of(self.Options, namespace)
+        fields = {field: getattr(namespace, field) for field in self.Options._fields}
+        # typing's NamedTuple has the signature of the factory, not of a record class.
+        return self.Options(**fields)  # type: ignore[call-overload]
+
+
+class Check(CheckDefinition):
+    """One check of a VM: what it reads, the labels it declares, and how it judges a run.
+
+    Subclasses set `name`, `description`, `metrics` and `Options`
+    (`CheckDefinition`) and `groups` (the statistics it needs), and implement
+    the hooks without a default.
+    """
+
+    groups: frozenset[Group]
+
+    def sample_fields(self) -> frozenset[str]:
+        """The names of every field the check's samples carry: each field a
+        declared metric needs must be among them (a test holds them to it)."""
+        raise NotImplementedError
 
     def counters(self, sample: DomainSample) -> Counters:
         """The cumulative counters to keep between runs, by group (device)."""

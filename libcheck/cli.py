@@ -233,10 +233,8 @@ def add_state_option(parser: argparse.ArgumentParser, flag: str, when: str,
 
 
 def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    """Parse and cross-check the options."""
-    refuse_bytes_that_are_not_text(parser, list(sys.argv[1:] if argv is None else argv))
-    options = parser.parse_args(argv)
-    refuse_defaults_that_are_not_text(parser, options)
+    """Parse and cross-check the options of a check of a VM."""
+    options = parse_host(parser, argv)
     if not isinstance(options.domain, str):
         # argparse swallows a value of exactly "--" (--domain=--) into a list.
         raise UsageError("argument -d/--domain: '--' is not a domain name (see --help)")
@@ -245,15 +243,13 @@ def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> arg
     elif options.sample_interval >= options.timeout / 2:
         raise UsageError(f"--sample-interval ({options.sample_interval:g} s) must be less "
                          f"than half of --timeout ({options.timeout:g} s)")
-    options.verbose = min(options.verbose, 3)
-    if options.state_dir is None:
-        options.state_dir = default_state_dir()
     return options
 
 
 def parse_host(parser: argparse.ArgumentParser,
                argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    """Parse and cross-check the options of a check of a hypervisor."""
+    """Parse and cross-check the options every check has (all a check of a
+    hypervisor has): text where text is due, verbosity, the state directory."""
     refuse_bytes_that_are_not_text(parser, list(sys.argv[1:] if argv is None else argv))
     options = parser.parse_args(argv)
     refuse_defaults_that_are_not_text(parser, options)

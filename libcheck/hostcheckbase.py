@@ -10,15 +10,13 @@ long output lists them all.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional
 
 from nagiosplugin.state import ServiceState
 
-from libcheck.checkbase import options_of
+from libcheck.checkbase import CheckDefinition
 from libcheck.evaluation import Reading
-from libcheck.metrics import Metric, specs_of
-from libcheck.thresholds import LabelSpec, Target
+from libcheck.thresholds import Target
 
 
 class Problem(NamedTuple):
@@ -41,39 +39,17 @@ class HostSource:
         self.inspector = inspector
 
 
-class HostCheck:
+class HostCheck(CheckDefinition):
     """One check of a hypervisor: its options, what it observes, its labels.
 
-    Subclasses set `name` (the registry's), `description`, `metrics` (the
-    declared labels, in --help order), `Options`, and `uses_snapshot` (it
-    takes --state-dir and --snapshot-max-age), and implement the hooks
-    without a default.
+    Subclasses set `name`, `description`, `metrics` and `Options`
+    (`CheckDefinition`) and `uses_snapshot` (it takes --state-dir and
+    --snapshot-max-age), and implement the hooks without a default.
     """
 
-    name: str
-    description: str
-    metrics: Sequence[Metric]
-    Options: type[NamedTuple]
     uses_snapshot: bool = False
     # Threshold labels the check also takes for a generic one (usage for pool_usage).
     label_aliases: Mapping[str, str] = {}
-
-    @property
-    def title(self) -> str:
-        """The first word of the status line: VM_HOST."""
-        return f"VM_{self.name.upper()}"
-
-    @property
-    def specs(self) -> tuple[LabelSpec, ...]:
-        """The perfdata labels, from the declared metrics."""
-        return specs_of(self.metrics)
-
-    def add_options(self, parser: argparse.ArgumentParser) -> None:
-        """Add the check's own options to its parser."""
-
-    def read_options(self, namespace: argparse.Namespace) -> Any:
-        """The check's own options of one run, typed: its `Options` from the namespace."""
-        return options_of(self.Options, namespace)
 
     def observe(self, source: HostSource, options: Any) -> Any:
         """Read the host once: what the other hooks are handed."""
