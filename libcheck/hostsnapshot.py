@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optio
 
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.discovery import Description
-from libcheck.domainref import Lookup, lookup_order
+from libcheck.domainref import Lookup, lookup_order, uuid_digits
 from libcheck.privatefiles import (
     DIRECTORY_FLAGS,
     PRUNE_AFTER,
@@ -112,7 +112,7 @@ def _digest(kind: str, value: str) -> str:
 
 
 def _uuid_key(uuid: str) -> str:
-    return "u-" + _digest("uuid", uuid.replace("-", "").lower())
+    return "u-" + _digest("uuid", uuid_digits(uuid))
 
 
 def _name_key(name: str) -> str:
@@ -142,7 +142,7 @@ class HostParts:
 
     def __init__(self, parts: Iterable[HostPart],
                  summary: Optional[HostSummary] = None) -> None:
-        self.summary = summary
+        self._summary = summary
         self._by_key: dict[str, HostPart] = {}
         for part in parts:
             for key in _keys_of(part):
@@ -152,6 +152,10 @@ class HostParts:
         """The part a name, UUID or ID refers to, or None."""
         return next((self._by_key[key] for key in lookup_keys(reference)
                      if key in self._by_key), None)
+
+    def summary(self) -> Optional[HostSummary]:
+        """The read's summary of the hypervisor, or None where it could not be read."""
+        return self._summary
 
 
 def _keys_of(part: HostPart) -> list[str]:

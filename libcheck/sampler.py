@@ -11,11 +11,12 @@ only when a read needs it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Union
 
 from libcheck.clocks import Clocks
 from libcheck.errors import DomainNotFound, DomainVanished
 from libcheck.hostsnapshot import (
+    HostParts,
     HostSnapshotStore,
     KnownDevices,
     SnapshotUnavailable,
@@ -138,25 +139,18 @@ class SnapshotSampler:
     def summary(self) -> HostSummary:
         """The hypervisor's summary while it is fresh, else from a refresh
         (this run's, or one another run made meanwhile)."""
+        summary = self._fresh_summary_on_disk()
+        if summary is not None:
+            return summary
+        source = self._refreshed(lambda: self._fresh_summary_on_disk() is not None)
+        summary = source.summary() if source is not None else None
+        return summary if summary is not None else self._opened().host_summary()
+
+    def _fresh_summary_on_disk(self) -> Optional[HostSummary]:
         summary = self._store.summary()
         if summary is not None and self._fresh(summary.boot_id, summary.boot_time):
             return summary
-        if not self._unavailable:
-            try:
-                parts = self._store.refresh(self._read_host, self._fresh_summary_on_disk)
-            except SnapshotUnavailable as problem:
-                self._unavailable = True
-                if not isinstance(problem, StateDirectoryUnavailable):
-                    self._store.note(f"host snapshot not used: {problem}")
-            else:
-                summary = parts.summary if parts is not None else self._store.summary()
-                if summary is not None:
-                    return summary
-        return self._opened().host_summary()
-
-    def _fresh_summary_on_disk(self) -> bool:
-        summary = self._store.summary()
-        return summary is not None and self._fresh(summary.boot_id, summary.boot_time)
+        return None
 
     def close(self) -> None:
         if self._inspector is not None:
@@ -198,18 +192,25 @@ class SnapshotSampler:
 
     def _after_refresh(self, reference: str,
                        satisfied: Callable[[], bool]) -> Optional[HostPart]:
+        source = self._refreshed(satisfied)
+        return source.find(reference) if source is not None else self._direct_part(reference)
+
+    def _refreshed(self, satisfied: Callable[[], bool]
+                   ) -> Optional[Union[HostParts, HostSnapshotStore]]:
+        """Where to look after a refresh: this run's read, or the store when
+        another run's refresh satisfied it; None when the snapshot cannot be
+        used, and the rest of the run reads libvirt directly."""
         if self._unavailable:
-            return self._direct_part(reference)
+            return None
         try:
             parts = self._store.refresh(self._read_host, satisfied)
         except SnapshotUnavailable as problem:
-            # The rest of the run reads directly; the state store already
-            # reports a state directory it cannot use.
+            # The state store already reports a state directory it cannot use.
             self._unavailable = True
             if not isinstance(problem, StateDirectoryUnavailable):
                 self._store.note(f"host snapshot not used: {problem}")
-            return self._direct_part(reference)
-        return (parts or self._store).find(reference)
+            return None
+        return parts or self._store
 
     def _direct_part(self, reference: str) -> HostPart:
         """The domain read on its own, for a run that cannot use the snapshot."""
