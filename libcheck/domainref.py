@@ -25,6 +25,12 @@ class Lookup(enum.Enum):
     ID = "id"
 
 
+def uuid_digits(uuid: str) -> str:
+    """A UUID as it compares: its hex digits in lower case, without dashes
+    (libvirt takes it either way)."""
+    return uuid.replace("-", "").lower()
+
+
 def lookup_order(reference: str) -> list[Lookup]:
     """The lookups to try for `reference`, the likeliest first."""
     order = [Lookup.NAME]

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import stat
 from typing import NamedTuple, Optional
 
 from libcheck.cli import add_state_option, domain_reference
+from libcheck.domainref import Lookup, lookup_order, uuid_digits
 from libcheck.errors import UsageError
 from libcheck.evaluation import Reading
 from libcheck.hostcheckbase import HostCheck, HostSource, Problem
@@ -40,7 +40,7 @@ from libcheck.metrics import (
 from libcheck.policy import STATE_NAMES, case_of, state_words
 from libcheck.samples import DomainState, HostDomain, HostSummary
 from libcheck.thresholds import LabelSpec, Target
-from libcheck.units import decimal, human_bytes, whole
+from libcheck.units import human_bytes, ratio, whole
 
 # An expected-domains file larger than this is a mistake, not a list of VMs.
 MAX_EXPECT_FILE_BYTES = 16 * 1024 * 1024
@@ -125,7 +125,7 @@ ACTIVE_VCPUS = _count("active_vcpus", "vCPUs of the active domains (running, pau
 VCPU_OVERCOMMIT = declare(Metric(
     LabelSpec("vcpu_overcommit", "", "vCPUs of the active domains per host CPU"),
     RatioOf(Field("active_vcpus", "vCPU count"), Field("host_cpus", "host CPU count")),
-    Wording("vCPU overcommit ", "x", lambda value, decimals: decimal(value, decimals or 2))))
+    Wording("vCPU overcommit ", "x", ratio)))
 HOST_MEMORY = declare(Metric(
     LabelSpec("host_memory", "B", "the host's memory"),
     Reported(Field("host_memory", "host memory")), Wording("host memory ", "", human_bytes)))
@@ -141,7 +141,7 @@ MEM_OVERCOMMIT = declare(Metric(
     LabelSpec("mem_overcommit", "", "maximum memory of the active domains per host memory"),
     RatioOf(Field("active_memory", "memory of the active domains"),
             Field("host_memory", "host memory")),
-    Wording("memory overcommit ", "x", lambda value, decimals: decimal(value, decimals or 2))))
+    Wording("memory overcommit ", "x", ratio)))
 
 _POLICY_OPTIONS = (
     ("crashed", "a domain crashed (or its guest did and QEMU ended)", "critical"),
@@ -309,30 +309,24 @@ def drift_of(summary: HostSummary, expected: frozenset[str]) -> Drift:
     """Compare the domains with the expected entries: an entry names a domain
     by its name or by its UUID (the inventory gives the UUID of a VM whose
     name a check cannot take)."""
+    wanted = {_key(entry) for entry in expected}
     answered: set[str] = set()
     unexpected = []
     for domain in summary.domains:
         name = domain.identity.name
-        keys = {name, _key(name), domain.identity.uuid.lower()}
-        matched = keys & expected_keys(expected)
+        matched = {name, _key(name), _key(domain.identity.uuid)} & wanted
         if matched:
             answered.update(matched)
         else:
-            unexpected.append(domain.identity.name)
+            unexpected.append(name)
     absent = [entry for entry in expected if _key(entry) not in answered]
     return Drift(tuple(sorted(unexpected)), tuple(sorted(absent)))
 
 
-def expected_keys(expected: frozenset[str]) -> set[str]:
-    """The expected entries as they are compared (a UUID in lower case)."""
-    return {_key(entry) for entry in expected}
-
-
 def _key(entry: str) -> str:
-    return entry.lower() if _UUID.fullmatch(entry) else entry
-
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+    """An expected entry as it compares: a UUID-shaped one as a UUID does
+    (the same rule as --domain's lookup), any other as it is."""
+    return uuid_digits(entry) if Lookup.UUID in lookup_order(entry) else entry
 
 
 def drift_problems(observed: Observed, options: HostOptions) -> list[Problem]:
@@ -357,10 +351,10 @@ def summary_text(figures: Figures) -> str:
     text = ", ".join(states)
     if figures.active_vcpus is not None and figures.host_cpus:
         text += (f"; {figures.active_vcpus} vCPUs on {figures.host_cpus} CPUs "
-                 f"({figures.active_vcpus / figures.host_cpus:.2f}x)")
+                 f"({ratio(figures.active_vcpus / figures.host_cpus)}x)")
     if figures.active_memory is not None and figures.host_memory:
         text += (f", {human_bytes(figures.active_memory)} of {human_bytes(figures.host_memory)}"
-                 f" memory ({figures.active_memory / figures.host_memory:.2f}x)")
+                 f" memory ({ratio(figures.active_memory / figures.host_memory)}x)")
     return text
 
 

@@ -38,7 +38,7 @@ from libcheck.metrics import (
 from libcheck.policy import STATE_NAMES
 from libcheck.samples import PoolSample
 from libcheck.thresholds import POOL_KIND, LabelSpec, Target, device_label
-from libcheck.units import decimal, human_bytes
+from libcheck.units import decimal, human_bytes, ratio
 
 # virStoragePoolState, and the option that sets the state each makes.
 _POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
@@ -93,10 +93,6 @@ def _per_pool(metric: str, uom: str, meaning: str, value, wording: Wording,
                           value, wording, maximum))
 
 
-def _ratio(value: float, decimals: Optional[int]) -> str:
-    return decimal(value, 2 if decimals is None else decimals)
-
-
 USAGE = _per_pool("usage", "%", "space used, in % of the capacity (100: nothing left to write)",
                   Reported(Field("usage", "usage")),
                   Wording("{device} ", "% used"), headline=True, maximum=100)
@@ -116,7 +112,7 @@ OVERCOMMIT = _per_pool("overcommit", "",
                        "sum of the volumes' capacities per pool capacity (with --volumes)",
                        RatioOf(Field("volumes_capacity", "volume capacities"),
                                Field("capacity", "capacity")),
-                       Wording("{device} provisioned ", "x", _ratio))
+                       Wording("{device} provisioned ", "x", ratio))
 
 _POLICY_OPTIONS = (
     ("inactive", "a pool is defined but not started", "critical"),

@@ -28,6 +28,11 @@ def decimal(number: float, decimals: Optional[int] = None) -> str:
     return f"{number:.{1 if decimals is None else decimals}f}"
 
 
+def ratio(number: float, decimals: Optional[int] = None) -> str:
+    """A ratio with two decimals, or `decimals`: 1.25."""
+    return f"{number:.{2 if decimals is None else decimals}f}"
+
+
 def whole(number: float, decimals: Optional[int] = None) -> str:
     """A count: no decimals, or `decimals` (an integer stays exact at any size)."""
     if isinstance(number, int) and not decimals:
