@@ -10,20 +10,16 @@ ENOSPC (werror=enospc) stops the guest.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import libvirt
 import pytest
 from harness.checkrun import CheckRun, run_check
-from harness.polling import poll
-from harness.vm.channel import ChannelError
 from harness.vm.domains import Guest, GuestSpec, guest_name
+from harness.vm.pausing import wait_for_pause, write_in_the_background
 
 pytestmark = pytest.mark.realvm
 
@@ -93,32 +89,10 @@ def full_disk_guest(hypervisor, guest_image, small_tmpfs):
         vm.remove()
 
 
-def write_in_the_background(vm: Guest) -> threading.Thread:
-    """Start a write of WRITE_MIB MiB to vda; the guest stops before it ends."""
-    def write() -> None:
-        # The guest is paused, then destroyed: no reply comes.
-        with contextlib.suppress(ChannelError):
-            vm.command(f"write vda {WRITE_MIB}", timeout=PAUSE_TIMEOUT + 30)
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for_pause(vm: Guest) -> list[int]:
-    def paused() -> Optional[list[int]]:
-        state = vm.domain.state()
-        return state if state[0] == libvirt.VIR_DOMAIN_PAUSED else None
-    state = poll(paused, PAUSE_TIMEOUT, 0.2)
-    if state is not None:
-        return state
-    raise AssertionError(f"{vm.name} did not pause within {PAUSE_TIMEOUT} s: {vm.domain.state()}"
-                         f"; {vm.console_tail()}")
-
-
 def test_a_guest_paused_by_a_full_host_disk_is_critical_and_says_so(hypervisor,
                                                                     full_disk_guest, tmp_path):
-    write_in_the_background(full_disk_guest)
-    state = wait_for_pause(full_disk_guest)
+    write_in_the_background(full_disk_guest, "vda", WRITE_MIB, PAUSE_TIMEOUT + 30)
+    state = wait_for_pause(full_disk_guest, PAUSE_TIMEOUT)
     assert state == [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR]
     name = full_disk_guest.name
     run = cpu_check(hypervisor, name, tmp_path / "state")

@@ -22,16 +22,15 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import libvirt
 import pytest
 from harness.checkrun import CheckRun
-from harness.polling import poll
 from harness.vm.asnagios import NagiosChecks
-from harness.vm.channel import ChannelError
 from harness.vm.domains import Guest, GuestSpec, guest_name
 from harness.vm.hypervisor import remove_domain
+from harness.vm.pausing import wait_for_pause, write_in_the_background
 from harness.vm.pools import (
     MIB,
     PoolDiskGuest,
@@ -108,30 +107,6 @@ class FullPool:
     libvirt_sourced_run: CheckRun
 
 
-def write_in_the_background(vm: Guest, replies: list) -> threading.Thread:
-    """`write vdb WRITE_MIB` in the guest; the reply (or the error) lands in `replies`."""
-    def write() -> None:
-        try:
-            replies.append(vm.command(f"write vdb {WRITE_MIB}",
-                                      timeout=PAUSE_TIMEOUT + WRITE_TIMEOUT + 60))
-        except ChannelError as exc:
-            replies.append(exc)
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for_pause(vm: Guest) -> list[int]:
-    def paused() -> Optional[list[int]]:
-        state = vm.domain.state()
-        return state if state[0] == libvirt.VIR_DOMAIN_PAUSED else None
-    state = poll(paused, PAUSE_TIMEOUT, 0.2)
-    if state is None:
-        raise AssertionError(f"{vm.name} did not pause within {PAUSE_TIMEOUT} s: "
-                             f"{vm.domain.state()}; {vm.console_tail()}")
-    return state
-
-
 @contextlib.contextmanager
 def running_pool_guest(hypervisor, guest_image, volume: Path) -> Iterator[Guest]:
     spec = PoolDiskSpec(guest_name("poolfill"), guest_image, hypervisor.run_dir, vcpus=1,
@@ -157,8 +132,9 @@ def full_pool(nagios, hypervisor, guest_image) -> Iterator[FullPool]:
                 libvirt_before = libvirt_figures(pool)
                 statvfs_before = file_system_figures(mount_point)
                 replies: list = []
-                writer = write_in_the_background(vm, replies)
-                pause_state = wait_for_pause(vm)
+                writer = write_in_the_background(vm, "vdb", WRITE_MIB,
+                                                 PAUSE_TIMEOUT + WRITE_TIMEOUT + 60, replies)
+                pause_state = wait_for_pause(vm, PAUSE_TIMEOUT)
                 libvirt_after = libvirt_figures(pool)
                 statvfs_after = file_system_figures(mount_point)
                 libvirt_sourced = pool_check(nagios, hypervisor, "-c", "95",
