@@ -308,9 +308,14 @@ def expected_domains(domains: Sequence[Domain]) -> list[str]:
 
 def expected_entry(domain: Domain) -> str:
     """The name or UUID check_vm_host expects a domain by."""
-    argument = domain_argument(domain)
+    return expected_entry_of(domain_argument(domain), domain.uuid)
+
+
+def expected_entry_of(argument: str, uuid: str) -> str:
+    """The domain argument, or the UUID where an expected-domains file could not
+    hold the argument as a line of its own."""
     if argument.startswith("#") or len(argument.splitlines()) != 1:
-        return domain.uuid
+        return uuid
     return argument
 
 
@@ -374,6 +379,8 @@ def json_record(domain: Domain, hypervisor: str, uri: str,
         "vm_disks": list(domain.disks),
         "vm_interfaces": {nic.mac: ({"target": nic.target} if nic.target else {})
                           for nic in domain.interfaces if nic.mac},
+        # The same MACs as a list: the Director's apply-for loops over arrays only.
+        "vm_interface_macs": [nic.mac for nic in domain.interfaces if nic.mac],
     }
 
 

@@ -65,7 +65,7 @@ HOST_CHECKS = (
 ALL_CHECKS = CHECKS + HOST_CHECKS
 
 # The executables that are not checks.
-TOOLS = ("check_vm_inventory",)
+TOOLS = ("check_vm_inventory", "check_vm_director_feed")
 
 
 def by_name(name: str) -> CheckEntry:

@@ -254,7 +254,8 @@ def test_json_uses_the_host_variable_names():
         "name": "web01", "display_name": "web01", "vm_name": "web01", "vm_uuid": UUID,
         "state": "running",
         "hypervisor": "hv1", "vm_connect": "qemu:///system", "vm_disks": ["vda", "vdb"],
-        "vm_interfaces": {"52:54:00:00:00:01": {"target": "vnet0"}}}
+        "vm_interfaces": {"52:54:00:00:00:01": {"target": "vnet0"}},
+        "vm_interface_macs": ["52:54:00:00:00:01"]}
     assert (records[1]["name"], records[1]["display_name"], records[1]["vm_name"]) == (
         f'odd "$name"_~{digest(BARE.name)}', 'odd "$name"!', 'odd "$name"!')
 
