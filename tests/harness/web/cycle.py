@@ -1,0 +1,127 @@
+"""The Director's side of the web tier: kickstart, the package's basket, the jobs.
+
+A cycle is what the basket's jobs run, in their order: the feed writes the
+files, the two imports read them, the two syncs apply them, and a deployment
+sends the result to icinga2 (only when it changed). `run_jobs_by_daemon` lets
+the Director's own daemon run the jobs once; `cycle` runs the same commands
+the jobs run, so that a test knows when the cycle is over.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from harness.polling import wait_for
+
+from .feed import Feed
+from .stack import WebStack
+
+BASKET = Path("/usr/share/check-vm/director/check_vm-basket.json")
+IMPORTS = ("check_vm VMs", "check_vm hypervisors")
+SYNCS = ("check_vm VM hosts", "check_vm hypervisors")
+CHECKED_TIMEOUT = 90
+RUNS_QUERY = {"importsource": "SELECT COUNT(*) FROM import_run WHERE source_id = {}",
+              "syncrule": "SELECT COUNT(*) FROM sync_run WHERE rule_id = {}"}
+JOBS_QUERY = ("SELECT job_name, COALESCE(last_attempt_succeeded, ''), "
+              "COALESCE(ts_last_attempt, '') FROM director_job")
+
+
+class DirectorFlow:
+    """The stack's Director fed by the installed feed."""
+
+    def __init__(self, stack: WebStack, feed: Feed) -> None:
+        self.stack = stack
+        self.feed = feed
+        self.director = stack.director
+
+    def kickstart(self) -> None:
+        self.director.run("kickstart", "run")
+
+    def external_commands(self) -> set[str]:
+        rows = self.stack.sql("director", "SELECT object_name FROM icinga_command "
+                                          "WHERE object_type = 'external_object'")
+        return {name for (name,) in rows}
+
+    def restore_basket(self) -> str:
+        return self.director.run("basket", "restore", stdin=BASKET.read_text()).stdout
+
+    def jobs(self) -> dict[str, tuple[str, str]]:
+        """job name -> (last attempt succeeded y/n/'', time of the last attempt)."""
+        return {name: (succeeded, attempt)
+                for name, succeeded, attempt in self.stack.sql("director", JOBS_QUERY)}
+
+    def run_jobs_by_daemon(self, timeout: float = 120) -> float:
+        """Start the Director's daemon, wait until it has run every job once and the
+        deployment is active, stop it; the seconds it took."""
+        began = time.monotonic()
+        self.director.start_daemon()
+        try:
+            wait_for(lambda: all(attempt for _, attempt in self.jobs().values()), timeout,
+                     "the Director's daemon running every job once",
+                     lambda: self.director.daemon_log.read_text()[-3000:])
+        finally:
+            self.director.stop_daemon()
+        self.wait_deployed(timeout)
+        return time.monotonic() - began
+
+    def cycle(self) -> str:
+        """The feed, then what the jobs run: both imports, both syncs, a deployment."""
+        self.feed.run()
+        sources, rules = self.director.ids("importsource"), self.director.ids("syncrule")
+        said = [self.director.run("importsource", "run", "--id", str(sources[name])).stdout
+                for name in IMPORTS]
+        said += [self.director.run("syncrule", "run", "--id", str(rules[name])).stdout
+                 for name in SYNCS]
+        said.append(self.director.run("config", "deploy").stdout)
+        self.wait_deployed()
+        return "\n".join(said)
+
+    def runs(self, kind: str, number: int) -> int:
+        """How many runs the history of an import source or sync rule holds."""
+        return int(self.stack.sql("director", RUNS_QUERY[kind].format(int(number)))[0][0])
+
+    def hosts(self) -> dict[str, dict]:
+        """The master's hosts with zone, last result, state, vars and templates."""
+        return self.stack.master.objects("Host", "zone", "last_check_result", "state",
+                                         "vars", "templates")
+
+    def services(self) -> dict[str, dict]:
+        """The master's services with zone, last result, command and host."""
+        return self.stack.master.objects("Service", "zone", "last_check_result",
+                                         "check_command", "host_name")
+
+    def check_now(self, names: set[str]) -> dict[str, dict]:
+        """Have the hosts and every service of them checked now (through the master's
+        API); wait for a result of each that started after the request."""
+        asked = time.time()
+        for kind in ("Host", "Service"):
+            for name in names:
+                self.stack.master.api("/v1/actions/reschedule-check", {
+                    "type": kind, "filter": f"host.name=={json.dumps(name)}", "force": True})
+
+        def checked():
+            found = {key: attrs for key, attrs in self.services().items()
+                     if attrs["host_name"] in names}
+            fresh = all((attrs["last_check_result"] or {}).get("schedule_start", 0) > asked
+                        for attrs in found.values())
+            return found if found and fresh else None
+        return wait_for(checked, CHECKED_TIMEOUT, f"fresh results of every service of "
+                        f"{sorted(names)}", self.stack.master.log_tail)
+
+    def wait_deployed(self, timeout: float = 60) -> None:
+        """Until icinga2 has started with the last deployment (`config
+        deploymentstatus` collects the stage's outcome); AssertionError with
+        icinga2's startup log if it refused it."""
+        def active() -> bool:
+            self.director.run("config", "deploymentstatus", check=False)
+            (succeeded, log), = self.stack.sql(
+                "director", "SELECT COALESCE(startup_succeeded, ''), "
+                            "COALESCE(startup_log, '') FROM director_deployment_log "
+                            "ORDER BY id DESC LIMIT 1")
+            if succeeded == "n":
+                raise AssertionError(f"icinga2 refused the deployment: {log[-3000:]}")
+            return succeeded == "y"
+        wait_for(active, timeout, "the Director's deployment to be active",
+                 self.stack.master.log_tail)
