@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -95,8 +95,10 @@ class Browser:
     def images(self, css: str, timeout: float = TIMEOUT) -> list[dict]:
         """src, naturalWidth, naturalHeight and complete of each image `css` selects,
         once every one has its real URL and has finished loading."""
-        found = poll(lambda: (lambda images: images if loaded(images) else None)(
-            self.driver.execute_script(IMAGES, css)), timeout, interval=0.2)
+        def all_loaded() -> Optional[list[dict]]:
+            images = self.driver.execute_script(IMAGES, css)
+            return images if loaded(images) else None
+        found = poll(all_loaded, timeout, interval=0.2)
         if found is None:
             raise AssertionError(f"images {css!r} on {self.driver.current_url} did not load: "
                                  f"{self.driver.execute_script(IMAGES, css)}")

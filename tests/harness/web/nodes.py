@@ -13,9 +13,12 @@ ICINGA2_USER, so it drops to nagios; its directories are nagios's.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import shutil
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 from harness.cluster import pki
@@ -101,6 +104,16 @@ class WebNode(ClusterNode):
         config.write_text(web_node_config(self.name, self.api_port, self.api_user,
                                           self._password, zones, state_dir, self.extra))
         return config
+
+    def create(self, kind: str, name: str, attrs: dict) -> dict:
+        """PUT /v1/objects/<kind>s/<name>: an object created through this node's API."""
+        token = base64.b64encode(f"{self.api_user}:{self._password}".encode()).decode()
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{self.api_port}/v1/objects/{kind.lower()}s/{name}",
+            data=json.dumps({"attrs": attrs}).encode(), method="PUT",
+            headers={"Accept": "application/json", "Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, context=self.tls_context(), timeout=15) as answer:
+            return json.load(answer)
 
     def environment(self) -> dict[str, str]:
         """A service's environment: no ICINGA2_USER, so the daemon becomes nagios."""

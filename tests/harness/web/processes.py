@@ -8,26 +8,18 @@ started since) listen on beyond loopback, and which of them are still alive.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.graphs.process import WAITING_STATES, _address, alive, session_pids, waiting_sockets
+from harness.graphs.process import alive, session_pids, waiting_sockets
 
 BROWSER_NAMES = frozenset({"chromium", "chrome", "chromedriver"})
 
 
 def listening_now() -> set[tuple[str, str, int]]:
-    """(protocol, address, port) of every listening TCP and bound UDP socket."""
-    found = set()
-    for protocol, state in WAITING_STATES.items():
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/net/{protocol}").read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[3] == state:
-                    found.add((protocol, *_address(fields[1])))
-    return found
+    """(protocol, address, port) of every listening TCP and bound UDP socket of any process."""
+    return waiting_sockets(process_ids())
 
 
 def process_ids() -> set[int]:

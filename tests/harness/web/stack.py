@@ -58,6 +58,7 @@ class WebStack:
         self.director = DirectorCli(self.config_dir, root, self.db.sql)
         self.snapshot = Snapshot()
         self._sessions: set[int] = set()
+        self.nodes: dict[str, object] = {}  # the caller's hypervisors, by agent, if it keeps them
 
     @property
     def base_url(self) -> str:
@@ -86,6 +87,7 @@ class WebStack:
         self._timed("carbon-cache", self.carbon.start)
         self._timed("graphite-web", self.graphite.start)
         self._timed("icingaweb2 config + director schema", self._configure_web)
+        self._timed("icinga2 certificates and config", self._set_up_icinga)
         self._timed("icinga2 master and agents", self._start_icinga)
         self._timed("apache", self.apache.start)
 
@@ -140,10 +142,12 @@ class WebStack:
             import_dir=self.import_dir))
         self.director.run("migration", "run")
 
-    def _start_icinga(self) -> None:
+    def _set_up_icinga(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         chown_tree(self.state_dir, NAGIOS, NAGIOS)
         self.icinga.set_up()
+
+    def _start_icinga(self) -> None:
         self.icinga.start()
         wait_for(self._ido_written, IDO_TIMEOUT, "the master's program status in the IDO",
                  self.master.log_tail, interval=0.2)
