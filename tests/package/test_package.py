@@ -29,7 +29,7 @@ from harness.package.service import SYSTEM_PATH
 from harness.vm.hypervisor import LIBVIRT_SOCKET
 
 from libcheck import __version__
-from libcheck.registry import ALL_CHECKS, CHECKS, HOST_CHECKS
+from libcheck.registry import ALL_CHECKS, CHECKS, HOST_CHECKS, TOOLS
 from libcheck.state import state_key
 
 pytestmark = pytest.mark.realvm
@@ -166,7 +166,7 @@ def test_the_package_depends_on_debians_python_packages_only(installed):
 def test_every_executable_runs_debians_python3(installed):
     executables = [path for path in debpackage.listed_paths()
                    if path.parent in (PLUGIN_DIR, Path("/usr/bin"))]
-    assert sorted(path.name for path in executables) == sorted([*PLUGINS, "check_vm_inventory"])
+    assert sorted(path.name for path in executables) == sorted([*PLUGINS, *TOOLS])
     interpreters = {path.name: interpreter(path) for path in executables}
     assert interpreters == dict.fromkeys(interpreters, PYTHON3)
 
