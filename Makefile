@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint unit quick bench fleet deb graphs
+.PHONY: setup demo test lint unit quick bench fleet deb graphs web
 
 setup:
 	@sh scripts/setup.sh
@@ -48,3 +48,9 @@ deb:
 # (a run of the graphing tier, a few minutes, as root).
 graphs: setup
 	.venv/bin/python scripts/graphs.py
+
+# Icinga Web 2 with the Director and the graphite module over two test-driver
+# hypervisors, on 127.0.0.1: prints the URL and a login, stops on Ctrl-C
+# (as root; not a test).
+web: setup
+	PYTHONPATH=tests .venv/bin/python -B scripts/web.py

@@ -250,17 +250,19 @@ HYPERVISOR_MAPPING = [
 
 
 def jobs() -> dict[str, dict]:
-    """Import both sources, sync both rules, deploy when the config changed."""
+    """Import both sources, sync both rules, deploy when the config changed. The
+    Director's daemon takes due jobs in the order of their names: the number
+    in each name is its place in the cycle."""
     listed = {
-        "check_vm import VMs": ("ImportJob", {"source": VMS_SOURCE, "run_import": "y"}),
-        "check_vm import hypervisors": ("ImportJob", {"source": HYPERVISORS_SOURCE,
-                                                      "run_import": "y"}),
-        "check_vm sync VM hosts": ("SyncJob", {"rule": "check_vm VM hosts",
-                                               "apply_changes": "y"}),
-        "check_vm sync hypervisors": ("SyncJob", {"rule": "check_vm hypervisors",
-                                                  "apply_changes": "y"}),
-        "check_vm deploy": ("ConfigJob", {"force_generate": "n", "deploy_when_changed": "y",
-                                          "grace_period": DEPLOY_GRACE}),
+        "check_vm 1 import VMs": ("ImportJob", {"source": VMS_SOURCE, "run_import": "y"}),
+        "check_vm 2 import hypervisors": ("ImportJob", {"source": HYPERVISORS_SOURCE,
+                                                        "run_import": "y"}),
+        "check_vm 3 sync VM hosts": ("SyncJob", {"rule": "check_vm VM hosts",
+                                                 "apply_changes": "y"}),
+        "check_vm 4 sync hypervisors": ("SyncJob", {"rule": "check_vm hypervisors",
+                                                    "apply_changes": "y"}),
+        "check_vm 5 deploy": ("ConfigJob", {"force_generate": "n", "deploy_when_changed": "y",
+                                            "grace_period": DEPLOY_GRACE}),
     }
     return {name: {"job_name": name, "job_class": JOB + kind, "disabled": "n",
                    "run_interval": JOB_INTERVAL, "settings": settings}

@@ -9,8 +9,10 @@ the jobs run, so that a test knows when the cycle is over.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import urllib.error
 from pathlib import Path
 
 from harness.polling import wait_for
@@ -22,6 +24,7 @@ BASKET = Path("/usr/share/check-vm/director/check_vm-basket.json")
 IMPORTS = ("check_vm VMs", "check_vm hypervisors")
 SYNCS = ("check_vm VM hosts", "check_vm hypervisors")
 CHECKED_TIMEOUT = 90
+RESEND_AFTER = 15
 RUNS_QUERY = {"importsource": "SELECT COUNT(*) FROM import_run WHERE source_id = {}",
               "syncrule": "SELECT COUNT(*) FROM sync_run WHERE rule_id = {}"}
 JOBS_QUERY = ("SELECT job_name, COALESCE(last_attempt_succeeded, ''), "
@@ -53,9 +56,9 @@ class DirectorFlow:
                 for name, succeeded, attempt in self.stack.sql("director", JOBS_QUERY)}
 
     def run_jobs_by_daemon(self, timeout: float = 120) -> float:
-        """Start the Director's daemon, wait until it has run every job once and the
-        deployment is active, stop it; the seconds it took."""
-        began = time.monotonic()
+        """Start the Director's daemon, wait until it has run every job once and
+        the master runs what it deployed, stop it; the seconds it took."""
+        began, started = time.monotonic(), self._master_started()
         self.director.start_daemon()
         try:
             wait_for(lambda: all(attempt for _, attempt in self.jobs().values()), timeout,
@@ -63,20 +66,31 @@ class DirectorFlow:
                      lambda: self.director.daemon_log.read_text()[-3000:])
         finally:
             self.director.stop_daemon()
-        self.wait_deployed(timeout)
+        self.wait_deployed(started, timeout)
         return time.monotonic() - began
 
     def cycle(self) -> str:
-        """The feed, then what the jobs run: both imports, both syncs, a deployment."""
+        """The feed, then what the jobs run: both imports, both syncs, a deployment;
+        returns once the master runs the deployed config (if anything changed)."""
         self.feed.run()
+        started = self._master_started()
         sources, rules = self.director.ids("importsource"), self.director.ids("syncrule")
         said = [self.director.run("importsource", "run", "--id", str(sources[name])).stdout
                 for name in IMPORTS]
+        # The sync's purge takes the last import before the last sync by whole
+        # seconds: an import and a sync within one second would purge nothing.
+        # The daemon's jobs are seconds apart; so are these.
+        time.sleep(1.05 - time.time() % 1)
         said += [self.director.run("syncrule", "run", "--id", str(rules[name])).stdout
                  for name in SYNCS]
-        said.append(self.director.run("config", "deploy").stdout)
-        self.wait_deployed()
+        deployed = self.director.run("config", "deploy").stdout
+        said.append(deployed)
+        if "has been deployed" in deployed:
+            self.wait_deployed(started)
         return "\n".join(said)
+
+    def _master_started(self) -> float:
+        return self.stack.master.program_start()
 
     def runs(self, kind: str, number: int) -> int:
         """How many runs the history of an import source or sync rule holds."""
@@ -94,14 +108,16 @@ class DirectorFlow:
 
     def check_now(self, names: set[str]) -> dict[str, dict]:
         """Have the hosts and every service of them checked now (through the master's
-        API); wait for a result of each that started after the request."""
+        API); wait for a result of each that started after the request. The request
+        is repeated while results are missing: an agent that reloads meanwhile (its
+        config synced) drops what it was asked before."""
         asked = time.time()
-        for kind in ("Host", "Service"):
-            for name in names:
-                self.stack.master.api("/v1/actions/reschedule-check", {
-                    "type": kind, "filter": f"host.name=={json.dumps(name)}", "force": True})
+        sent = [0.0]
 
         def checked():
+            if time.monotonic() - sent[0] > RESEND_AFTER:
+                self._reschedule(names)
+                sent[0] = time.monotonic()
             found = {key: attrs for key, attrs in self.services().items()
                      if attrs["host_name"] in names}
             fresh = all((attrs["last_check_result"] or {}).get("schedule_start", 0) > asked
@@ -110,10 +126,16 @@ class DirectorFlow:
         return wait_for(checked, CHECKED_TIMEOUT, f"fresh results of every service of "
                         f"{sorted(names)}", self.stack.master.log_tail)
 
-    def wait_deployed(self, timeout: float = 60) -> None:
-        """Until icinga2 has started with the last deployment (`config
-        deploymentstatus` collects the stage's outcome); AssertionError with
-        icinga2's startup log if it refused it."""
+    def _reschedule(self, names: set[str]) -> None:
+        for kind in ("Host", "Service"):
+            for name in names:
+                self.stack.master.api("/v1/actions/reschedule-check", {
+                    "type": kind, "filter": f"host.name=={json.dumps(name)}", "force": True})
+
+    def wait_deployed(self, started: float, timeout: float = 60) -> None:
+        """Until icinga2 has accepted the last deployment (`config deploymentstatus`
+        collects the stage's outcome) and the master's new worker, started after
+        `started`, answers; AssertionError with icinga2's startup log if it refused."""
         def active() -> bool:
             self.director.run("config", "deploymentstatus", check=False)
             (succeeded, log), = self.stack.sql(
@@ -122,6 +144,11 @@ class DirectorFlow:
                             "ORDER BY id DESC LIMIT 1")
             if succeeded == "n":
                 raise AssertionError(f"icinga2 refused the deployment: {log[-3000:]}")
-            return succeeded == "y"
-        wait_for(active, timeout, "the Director's deployment to be active",
+            return succeeded == "y" and self._reloaded(started)
+        wait_for(active, timeout, "the master running the Director's deployment",
                  self.stack.master.log_tail)
+
+    def _reloaded(self, started: float) -> bool:
+        with contextlib.suppress(OSError, urllib.error.URLError, ValueError, KeyError):
+            return self._master_started() > started
+        return False

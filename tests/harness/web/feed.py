@@ -47,11 +47,10 @@ class Unit:
 
 
 class Feed:
-    """The installed feed over the tier's hypervisors: `lines` of its configuration."""
+    """The installed feed: its configuration file and state directory, and its runs."""
 
-    def __init__(self, lines: list[str], unit: Unit | None = None) -> None:
+    def __init__(self, unit: Unit | None = None) -> None:
         self.unit = unit or Unit.read()
-        self._lines = list(lines)
         self._created: list[Path] = []
 
     @property
@@ -59,8 +58,8 @@ class Feed:
         return self.unit.state_directory
 
     def set_up(self) -> None:
-        """The configuration file and the state directory, as an operator and systemd
-        make them; refuses to take over an operator's own."""
+        """The state directory as systemd makes it, and the configuration's
+        directory; refuses to take over an operator's own."""
         for path in (self.unit.config, self.output):
             if path.exists():
                 raise RuntimeError(f"{path} exists already: the web tier does not "
@@ -68,13 +67,16 @@ class Feed:
         if not self.unit.config.parent.exists():
             self.unit.config.parent.mkdir(mode=0o755)
             self._created.append(self.unit.config.parent)
-        self.unit.config.write_text("\n".join(["# the web tier's hypervisors", *self._lines])
-                                    + "\n")
-        self._created.append(self.unit.config)
         self.output.mkdir(mode=self.unit.state_mode)
         self.output.chmod(self.unit.state_mode)
         shutil.chown(self.output, self.unit.user, self.unit.group)
         self._created.append(self.output)
+
+    def configure(self, lines: list[str]) -> None:
+        """The hypervisors, one a line, as an operator writes them."""
+        if self.unit.config not in self._created:
+            self._created.append(self.unit.config)
+        self.unit.config.write_text("\n".join(["# the web tier's hypervisors", *lines]) + "\n")
 
     def run(self) -> subprocess.CompletedProcess:
         """One run of the unit's command as its user; AssertionError unless it exits 0."""
