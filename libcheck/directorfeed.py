@@ -17,32 +17,34 @@ whole), readable by the web server and the Director's daemon.
 
 A VM is listed once, on one hypervisor, even while a migration shows it on two
 (running on the source, paused on the target) or a stale definition is left
-behind: a fresh reading wins over a kept one, then a running domain, then an
-active one, then the hypervisor it was listed on before, then the earlier line
-of the configuration. A hypervisor that cannot be read keeps its rows from the
-previous files, with one line on stderr, so that the Director's sync never
-deletes its VMs because of an unreachable host; the exit status is then 1.
+behind: a running domain wins, then an active one, then a fresh reading over
+one kept from the previous run, then the hypervisor it was listed on before,
+then the earlier line of the configuration. A hypervisor that cannot be read
+keeps its rows from the previous files, with one line on stderr, so that the
+Director's sync never deletes or moves its VMs because of an unreachable host;
+the exit status is then 1.
 
 The configuration names one hypervisor a line, `ENDPOINT URI [CHECK_URI]`:
 the Icinga endpoint (and zone) of its agent, the URI this tool reads, and the
 URI its checks read on the agent (default: URI). `#` starts a comment.
 
 Exit status: 0 all hypervisors read; 1 written, with kept rows for those that
-could not be read (or another run held the lock); 3 nothing written (a bad
-configuration, an unwritable directory).
+could not be read (or another run held the lock: nothing written); 3 the
+files could not be written (a bad configuration, an unwritable directory, a
+full disk), one line on stderr, the previous files left whole.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import errno
 import fcntl
 import json
 import os
-import sys
+import stat
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Optional, Sequence, TextIO
+from typing import Callable, Optional, Sequence
 
 from libcheck import __version__
 from libcheck.errors import CheckError
@@ -51,17 +53,19 @@ from libcheck.inventory import (
     Hypervisor,
     Inventory,
     expected_entry_of,
+    is_object_name,
     json_hypervisor_record,
     json_record,
     object_names,
 )
+from libcheck.toolcli import ToolParser, fail, reason, say
 
 PROG = "check_vm_director_feed"
 VMS_FILE = "vms.json"
 HYPERVISORS_FILE = "hypervisors.json"
 DEFAULT_CONFIG = "/etc/check-vm/director-feed.conf"
 DEFAULT_OUTPUT = "/var/lib/check-vm-director"
-EXIT_OK, EXIT_KEPT, EXIT_UNKNOWN = 0, 1, 3
+EXIT_OK, EXIT_KEPT = 0, 1
 # A previous file larger than this is not ours to trust (about 50 000 VMs).
 PREVIOUS_LIMIT = 64 * 1024 * 1024
 RUNNING = "running"
@@ -109,6 +113,9 @@ def parse_config(text: str, where: str) -> list[Source]:
             raise FeedError(f"{where}:{number}: expected ENDPOINT URI [CHECK_URI], "
                             f"found {len(words)} words")
         endpoint, read_uri = words[0], words[1]
+        if not is_object_name(endpoint):
+            raise FeedError(f"{where}:{number}: {endpoint!r} is no Icinga endpoint name "
+                            "(it holds '!' or a control character)")
         if any(source.endpoint == endpoint for source in sources):
             raise FeedError(f"{where}:{number}: hypervisor {endpoint} is listed twice")
         sources.append(Source(endpoint, read_uri, words[2] if len(words) == 3 else read_uri,
@@ -124,7 +131,7 @@ def read_config(path: str) -> list[Source]:
         with open(path, encoding="utf-8") as handle:
             text = handle.read(1024 * 1024)
     except (OSError, UnicodeDecodeError) as error:
-        raise FeedError(f"cannot read the configuration {path}: {_reason(error)}") from None
+        raise FeedError(f"cannot read the configuration {path}: {reason(error)}") from None
     return parse_config(text, path)
 
 
@@ -174,7 +181,7 @@ def _preference(pair: tuple[Reading, dict], listed_on: Optional[str],
                 order: dict[str, int]) -> tuple:
     reading, row = pair
     endpoint = reading.source.endpoint
-    return (not reading.fresh, row.get("state") != RUNNING, row.get("state") == "shut off",
+    return (row.get("state") != RUNNING, row.get("state") == "shut off", not reading.fresh,
             endpoint != listed_on, order[endpoint])
 
 
@@ -191,18 +198,17 @@ def hypervisor_rows(sources: Sequence[Source], vms: Sequence[dict]) -> list[dict
 # -- the previous files and the new ones -----------------------------------------------------
 
 def read_previous(directory: str, name: str, warn: Callable[[str], None]) -> list[dict]:
-    """The rows of a file this tool wrote before; [] (with a warning when it is
-    there but unusable) otherwise."""
+    """The rows of a file this tool wrote before; [] (with a warning when
+    something is there but unusable: not a regular file, not its rows) otherwise.
+    Never follows a symlink, never waits on a FIFO."""
     path = os.path.join(directory, name)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        raw = _read_regular_file(path, PREVIOUS_LIMIT + 1)
     except FileNotFoundError:
         return []
     except OSError as error:
-        warn(f"ignoring the previous {path}: {_reason(error)}")
+        warn(f"ignoring the previous {path}: {reason(error)}")
         return []
-    with os.fdopen(fd, "rb") as handle:
-        raw = handle.read(PREVIOUS_LIMIT + 1)
     try:
         rows = json.loads(raw) if len(raw) <= PREVIOUS_LIMIT else None
     except (ValueError, RecursionError):
@@ -213,13 +219,38 @@ def read_previous(directory: str, name: str, warn: Callable[[str], None]) -> lis
     return rows
 
 
+def _read_regular_file(path: str, limit: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(limit)
+
+
 def _is_row(row: object) -> bool:
     return (isinstance(row, dict) and isinstance(row.get("name"), str)
             and isinstance(row.get("hypervisor", ""), str))
 
 
-def publish(directory: str, name: str, rows: Sequence[dict]) -> None:
-    """Replace `name` in `directory` by the rows, atomically, mode 0644."""
+def publish(directory: str, files: dict[str, Sequence[dict]]) -> None:
+    """Replace each named file in `directory` by its rows, atomically, mode 0644:
+    every file is written and synced before the first replaces its old one, so
+    a failure leaves the previous files as they were."""
+    staged: list[tuple[str, str]] = []
+    try:
+        for name, rows in files.items():
+            staged.append((_staged(directory, name, rows), name))
+        for temporary, name in staged:
+            os.replace(temporary, os.path.join(directory, name))
+        _sync_directory(directory)
+    finally:
+        for temporary, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _staged(directory: str, name: str, rows: Sequence[dict]) -> str:
+    """A temporary file of the rows beside `name`, synced; its path."""
     payload = (json.dumps(list(rows), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
     try:
@@ -228,11 +259,19 @@ def publish(directory: str, name: str, rows: Sequence[dict]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), 0o644)
-        os.replace(temporary, os.path.join(directory, name))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    return temporary
+
+
+def _sync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -242,7 +281,7 @@ def directory_lock(directory: str):
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as error:
         raise FeedError(f"cannot open the output directory {directory}: "
-                        f"{_reason(error)}") from None
+                        f"{reason(error)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -260,11 +299,12 @@ class Feed:
 
     def __init__(self, sources: Sequence[Source], directory: str,
                  opener: Callable[[str], Inspector] = Inspector.open,
-                 warn: Callable[[str], None] = print) -> None:
+                 warn: Optional[Callable[[str], None]] = None, config: str = "") -> None:
         self._sources = list(sources)
         self._directory = directory
         self._opener = opener
-        self._warn = warn
+        self._warn = warn or (lambda message: say(PROG, message))
+        self._config = config
 
     def run(self) -> int:
         """Write both files; EXIT_OK, or EXIT_KEPT when some rows were kept."""
@@ -273,8 +313,7 @@ class Feed:
             readings = [self._reading(source, previous_vms) for source in self._sources]
             vms = merged(readings, previous_vms, self._warn)
             hypervisors = hypervisor_rows(self._sources, vms)
-            publish(self._directory, VMS_FILE, vms)
-            publish(self._directory, HYPERVISORS_FILE, hypervisors)
+            publish(self._directory, {VMS_FILE: vms, HYPERVISORS_FILE: hypervisors})
         return EXIT_OK if all(reading.fresh for reading in readings) else EXIT_KEPT
 
     def _reading(self, source: Source, previous: Sequence[dict]) -> Reading:
@@ -282,23 +321,17 @@ class Feed:
             return Reading(source, read_hypervisor(source, self._opener), fresh=True)
         except CheckError as error:
             kept = kept_rows(source, previous)
-            self._warn(f"{source.endpoint}: cannot read {source.read_uri}: {error}; "
-                       f"keeping its {len(kept)} VMs from the previous run")
+            self._warn(f"{self._config}:{source.line}: {source.endpoint}: cannot read "
+                       f"{source.read_uri}: {error}; keeping its {len(kept)} VMs from the "
+                       "previous run")
             return Reading(source, kept, fresh=False)
 
 
 # -- command line --------------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line and exit 3."""
-
-    def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see --help)")
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ToolParser:
     """The options of check_vm_director_feed."""
-    parser = _Parser(prog=PROG, description=(
+    parser = ToolParser(prog=PROG, description=(
         "Read the VMs of every configured hypervisor and write them, one VM on one "
         "hypervisor, as JSON files for the Icinga Director's fileshipper import source."))
     parser.add_argument("--config", metavar="FILE", default=DEFAULT_CONFIG,
@@ -311,43 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fail(message: str, stream: Optional[TextIO] = None) -> NoReturn:
-    """One line on stderr, exit 3."""
-    warn(message, stream)
-    raise SystemExit(EXIT_UNKNOWN)
-
-
-def warn(message: str, stream: Optional[TextIO] = None) -> None:
-    """One line on stderr, prefixed with the tool's name."""
-    stream = stream or sys.stderr
-    line = f"{PROG}: {' '.join(message.split())}"
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    with contextlib.suppress(OSError, ValueError):
-        print(line.encode(encoding, "backslashreplace").decode(encoding), file=stream,
-              flush=True)
-
-
 def main(argv: Optional[Sequence[str]] = None,
          opener: Callable[[str], Inspector] = Inspector.open) -> None:
     """Entry point of check_vm_director_feed."""
     options = build_parser().parse_args(argv)
     try:
         sources = read_config(options.config)
-        status = Feed(sources, options.output_dir, opener, warn).run()
+        status = Feed(sources, options.output_dir, opener, config=options.config).run()
     except LockHeld as error:
-        warn(str(error))
+        say(PROG, str(error))
         raise SystemExit(EXIT_KEPT) from None
     except FeedError as error:
-        fail(str(error))
+        fail(PROG, str(error))
     except OSError as error:
-        fail(f"cannot write to {options.output_dir}: {_reason(error)}")
+        fail(PROG, f"cannot write to {options.output_dir}: {reason(error)}")
     except Exception as error:  # the last line of defence: still one line
-        fail(f"internal error: {type(error).__name__}: {error}")
+        fail(PROG, f"unexpected {type(error).__name__}: {error}")
     raise SystemExit(status)
-
-
-def _reason(error: Exception) -> str:
-    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
 if __name__ == "__main__":

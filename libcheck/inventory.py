@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Optional, Sequence, TextIO
 
-from libcheck import __version__
+from libcheck import __version__, toolcli
 from libcheck.cli import (
     default_uri,
     domain_reference_problem,
@@ -52,11 +52,11 @@ from libcheck.domainref import Lookup, lookup_order
 from libcheck.errors import CheckError, DomainVanished
 from libcheck.inspector import Inspector
 from libcheck.samples import DomainIdentity
+from libcheck.toolcli import ToolParser
 
 PROG = "check_vm_inventory"
 HOST_TEMPLATE = "vm-host"
 HYPERVISOR_TEMPLATE = "vm-hypervisor"
-EXIT_UNKNOWN = 3
 
 
 @dataclass(frozen=True)
@@ -427,16 +427,9 @@ FORMATS = {"icinga2": icinga2_document, "json": json_document,
 
 # -- command line --------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line and exit 3, like every failure here."""
-
-    def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The options of check_vm_inventory."""
-    parser = _Parser(prog=PROG, description=(
+    parser = ToolParser(prog=PROG, description=(
         "List the domains of a libvirt host with their disks and interfaces, as Icinga 2 "
         "Host objects (one per VM) or as JSON for import tools."))
     parser.add_argument("--connect", metavar="URI", default=default_uri(),
@@ -458,9 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_object_name(text: str) -> bool:
+    """Whether Icinga takes `text` as an object's name as it is."""
+    return bool(text.strip()) and not _needs_new_name(text)
+
+
 def _host_object_name(text: str) -> str:
     """A name Icinga takes for a Host object as it is."""
-    if not text.strip() or _needs_new_name(text):
+    if not is_object_name(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is no Icinga object name (empty, or with '!' or a control character)")
     return text
@@ -468,15 +466,7 @@ def _host_object_name(text: str) -> str:
 
 def fail(message: str, stream: Optional[TextIO] = None) -> NoReturn:
     """Print one line on stderr (when there is one) and exit with 3."""
-    stream = stream or sys.stderr
-    if stream is not None:
-        line = f"{PROG}: {' '.join(message.split())}"
-        encoding = getattr(stream, "encoding", None) or "utf-8"
-        with contextlib.suppress(OSError, ValueError):
-            # A value from the command line may hold what the encoding cannot.
-            print(line.encode(encoding, "backslashreplace").decode(encoding), file=stream,
-                  flush=True)
-    raise SystemExit(EXIT_UNKNOWN)
+    toolcli.fail(PROG, message, stream)
 
 
 def document(options: argparse.Namespace, inventory: Inventory) -> str:
@@ -495,11 +485,7 @@ def write_utf8(text: str, out: Optional[BinaryIO]) -> None:
         out.write(text.encode("utf-8"))
         out.flush()
     except (OSError, ValueError) as error:
-        raise CheckError(f"cannot write the output: {_reason(error)}") from None
-
-
-def _reason(error: Exception) -> str:
-    return (error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+        raise CheckError(f"cannot write the output: {toolcli.reason(error)}") from None
 
 
 def parse_options(argv: Optional[Sequence[str]]) -> argparse.Namespace:

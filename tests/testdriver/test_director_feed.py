@@ -1,13 +1,13 @@
 """check_vm_director_feed on test-driver hypervisors: the files the Director imports.
 
 Each test runs the executable on node files it writes (test:///PATH), and
-reads the two JSON files as the fileshipper module would.
+reads the two JSON files as the fileshipper module would. Hostile files in its
+output directory are the fault tier's (tests/faults/test_hostile_feed.py).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import stat
 import subprocess
@@ -17,52 +17,13 @@ from pathlib import Path
 
 import pytest
 from harness.cluster.testnodes import mac_of
-from harness.paths import REPO
-from harness.testnode import domain_xml, node_xml
-
-FEED = REPO / "checks" / "check_vm_director_feed"
-PAUSED, SHUT_OFF = 3, 5
-
-
-def node(path: Path, domains: dict[str, int], uuids: dict[str, str] | None = None) -> str:
-    """A node file of `domains` (name -> libvirt state), its URI."""
-    xml = []
-    for name, state in domains.items():
-        identity = (uuids or {}).get(name) or str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
-        text = domain_xml(name, identity, mac_of(name), f"tap-{name}")
-        if state != 1:
-            text = text.replace("</devices>\n",
-                                f"</devices>\n    <test:runstate>{state}</test:runstate>\n")
-        xml.append(text)
-    path.write_text(node_xml(xml))
-    return f"test://{path}"
-
-
-def feed(config: Path, output: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(FEED), "--config", str(config),
-                           "--output-dir", str(output)],
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def read(output: Path, name: str) -> list[dict]:
-    return json.loads((output / name).read_text())
-
-
-def placed(output: Path) -> dict[str, str]:
-    """VM host name -> the hypervisor it is listed on."""
-    return {row["name"]: row["hypervisor"] for row in read(output, "vms.json")}
+from harness.directorfeed import FEED, PAUSED, SHUT_OFF, configured, feed, node, placed, read
 
 
 @pytest.fixture
 def output(tmp_path: Path) -> Path:
     path = tmp_path / "import"
     path.mkdir()
-    return path
-
-
-def configured(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "feed.conf"
-    path.write_text("# hypervisors\n" + "\n".join(lines) + "\n")
     return path
 
 
@@ -143,7 +104,7 @@ def test_an_unreadable_hypervisor_keeps_its_vms_and_says_so(tmp_path: Path,
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines()
              if line.startswith("check_vm_director_feed: ")]
-    assert len(lines) == 1 and "agent-a: cannot read" in lines[0]
+    assert len(lines) == 1 and f"{config}:2: agent-a: cannot read" in lines[0]
     assert "keeping its 1 VMs from the previous run" in lines[0]
     assert placed(output) == {"kept": "agent-a", "app": "agent-b"}
     expected = {row["name"]: row["vm_expected_domains"]
@@ -151,27 +112,22 @@ def test_an_unreadable_hypervisor_keeps_its_vms_and_says_so(tmp_path: Path,
     assert expected == {"agent-a": ["kept"], "agent-b": ["app"]}
 
 
-@pytest.mark.parametrize("hostile", ["garbage", "symlink", "fifo", "not rows"])
-def test_a_hostile_previous_file_is_ignored_never_followed(tmp_path: Path, output: Path,
-                                                            hostile: str) -> None:
-    a = node(tmp_path / "a.xml", {"web": 1})
-    target = tmp_path / "secret"
-    target.write_text('[{"name": "planted", "hypervisor": "agent-a"}]')
-    previous = output / "vms.json"
-    if hostile == "garbage":
-        previous.write_bytes(b"\xff{[")
-    elif hostile == "symlink":
-        previous.symlink_to(target)
-    elif hostile == "fifo":
-        os.mkfifo(previous)
-    else:
-        previous.write_text('{"name": "x"}')
-    result = feed(configured(tmp_path, [f"agent-a {a}"]), output)
-    assert result.returncode == 0
-    assert "ignoring the previous" in result.stderr and result.stderr.count("\n") == 1
-    assert placed(output) == {"web": "agent-a"}
-    assert stat.S_ISREG(previous.lstat().st_mode)
-    assert "planted" in target.read_text()
+def test_an_unreadable_host_keeps_a_vm_a_stale_definition_elsewhere_does_not_take(
+        tmp_path: Path, output: Path) -> None:
+    """Migrated without --undefinesource: A keeps a shut-off definition; then B,
+    where the VM runs, cannot be read for a run."""
+    a = node(tmp_path / "a.xml", {"mig": SHUT_OFF})
+    b_path = tmp_path / "b.xml"
+    b = node(b_path, {"mig": 1})
+    config = configured(tmp_path, [f"agent-a {a}", f"agent-b {b}"])
+    assert feed(config, output).returncode == 0
+    assert placed(output) == {"mig": "agent-b"}
+    b_path.write_text("<node>broken")
+    assert feed(config, output).returncode == 1
+    assert placed(output) == {"mig": "agent-b"}
+    node(tmp_path / "a.xml", {"mig": 1})  # it was started again on A meanwhile
+    assert feed(config, output).returncode == 1
+    assert placed(output) == {"mig": "agent-a"}
 
 
 @pytest.mark.parametrize(("lines", "words"), [
@@ -180,6 +136,7 @@ def test_a_hostile_previous_file_is_ignored_never_followed(tmp_path: Path, outpu
     (["agent-a test:///default x y"], ":2: expected ENDPOINT URI [CHECK_URI], found 4 words"),
     (["agent-a test:///default", "agent-a test:///default"], ":3: hypervisor agent-a is "
                                                               "listed twice"),
+    (["agent!a test:///default"], ":2: 'agent!a' is no Icinga endpoint name"),
 ])
 def test_a_bad_configuration_writes_nothing_and_says_where(tmp_path: Path, output: Path,
                                                            lines: list[str], words: str) -> None:
