@@ -146,7 +146,11 @@ def inventory_fields(fields: Fields, listed, category: str) -> list[dict]:
 
 _TEMPLATE = re.compile(r'^template (Host|Service) "([^"]+)" \{\n(.*?)^\}', re.M | re.S)
 _ATTRIBUTE = re.compile(r'^\t(check_command|check_interval|retry_interval|'
-                        r'max_check_attempts|vars\.cluster_zone) = "?([^"\n]*)"?$', re.M)
+                        r'max_check_attempts) = "?([^"\n]*)"?$', re.M)
+_VARIABLE = re.compile(r'^\tvars\.(\w+) = (.+)$', re.M)
+# A template's variable set to the object's own name: the Director writes values,
+# not expressions, so the name comes in as the macro Icinga resolves at check time.
+OWN_NAME = {"name": "$host.name$"}
 _IMPORT = re.compile(r'^\timport "([^"]+)"$', re.M)
 
 
@@ -164,14 +168,21 @@ def shipped_templates(text: str) -> dict[tuple[str, str], dict]:
         if _IMPORT.findall(body):
             template["imports"] = _IMPORT.findall(body)
         for key, value in _ATTRIBUTE.findall(body):
-            if key == "vars.cluster_zone":
-                template["vars"] = {"cluster_zone": value}
-            elif key.endswith("interval"):
-                template[key] = seconds(value)
-            else:
-                template[key] = value
+            template[key] = seconds(value) if key.endswith("interval") else value
+        variables = {name: _variable_value(value) for name, value in _VARIABLE.findall(body)}
+        if variables:
+            template["vars"] = variables
         found[(kind, name)] = template
     return found
+
+
+def _variable_value(text: str) -> str:
+    """A template variable's value in templates.conf as the Director stores it."""
+    if text.startswith('"') and text.endswith('"'):
+        return text[1:-1]
+    if text in OWN_NAME:
+        return OWN_NAME[text]
+    raise ValueError(f"templates.conf: a variable the basket cannot hold: {text}")
 
 
 # -- the basket -------------------------------------------------------------------------

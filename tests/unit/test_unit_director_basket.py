@@ -11,14 +11,13 @@ into a real Director.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 
 import pytest
-from harness.paths import REPO
+from harness.paths import REPO, load_script
 
 SCRIPT = REPO / "scripts" / "generate_director.py"
 BASKET = REPO / "director" / "check_vm-basket.json"
@@ -26,14 +25,7 @@ COMMANDS = REPO / "icinga2-conf" / "commands.conf"
 SERVICE_UNIT = REPO / "debian" / "check-vm.check-vm-director-feed.service"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("generate_director", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate_director = _script()
+generate_director = load_script("generate_director")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +114,10 @@ def test_templates_keep_the_shipped_commands_and_intervals(basket):
         "vm_cpu", "60", ["vm-service"])
     assert basket["ServiceTemplate"]["vm-mem"]["check_interval"] == "120"
     assert basket["HostTemplate"]["vm-host"]["check_command"] == "vm_alive"
+    # templates.conf's `vars.vm_name = name`: a host made by hand checks its own name.
+    assert basket["HostTemplate"]["vm-host"]["vars"] == {"vm_name": "$host.name$"}
+    assert basket["HostTemplate"]["vm-hypervisor"]["vars"] == {
+        "cluster_zone": "$vm_hypervisor_endpoint$"}
 
 
 def test_job_switches_are_the_strings_the_director_tests_for(basket):
