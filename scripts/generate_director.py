@@ -14,7 +14,9 @@ director/check_vm-basket.json is what `icingacli director basket restore` takes:
 - the import sources (fileshipper, reading what check_vm_director_feed
   writes), the sync rules that create, update and delete the hosts (the zone
   included, so that a migrated VM is checked by its new hypervisor's agent),
-  and the jobs that import, sync and deploy on a schedule.
+  and the jobs that import, sync and deploy on a schedule. A hypervisor's host
+  stays in the master's zone (its cluster-zone check sees its agent from
+  there) and its services run on the agent its name names.
 
 The CheckCommands are not in it: the Director's kickstart imports them from
 the package's plugins-contrib file as external commands.
@@ -208,7 +210,10 @@ def service_sets() -> dict[str, dict]:
             "description": "The services of a hypervisor host: its VMs by state, drift and "
                            "overcommit (vm-host), its storage pools (vm-pool)",
             "assign_filter": "host.vars.vm_hypervisor_connect=true",
-            "services": {name: {"object_name": name, **_member(name)}
+            # Run on the agent (command_endpoint = host_name): the hypervisor's
+            # host is named like its agent's endpoint and stays in the master's
+            # zone, where its cluster-zone check sees whether the agent is there.
+            "services": {name: {"object_name": name, **_member(name), "use_agent": "y"}
                          for name in ("vm-host", "vm-pool")}},
     }
 
@@ -253,7 +258,7 @@ VM_MAPPING = [("${name}", "object_name"), ("${display_name}", "display_name"),
               *((f"${{{name}}}", f"vars.{name}") for name, *_ in VM_INVENTORY)]
 HYPERVISOR_MAPPING = [
     ("${name}", "object_name"), ("${display_name}", "display_name"),
-    ("vm-hypervisor", "import"), ("${vm_hypervisor_endpoint}", "zone"),
+    ("vm-hypervisor", "import"),
     *((f"${{{name}}}", f"vars.{name}") for name, *_ in HYPERVISOR_INVENTORY),
     *((f"${{{variable}}}", f"vars.vm_{check}_{option}")
       for check in ("host", "pool") for option, variable in HYPERVISOR_COMMAND_VARIABLES.items()
@@ -314,7 +319,8 @@ def basket() -> dict:
                 "A host per VM, in its hypervisor's zone", VM_MAPPING),
             "check_vm hypervisors": sync_rule(
                 "check_vm hypervisors", HYPERVISORS_SOURCE,
-                "A host per hypervisor, in its agent's zone", HYPERVISOR_MAPPING)},
+                "A host per hypervisor, named like its agent's endpoint",
+                HYPERVISOR_MAPPING)},
         "DirectorJob": jobs(),
     }
 

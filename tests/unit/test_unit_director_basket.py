@@ -132,13 +132,22 @@ def test_job_switches_are_the_strings_the_director_tests_for(basket):
         assert job["settings"].get("rule", next(iter(rules))) in rules
 
 
-def test_the_sync_puts_each_host_in_its_hypervisors_zone(basket):
-    for rule, zone_from in (("check_vm VM hosts", "${hypervisor}"),
-                            ("check_vm hypervisors", "${vm_hypervisor_endpoint}")):
-        properties = basket["SyncRule"][rule]["properties"]
-        assert {"source_expression": zone_from, "destination_field": "zone"}.items() <= next(
-            p for p in properties if p["destination_field"] == "zone").items()
-        assert basket["SyncRule"][rule]["purge_existing"] == "y"
+def test_the_sync_puts_each_vm_host_in_its_hypervisors_zone(basket):
+    properties = basket["SyncRule"]["check_vm VM hosts"]["properties"]
+    zone = next(p for p in properties if p["destination_field"] == "zone")
+    assert zone["source_expression"] == "${hypervisor}"
+    assert all(rule["purge_existing"] == "y" for rule in basket["SyncRule"].values())
+
+
+def test_a_hypervisors_host_stays_in_the_masters_zone_and_its_services_run_on_its_agent(
+        basket):
+    properties = basket["SyncRule"]["check_vm hypervisors"]["properties"]
+    assert "zone" not in {p["destination_field"] for p in properties}
+    assert {"source_expression": "${name}", "destination_field": "object_name"}.items() <= \
+        properties[0].items()
+    members = basket["ServiceSet"]["check_vm hypervisor"]["services"]
+    assert {name: member["use_agent"] for name, member in members.items()} == {
+        "vm-host": "y", "vm-pool": "y"}
 
 
 def test_the_import_directory_is_the_one_the_feed_writes():
