@@ -51,6 +51,9 @@ graphs: setup
 
 # Icinga Web 2 with the Director and the graphite module over two test-driver
 # hypervisors, on 127.0.0.1: prints the URL and a login, stops on Ctrl-C
-# (as root; not a test).
+# (as root; not a test). It installs and purges the package as the heavy tiers do:
+# not while one of them runs.
 web: setup
-	PYTHONPATH=tests .venv/bin/python -B scripts/web.py
+	@flock -n -E 75 /tmp/checkvm-heavy.lock env PYTHONPATH=tests .venv/bin/python -B \
+		scripts/web.py || { rc=$$?; [ $$rc -ne 75 ] || \
+		echo "make web: a heavy test tier holds /tmp/checkvm-heavy.lock" >&2; exit $$rc; }

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 
+from harness.package import debpackage
 from harness.vm.host import TierUnavailable
 from harness.web.tier import director_ready, installed_package
 
@@ -40,7 +41,11 @@ def serve(flow) -> None:
     try:
         while True:
             time.sleep(FEED_INTERVAL)
-            result = flow.feed.run()
+            try:
+                result = flow.feed.run()
+            except AssertionError as exc:  # a node file edited half-way: the next run
+                print(exc, file=sys.stderr, flush=True)
+                continue
             if result.stderr:
                 print(result.stderr, end="", file=sys.stderr, flush=True)
     finally:
@@ -56,7 +61,7 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nstopped: every daemon of the stack is down", flush=True)
         return 0
-    except TierUnavailable as exc:
+    except (TierUnavailable, debpackage.BuildFailed, RuntimeError) as exc:
         print(f"make web cannot run here: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -36,17 +36,11 @@ def package() -> Iterator[Path]:
         ensure_installed()
     except TierUnavailable as exc:
         unavailable(f"cluster tier cannot run: {exc}")
-    was_installed = debpackage.status() == "installed"
     try:
-        deb = debpackage.build()
+        with debpackage.installed() as deb:
+            yield deb
     except debpackage.BuildFailed as exc:
         pytest.fail(f"make deb failed: {exc}", pytrace=False)
-    try:
-        debpackage.install(deb)
-        yield deb
-    finally:
-        if not was_installed and debpackage.status() not in ("", "not-installed"):
-            debpackage.purge()
 
 
 @pytest.fixture(scope="module")

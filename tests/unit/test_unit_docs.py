@@ -8,28 +8,20 @@ documentation, and README.md stays the short first page.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.paths import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 README_LIMIT_BYTES = 20 * 1024
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("option_tables",
-                                                  REPO / "scripts" / "option_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-option_tables = _load_generator()
+option_tables = load_script("option_tables")
 
 
 # -- generated tables -------------------------------------------------------------

@@ -8,13 +8,13 @@ what exists.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.paths import load_script
 
 from libcheck import registry
 from libcheck.cli import check_parser
@@ -24,14 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "generate_conf.py"
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("generate_conf", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate_conf = _load_generator()
+generate_conf = load_script("generate_conf")
 
 
 def test_the_committed_command_definitions_are_the_generated_ones():

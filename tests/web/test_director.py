@@ -32,7 +32,7 @@ import pytest
 from harness.cluster.cluster import AGENT_A, AGENT_B
 from harness.cluster.testnodes import mac_of, migrate
 from harness.paths import REPO
-from harness.polling import wait_for
+from harness.polling import poll, wait_for
 from harness.web import png
 from harness.web.browser import browser
 from harness.web.cycle import DirectorFlow
@@ -45,6 +45,7 @@ PACKAGE_COMMANDS = {"vm_cpu", "vm_mem", "vm_disk_io", "vm_nic", "vm_alive", "vm_
 # of the deployment, plus the agent's reload.
 MOVED_TIMEOUT = 150
 MIGRATING = "a-db"
+LEFT_TIMEOUT = 10  # Chromium's processes take a second or two to go after quit
 UP = 0.0
 SHOTS = REPO / "build" / "web"
 GRAPH_TEMPLATES = Path("/usr/share/check-vm/graphs/icingaweb2")
@@ -126,13 +127,16 @@ def test_each_hypervisor_is_a_host_with_vm_host_and_vm_pool(flow, web_stack):
     found = flow.hosts()
     checked = flow.check_now(set(web_stack.nodes))
     for agent, node in web_stack.nodes.items():
-        assert found[agent]["zone"] == agent
+        assert found[agent]["zone"] == "master"
         assert sorted(found[agent]["vars"]["vm_expected_domains"]) == sorted(node.domains)
         for service in ("vm-host", "vm-pool"):
             result = checked[f"{agent}!{service}"]["last_check_result"]
             assert result["check_source"] == agent
             assert result["exit_status"] == 0, result["output"]
     assert "2 running" in checked[f"{AGENT_A}!vm-host"]["last_check_result"]["output"]
+    for agent in web_stack.nodes:  # vm-hypervisor's host check: cluster-zone, from the master
+        result = flow.hosts()[agent]["last_check_result"]
+        assert (result["check_source"], result["state"]) == ("master", UP), result["output"]
 
 
 def test_a_defined_vm_appears_after_one_cycle_and_an_undefined_one_goes(flow, web_stack):
@@ -151,6 +155,31 @@ def test_a_defined_vm_appears_after_one_cycle_and_an_undefined_one_goes(flow, we
     assert not [key for key in flow.services() if key.startswith("b-new!")]
     assert web_stack.sql("director", "SELECT COUNT(*) FROM icinga_host "
                                      "WHERE object_name = 'b-new'") == [("0",)]
+
+
+def _director_counts(stack) -> list[tuple[str, ...]]:
+    tables = ("icinga_host", "icinga_service", "icinga_service_set", "director_datafield",
+              "director_datafield_category", "import_source", "sync_rule", "sync_property",
+              "director_job")
+    return stack.sql("director", " UNION ALL ".join(
+        f"SELECT '{table}', COUNT(*) FROM {table}" for table in tables))
+
+
+def test_a_second_restore_of_the_basket_changes_nothing(flow, web_stack):
+    before = _director_counts(web_stack)
+    flow.restore_basket()
+    assert _director_counts(web_stack) == before
+
+
+def test_the_sync_restores_what_it_maps_and_keeps_what_an_operator_set(flow, web_stack):
+    flow.director.run("host", "set", "a-web", "--vars.vm_cpu_warning", "70",
+                      "--vars.vm_disks", "edited by hand")
+    said = flow.cycle()
+    assert "New data has been imported" in said or "has been deployed" in said
+    host = json.loads(flow.director.run("host", "show", "a-web", "--json").stdout)
+    assert host["vars"]["vm_cpu_warning"] == "70"
+    assert host["vars"]["vm_disks"] == ["vda"]
+    assert flow.hosts()["a-web"]["vars"]["vm_cpu_warning"] == "70"
 
 
 def _ido_host(stack, name: str) -> tuple[str, ...]:
@@ -238,7 +267,7 @@ def vm_services(flow: DirectorFlow, web_stack) -> dict[str, str]:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def session(web_stack, tmp_path_factory):
     with browser(web_stack.base_url, tmp_path_factory.mktemp("chromium-profile")) as opened:
         opened.login(*web_stack.login)
@@ -318,3 +347,11 @@ def test_the_directors_history_pages_show_the_runs(session, flow, kind, name, wo
     assert all(word in main for word in words), main
     assert flow.runs(kind, number) >= 2
     print(f"screenshot: {session.screenshot(SHOTS / f'director-{kind}-history.png')}")
+
+
+def test_nothing_is_left_after_stop(flow, web_stack):
+    """Last: the stack's stop (the fixture's is then a no-op), the Director's daemon
+    and every browser included."""
+    web_stack.stop()
+    assert poll(lambda: not web_stack.left_running(), LEFT_TIMEOUT, 0.2), \
+        web_stack.left_running()

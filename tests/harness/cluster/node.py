@@ -20,9 +20,11 @@ from harness.icinga.daemon import ICINGA2, IcingaDaemon, api_checker_and_log
 API_USER = "check-vm-cluster"
 
 
-def node_config(node: str, port: int, password: str, zones: str, state_dir: Path) -> str:
+def node_config(node: str, port: int, password: str, zones: str, state_dir: Path,
+                extra: str = "") -> str:
     """icinga2.conf of a node: what Debian's constants.conf, zones.conf, the api
-    feature (accepting config and commands from the parent) and icinga2.conf hold."""
+    feature (accepting config and commands from the parent) and icinga2.conf hold,
+    with `extra` before the includes."""
     return f"""\
 const PluginDir = "/usr/lib/nagios/plugins"
 const PluginContribDir = "/usr/lib/nagios/plugins"
@@ -40,7 +42,7 @@ object ApiListener "api" {{
 {api_checker_and_log(API_USER, password)}object IcingaApplication "app" {{
 	vars.vm_state_dir = "{state_dir}"
 }}
-
+{extra}
 include <itl>
 include <plugins>
 include <plugins-contrib>

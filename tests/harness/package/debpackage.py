@@ -7,9 +7,11 @@ operator would; dpkg answers what is installed where.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
+from typing import Iterator
 
 from harness.paths import REPO
 from harness.vm.host import CommandFailed, run, services_not_started
@@ -50,6 +52,20 @@ def install(deb: Path) -> None:
     with services_not_started():
         run(["apt-get", "install", "-y", f"./{deb.relative_to(REPO)}"], timeout=600,
             cwd=REPO, env=APT_ENVIRONMENT)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[Path]:
+    """This checkout's package built and installed for a block; purged after it
+    unless it was installed before. BuildFailed when `make deb` fails."""
+    was_installed = status() == "installed"
+    deb = build()
+    try:
+        install(deb)
+        yield deb
+    finally:
+        if not was_installed and status() not in ("", "not-installed"):
+            purge()
 
 
 def purge() -> None:

@@ -108,7 +108,8 @@ class DirectorFlow:
 
     def check_now(self, names: set[str]) -> dict[str, dict]:
         """Have the hosts and every service of them checked now (through the master's
-        API); wait for a result of each that started after the request. The request
+        API); wait for a result of each, hosts included, that started after the
+        request; the services with their results. The request
         is repeated while results are missing: an agent that reloads meanwhile (its
         config synced) drops what it was asked before."""
         asked = time.time()
@@ -120,8 +121,9 @@ class DirectorFlow:
                 sent[0] = time.monotonic()
             found = {key: attrs for key, attrs in self.services().items()
                      if attrs["host_name"] in names}
+            hosts = [attrs for name, attrs in self.hosts().items() if name in names]
             fresh = all((attrs["last_check_result"] or {}).get("schedule_start", 0) > asked
-                        for attrs in found.values())
+                        for attrs in [*found.values(), *hosts])
             return found if found and fresh else None
         return wait_for(checked, CHECKED_TIMEOUT, f"fresh results of every service of "
                         f"{sorted(names)}", self.stack.master.log_tail)

@@ -23,9 +23,8 @@ from pathlib import Path
 
 from harness.cluster import pki
 from harness.cluster.cluster import MASTER, zones_text
-from harness.cluster.node import ClusterNode
+from harness.cluster.node import ClusterNode, node_config
 from harness.graphs.process import clean_environment
-from harness.icinga.daemon import api_checker_and_log
 from harness.icinga.icinga2 import free_port
 from harness.polling import wait_for
 
@@ -41,33 +40,6 @@ def chown_tree(top: Path, user: str, group: str) -> None:
     for path in top.rglob("*"):
         shutil.chown(path, user, group)
 
-
-def web_node_config(node: str, port: int, api_user: str, password: str, zones: str,
-                    state_dir: Path, extra: str) -> str:
-    """icinga2.conf of a node: constants, zones, the API (accepting config and
-    commands from the parent), the tests' API user, the check_vm state dir, `extra`."""
-    return f"""\
-const PluginDir = "/usr/lib/nagios/plugins"
-const PluginContribDir = "/usr/lib/nagios/plugins"
-const ManubulonPluginDir = "/usr/lib/nagios/plugins"
-const NodeName = "{node}"
-const ZoneName = NodeName
-
-{zones}
-object ApiListener "api" {{
-	bind_host = "127.0.0.1"
-	bind_port = "{port}"
-	accept_config = true
-	accept_commands = true
-}}
-{api_checker_and_log(api_user, password)}object IcingaApplication "app" {{
-	vars.vm_state_dir = "{state_dir}"
-}}
-{extra}
-include <itl>
-include <plugins>
-include <plugins-contrib>
-"""
 
 
 def master_extra(director_password: str, ido: dict[str, str], carbon_port: int) -> str:
@@ -101,8 +73,8 @@ class WebNode(ClusterNode):
 
     def write_config(self, zones: str, state_dir: Path) -> Path:
         config = self.root / "icinga2.conf"
-        config.write_text(web_node_config(self.name, self.api_port, self.api_user,
-                                          self._password, zones, state_dir, self.extra))
+        config.write_text(node_config(self.name, self.api_port, self._password, zones,
+                                      state_dir, self.extra))
         return config
 
     def create(self, kind: str, name: str, attrs: dict) -> dict:

@@ -12,19 +12,11 @@ carbon and graphite-web come from the graphing tier's own installer.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from harness.graphs import packages as graph_packages
-from harness.vm.host import (
-    CommandFailed,
-    TierUnavailable,
-    apt_update,
-    missing_packages,
-    run,
-    services_not_started,
-)
+from harness.vm.host import TierUnavailable, ensure_packages, missing_packages
 
 PACKAGES = (
     "icinga2", "icinga2-ido-mysql", "icingaweb2", "icingacli",
@@ -42,7 +34,6 @@ IDO_PRESEED = """\
 icinga2-ido-mysql icinga2-ido-mysql/dbconfig-install boolean false
 icinga2-ido-mysql icinga2-ido-mysql/enable boolean false
 """
-APT_LOCK_WAIT = 300
 
 
 def check_machine() -> None:
@@ -56,12 +47,9 @@ def check_machine() -> None:
 
 def ensure_installed() -> None:
     """Install whatever the stack lacks; TierUnavailable when that is impossible."""
-    missing = missing_packages(PACKAGES) if shutil.which("dpkg-query") else list(PACKAGES)
-    if missing:
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            raise TierUnavailable(f"{' '.join(missing)} not installed, and this is no "
-                                  "root Debian host that could install them")
-        _install(missing)
+    if missing_packages(PACKAGES):
+        _answer_debconf()
+    ensure_packages(PACKAGES)
     graph_packages.ensure_installed()
     absent = [tool for tool in TOOLS if not Path(tool).exists()]
     if absent:
@@ -69,14 +57,9 @@ def ensure_installed() -> None:
                               f"{' '.join(absent)}")
 
 
-def _install(missing: list[str]) -> None:
+def _answer_debconf() -> None:
     try:
         subprocess.run(["debconf-set-selections"], input=IDO_PRESEED, text=True,
                        capture_output=True, check=True, timeout=60)
-        apt_update()
-        with services_not_started():
-            run(["apt-get", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT}", "install", "-y",
-                 "--no-install-recommends", *missing], timeout=900,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    except (CommandFailed, subprocess.CalledProcessError) as exc:
-        raise TierUnavailable(f"cannot install {' '.join(missing)}: {exc}") from exc
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TierUnavailable(f"cannot answer icinga2-ido-mysql's questions: {exc}") from exc

@@ -42,14 +42,8 @@ def installed_package(say: Callable[[str], None] = print) -> Iterator[Path]:
     ensure_packages(debpackage.RUNTIME_PACKAGES)
     packages.ensure_installed()
     say(f"web: packages checked or installed in {time.monotonic() - began:.1f} s")
-    was_installed = debpackage.status() == "installed"
-    deb = debpackage.build()
-    try:
-        debpackage.install(deb)
+    with debpackage.installed() as deb:
         yield deb
-    finally:
-        if not was_installed and debpackage.status() not in ("", "not-installed"):
-            debpackage.purge()
 
 
 @contextlib.contextmanager
