@@ -10,12 +10,13 @@ get typed values, never the parser's namespace.
 from __future__ import annotations
 
 import argparse
-from typing import Any, NamedTuple, Optional, Sequence, TypeVar
+from typing import Any, Optional, Sequence, TypeVar
 
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import Metric, specs_of
 from libcheck.rates import Counters
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, Group
 from libcheck.thresholds import LabelSpec, Target
 

@@ -8,7 +8,9 @@ kernel's boot ID names the boot in which that clock compares.
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Optional
+
+from libcheck.records import NamedTuple
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 

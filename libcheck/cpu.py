@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import NamedTuple, Optional, Union
+from typing import Optional, Union
 
 from libcheck.checkbase import Check, declared_part
 from libcheck.errors import CheckError
@@ -35,6 +35,7 @@ from libcheck.metrics import (
     specs_of,
 )
 from libcheck.rates import DOMAIN_GROUP, Counters
+from libcheck.records import NamedTuple
 from libcheck.samples import CpuSample, DomainSample, Group, VcpuSample
 from libcheck.thresholds import VCPU_KIND, LabelSpec, Target
 from libcheck.units import decimal

@@ -9,9 +9,10 @@ named.  Naming a device the domain does not have is a usage error.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Iterable, NamedTuple, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Iterable, Optional, Protocol, Sequence, TypeVar
 
 from libcheck.errors import UsageError
+from libcheck.records import NamedTuple
 from libcheck.thresholds import device_label
 
 Device = TypeVar("Device")

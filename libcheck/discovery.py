@@ -10,7 +10,9 @@ never parses XML and never loads it.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Optional
+from typing import Optional
+
+from libcheck.records import NamedTuple
 
 
 class DiskDevice(NamedTuple):

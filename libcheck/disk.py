@@ -10,7 +10,7 @@ alert even when the VM's other disks are idle (totals would hide it).
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 from nagiosplugin.state import Unknown
 
@@ -31,6 +31,7 @@ from libcheck.metrics import (
     Wording,
 )
 from libcheck.perdevice import DeviceCheck
+from libcheck.records import NamedTuple
 from libcheck.samples import DiskSample, DomainSample, Group
 from libcheck.thresholds import DISK_KIND, LabelSpec
 from libcheck.units import human_bytes, whole

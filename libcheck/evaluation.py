@@ -15,7 +15,7 @@ threshold is shown with enough decimals to see it cross.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, NamedTuple, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import nagiosplugin
 from nagiosplugin import Range
@@ -23,6 +23,7 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from libcheck.errors import CheckError
 from libcheck.perfdata import Perfdata, format_value
+from libcheck.records import NamedTuple
 from libcheck.thresholds import (
     DISK_KIND,
     NIC_KIND,

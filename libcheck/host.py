@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from libcheck.cli import add_state_option, domain_reference
 from libcheck.domainref import Lookup, lookup_order, uuid_digits
@@ -38,6 +38,7 @@ from libcheck.metrics import (
     readings_of,
 )
 from libcheck.policy import STATE_NAMES, case_of, state_words
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainState, HostDomain, HostSummary
 from libcheck.thresholds import LabelSpec, Target
 from libcheck.units import human_bytes, ratio, whole

@@ -10,12 +10,13 @@ long output lists them all.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, Mapping, Optional
 
 from nagiosplugin.state import ServiceState
 
 from libcheck.checkbase import CheckDefinition
 from libcheck.evaluation import Reading
+from libcheck.records import NamedTuple
 from libcheck.thresholds import Target
 
 

@@ -40,7 +40,7 @@ import math
 import os
 import re
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
 from libcheck.discovery import Description
@@ -60,6 +60,7 @@ from libcheck.privatefiles import (
     reason,
     replace_private_file,
 )
+from libcheck.records import NamedTuple
 from libcheck.samplecodec import decode_description, decode_sample, decode_summary, encode
 from libcheck.samples import Group, HostPart, HostRead, HostSummary
 

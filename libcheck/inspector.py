@@ -15,7 +15,7 @@ import contextlib
 import functools
 import hashlib
 import time
-from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
 import libvirt
 
@@ -38,6 +38,7 @@ from libcheck.errors import (
     LibvirtFailure,
 )
 from libcheck.reasons import Paused
+from libcheck.records import NamedTuple
 from libcheck.samples import (
     ALL_GROUPS,
     CpuSample,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping, NamedTuple, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from libcheck.rates import (
     DOMAIN_GROUP,
@@ -20,6 +20,7 @@ from libcheck.rates import (
     group_rates,
     interval,
 )
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, NotBefore
 from libcheck.state import StateSlot
 

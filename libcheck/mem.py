@@ -16,7 +16,7 @@ the previous sample, over this host's interval between the two.
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from libcheck.checkbase import Check, declared_part
 from libcheck.evaluation import Condition, Reading
@@ -39,6 +39,7 @@ from libcheck.metrics import (
 )
 from libcheck.policy import STATE_NAMES
 from libcheck.rates import DOMAIN_GROUP, Counters
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, Group, MemorySample
 from libcheck.thresholds import LabelSpec, Target
 from libcheck.units import KIB, decimal, human_bytes

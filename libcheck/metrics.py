@@ -14,10 +14,11 @@ its readings and its reasons for a label without a value all come from it.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from libcheck.evaluation import Number, Phrase, Reading
 from libcheck.rates import Counters
+from libcheck.records import NamedTuple
 from libcheck.thresholds import LabelSpec
 from libcheck.units import decimal
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 from nagiosplugin.state import Unknown
 
@@ -39,6 +39,7 @@ from libcheck.metrics import (
     Wording,
 )
 from libcheck.perdevice import DeviceCheck
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, Group, NicSample
 from libcheck.thresholds import NIC_KIND, LabelSpec, parse_number
 from libcheck.units import human_bits, human_bytes

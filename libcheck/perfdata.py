@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from nagiosplugin import Range
 
+from libcheck.records import NamedTuple
 from libcheck.thresholds import format_range
 
 _BARE_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")

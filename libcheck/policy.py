@@ -17,11 +17,12 @@ reason for it:
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from libcheck.reasons import Paused, Shutoff, describe
+from libcheck.records import NamedTuple
 from libcheck.samples import DomainIdentity, DomainState
 
 STATE_NAMES = {"ok": Ok, "warning": Warn, "critical": Critical, "unknown": Unknown}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from libcheck.cli import add_state_option
@@ -36,6 +36,7 @@ from libcheck.metrics import (
     readings_of,
 )
 from libcheck.policy import STATE_NAMES
+from libcheck.records import NamedTuple
 from libcheck.samples import PoolSample
 from libcheck.thresholds import POOL_KIND, LabelSpec, Target, device_label
 from libcheck.units import decimal, human_bytes, ratio

@@ -24,8 +24,9 @@ write leaves it out.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
+from libcheck.records import NamedTuple
 from libcheck.samples import MAX_C_INT, MAX_COUNTER
 
 if TYPE_CHECKING:  # typing has TypeGuard from Python 3.10 on; only mypy reads it here

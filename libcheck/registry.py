@@ -15,7 +15,8 @@ Importing this module imports no check: a run loads only its own.
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple
+
+from libcheck.records import NamedTuple
 
 VM_SCOPE, HOST_SCOPE = "vm", "host"
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping
 
 from libcheck.discovery import Description, Devices, DiskDevice, NicDevice
+from libcheck.records import NamedTuple
 from libcheck.samples import (
     MAX_C_INT,
     MAX_COUNTER,

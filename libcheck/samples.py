@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from types import MappingProxyType
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping, Optional
 
 from libcheck.discovery import Description
+from libcheck.records import NamedTuple
 
 # libvirt's counters and sizes are unsigned 64-bit integers.
 MAX_COUNTER = 2**64 - 1

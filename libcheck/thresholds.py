@@ -17,11 +17,12 @@ from __future__ import annotations
 import decimal
 import math
 import re
-from typing import Iterable, Mapping, NamedTuple, Optional
+from typing import Iterable, Mapping, Optional
 
 from nagiosplugin import Range
 
 from libcheck.errors import UsageError
+from libcheck.records import NamedTuple
 from libcheck.units import exact
 
 _MULTIPLIERS = {
