@@ -10,17 +10,21 @@ get typed values, never the parser's namespace.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional, Sequence, TypeVar
 
 from libcheck.evaluation import Condition, Reading
 from libcheck.measure import Measurement
 from libcheck.metrics import Metric, specs_of
 from libcheck.rates import Counters
 from libcheck.records import NamedTuple
+from libcheck.registry import VM_SCOPE
 from libcheck.samples import DomainSample, Group
 from libcheck.thresholds import LabelSpec, Target
 
-Part = TypeVar("Part")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence, TypeVar
+
+    Part = TypeVar("Part")
 
 
 def declared_part(part: Optional[Part], group: Group) -> Part:
@@ -45,6 +49,8 @@ class CheckDefinition:
     description: str
     metrics: Sequence[Metric]
     Options: type[NamedTuple] = NoOptions
+    # What it checks, as the registry says: one VM, or a hypervisor.
+    scope: str = VM_SCOPE
 
     @property
     def title(self) -> str:

@@ -10,15 +10,18 @@ import argparse
 import os
 import re
 import sys
-from typing import Callable, Mapping, Optional, Sequence
 
 from libcheck import __version__
 from libcheck.errors import UsageError
 from libcheck.evaluation import UNMEASURED_OPTION
-from libcheck.hostcheckbase import HostCheck
 from libcheck.policy import CASE_WORDS, DEFAULTS, STATE_NAMES
+from libcheck.registry import HOST_SCOPE
 from libcheck.state import default_state_dir
 from libcheck.thresholds import LabelSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Mapping, Optional, Sequence
 
 DEFAULT_URI = "qemu:///system"
 DEFAULT_TIMEOUT = 10.0
@@ -173,7 +176,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def check_parser(check) -> argparse.ArgumentParser:
     """The parser of one check definition (a module's CHECK): what its executable parses."""
-    if isinstance(check, HostCheck):
+    if check.scope == HOST_SCOPE:
         return host_check_parser(check)
     return build_parser(f"check_vm_{check.name}", check.description, check.specs,
                         check.add_options)

@@ -8,9 +8,12 @@ kernel's boot ID names the boot in which that clock compares.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
 
 from libcheck.records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 

@@ -10,9 +10,11 @@ it does not use.  The functions are made on demand from the registry
 
 from __future__ import annotations
 
-from typing import Callable, NoReturn
-
 from libcheck import registry, runtime
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, NoReturn
 
 
 def run(executable: str) -> NoReturn:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional, Union
 
 from libcheck.checkbase import Check, declared_part
 from libcheck.errors import CheckError
@@ -39,6 +38,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import CpuSample, DomainSample, Group, VcpuSample
 from libcheck.thresholds import VCPU_KIND, LabelSpec, Target
 from libcheck.units import decimal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 NS_PER_SECOND = 1e9
 # The kernel's switch for scheduler statistics (absent: built without them).

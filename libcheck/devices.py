@@ -9,23 +9,24 @@ named.  Naming a device the domain does not have is a usage error.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Iterable, Optional, Protocol, Sequence, TypeVar
 
 from libcheck.errors import UsageError
 from libcheck.records import NamedTuple
 from libcheck.thresholds import device_label
 
-Device = TypeVar("Device")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Optional, Protocol, Sequence, TypeVar
 
+    Device = TypeVar("Device")
 
-class Named(Protocol):
-    """A device as a per-device label knows it: by its name (None: it has none)."""
+    class Named(Protocol):
+        """A device as a per-device label knows it: by its name (None: it has none)."""
 
-    @property
-    def name(self) -> Optional[str]: ...
+        @property
+        def name(self) -> Optional[str]: ...
 
-
-NamedDevice = TypeVar("NamedDevice", bound=Named)
+    NamedDevice = TypeVar("NamedDevice", bound=Named)
 
 
 def add_selection_options(parser: argparse.ArgumentParser, kind: str, metavar: str,

@@ -10,9 +10,12 @@ never parses XML and never loads it.
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 from libcheck.records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class DiskDevice(NamedTuple):

@@ -10,7 +10,6 @@ alert even when the VM's other disks are idle (totals would hide it).
 from __future__ import annotations
 
 import argparse
-from typing import Optional, Sequence
 
 from nagiosplugin.state import Unknown
 
@@ -35,6 +34,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import DiskSample, DomainSample, Group
 from libcheck.thresholds import DISK_KIND, LabelSpec
 from libcheck.units import human_bytes, whole
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 NS_PER_MS = 1e6
 

@@ -15,7 +15,6 @@ threshold is shown with enough decimals to see it cross.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Optional, Sequence
 
 import nagiosplugin
 from nagiosplugin import Range
@@ -37,12 +36,16 @@ from libcheck.thresholds import (
 )
 from libcheck.units import decimal
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Optional, Sequence
+
+    Number = Callable[[float, Optional[int]], str]
+
 # The option that sets the state of a threshold that judges nothing (ok: a note).
 UNMEASURED_OPTION = "--state-if-unmeasured-threshold"
 # No status line needs more to show a value on the right side of a threshold.
 MAX_DECIMALS = 12
-
-Number = Callable[[float, Optional[int]], str]
 
 
 class Phrase(NamedTuple):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-from typing import Optional
 
 from libcheck.cli import add_state_option, domain_reference
 from libcheck.domainref import Lookup, lookup_order, uuid_digits
@@ -42,6 +41,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import DomainState, HostDomain, HostSummary
 from libcheck.thresholds import LabelSpec, Target
 from libcheck.units import human_bytes, ratio, whole
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # An expected-domains file larger than this is a mistake, not a list of VMs.
 MAX_EXPECT_FILE_BYTES = 16 * 1024 * 1024

@@ -10,14 +10,17 @@ long output lists them all.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
-
 from nagiosplugin.state import ServiceState
 
 from libcheck.checkbase import CheckDefinition
 from libcheck.evaluation import Reading
 from libcheck.records import NamedTuple
+from libcheck.registry import HOST_SCOPE
 from libcheck.thresholds import Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Optional
 
 
 class Problem(NamedTuple):
@@ -48,6 +51,7 @@ class HostCheck(CheckDefinition):
     --snapshot-max-age), and implement the hooks without a default.
     """
 
+    scope = HOST_SCOPE
     uses_snapshot: bool = False
     # Threshold labels the check also takes for a generic one (usage for pool_usage).
     label_aliases: Mapping[str, str] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional
 
 from nagiosplugin.state import Ok, ServiceState
 
@@ -25,7 +24,10 @@ from libcheck.sampler import DirectSampler, Sampler
 from libcheck.samples import HostSummary
 from libcheck.thresholds import Thresholds
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Optional
+
     from libcheck.inspector import Inspector
 
 # The status line names this many problems; the long output names them all.

@@ -16,7 +16,6 @@ the previous sample, over this host's interval between the two.
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
 from libcheck.checkbase import Check, declared_part
 from libcheck.evaluation import Condition, Reading
@@ -43,6 +42,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, Group, MemorySample
 from libcheck.thresholds import LabelSpec, Target
 from libcheck.units import KIB, decimal, human_bytes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # A stats period of P seconds leaves numbers at most P old; allow for the
 # poll landing just after our read and for whole-second timestamps.

@@ -13,14 +13,20 @@ its readings and its reasons for a label without a value all come from it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence
 
-from libcheck.evaluation import Number, Phrase, Reading
+from libcheck.evaluation import Phrase, Reading
 from libcheck.rates import Counters
 from libcheck.records import NamedTuple
 from libcheck.thresholds import LabelSpec
 from libcheck.units import decimal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Sequence
+
+    from libcheck.evaluation import Number
 
 
 class Field(NamedTuple):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Optional, Sequence
 
 from nagiosplugin.state import Unknown
 
@@ -43,6 +42,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, Group, NicSample
 from libcheck.thresholds import NIC_KIND, LabelSpec, parse_number
 from libcheck.units import human_bits, human_bytes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 BITS_PER_BYTE = 8
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)

@@ -10,7 +10,6 @@ by default, how the command line selects them, and its own words.
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional, Sequence
 
 from libcheck.checkbase import Check
 from libcheck.devices import Selection, device_label_reason
@@ -29,6 +28,10 @@ from libcheck.metrics import (
 from libcheck.rates import Counters
 from libcheck.samples import DomainSample
 from libcheck.thresholds import Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence
 
 
 class DeviceCheck(Check):

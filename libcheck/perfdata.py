@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Optional
 
 from nagiosplugin import Range
 
 from libcheck.records import NamedTuple
 from libcheck.thresholds import format_range
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 _BARE_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")
 _UNPARSABLE = re.compile(r"[=|\x00-\x1f\x7f]")

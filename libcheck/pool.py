@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from libcheck.cli import add_state_option
@@ -40,6 +39,10 @@ from libcheck.records import NamedTuple
 from libcheck.samples import PoolSample
 from libcheck.thresholds import POOL_KIND, LabelSpec, Target, device_label
 from libcheck.units import decimal, human_bytes, ratio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 # virStoragePoolState, and the option that sets the state each makes.
 _POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}

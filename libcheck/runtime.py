@@ -13,7 +13,6 @@ import sys
 import threading
 import traceback
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, TextIO
 
 from nagiosplugin.state import ServiceState, Unknown
 
@@ -29,7 +28,10 @@ from libcheck.sampler import Sampler, open_sampler
 from libcheck.state import StateStore, state_key
 from libcheck.thresholds import Thresholds
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO
+
     from libcheck.inspector import Inspector
 
 # A baseline this old is measured against in preference to younger ones.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
 
 from libcheck.discovery import Description, Devices, DiskDevice, NicDevice
 from libcheck.records import NamedTuple
@@ -32,7 +32,11 @@ from libcheck.samples import (
     VcpuSample,
 )
 
-Decoder = Callable[[Any], Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Decoder = Callable[[Any], Any]
 
 # libvirt's remote protocol carries at most 16384 vCPUs of one domain
 # (REMOTE_VCPUINFO_MAX): no domain a check can read has more.

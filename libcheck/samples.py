@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from types import MappingProxyType
-from typing import Mapping, Optional
 
 from libcheck.discovery import Description
 from libcheck.records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional
 
 # libvirt's counters and sizes are unsigned 64-bit integers.
 MAX_COUNTER = 2**64 - 1

@@ -17,14 +17,13 @@ its whole name: anything else an operator keeps in the directory stays.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pwd
 import re
 import time
-from typing import Any, Callable, Iterator, Mapping, Optional
 
+from libcheck.digests import sha256_hex
 from libcheck.privatefiles import (
     PRUNE_AFTER,
     PrivateFileError,
@@ -40,6 +39,10 @@ from libcheck.privatefiles import (
 )
 from libcheck.rates import Snapshot, UnusableSnapshot
 from libcheck.registry import CHECKS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping, Optional
 
 STATE_FORMAT = "check_vm-state/1"
 MAX_STATE_BYTES = 1024 * 1024
@@ -95,7 +98,7 @@ def _owned_by(path: str, euid: int) -> bool:
 
 def state_key(uri: str, domain_uuid: str, check: str) -> str:
     """The file stem for one (URI, domain, check): a hash, never a raw name."""
-    digest = hashlib.sha256(f"{uri}\0{domain_uuid}\0{check}".encode()).hexdigest()
+    digest = sha256_hex(f"{uri}\0{domain_uuid}\0{check}".encode())
     return f"{check}-{digest[:_KEY_DIGITS]}"
 
 

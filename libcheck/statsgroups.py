@@ -10,13 +10,16 @@ the per-domain calls that read a group from a driver without bulk numbers.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Optional
 
 from libcheck import bulkstats
 from libcheck.bulkstats import Stats, required
 from libcheck.discovery import Description
 from libcheck.records import NamedTuple
 from libcheck.samples import ALL_GROUPS, CpuSample, DiskSample, Group, MemorySample, NicSample
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Mapping, Optional
 
 
 class GroupSpec(NamedTuple):

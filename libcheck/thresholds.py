@@ -14,10 +14,8 @@ Numbers may end in a unit suffix: k/K, M, G, T, P multiply by powers of
 
 from __future__ import annotations
 
-import decimal
 import math
 import re
-from typing import Iterable, Mapping, Optional
 
 from nagiosplugin import Range
 
@@ -25,14 +23,16 @@ from libcheck.errors import UsageError
 from libcheck.records import NamedTuple
 from libcheck.units import exact
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional
+
 _MULTIPLIERS = {
     "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
     "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
 }
 _NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([kKMGTP]i?)?$")
 _LABEL = re.compile(r"^[^=\s]+$")
-# Digits enough for any float, and no exponent a command line can reach.
-_EXACT = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 def parse_number(text: str) -> float:
@@ -41,12 +41,23 @@ def parse_number(text: str) -> float:
     if not match or (match.group(2) == "ki"):
         raise UsageError(f"'{text}' is not a number (e.g. 80, 2.5, 100M, 1Gi)")
     digits, suffix = match.groups()
-    # In decimal, so that 2.01k is 2010 and prints so, not 2009.9999999999998.
-    with decimal.localcontext(_EXACT):
-        value = float(decimal.Decimal(digits) * _MULTIPLIERS.get(suffix or "", 1))
+    value = _scaled(digits, suffix) if suffix else float(digits)
     if not math.isfinite(value) or abs(value) > 1e300:
         raise UsageError(f"'{text}' is too large a number")
     return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def _scaled(digits: str, suffix: str) -> float:
+    """`digits` times the suffix's multiplier, in decimal, so that 2.01k is 2010
+    and prints so, not 2009.9999999999998."""
+    # Imported here: decimal costs every run a millisecond, and most thresholds
+    # have no suffix.
+    import decimal
+
+    # Digits enough for any float, and no exponent a command line can reach.
+    exact = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+    with decimal.localcontext(exact):
+        return float(decimal.Decimal(digits) * _MULTIPLIERS[suffix])
 
 
 def parse_range(text: str) -> Range:

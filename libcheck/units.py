@@ -8,8 +8,10 @@ the difference (`0.004%`, not `0.0%`, against a threshold of 0).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 
 KIB = 1024
 
@@ -20,7 +22,14 @@ def exact(number: float) -> str:
     0.000000000000000000001, never 0)."""
     if float(number).is_integer():
         return str(int(number))
-    return format(Decimal(repr(float(number))), "f")
+    shortest = repr(float(number))
+    if "e" not in shortest:
+        return shortest
+    # Only a number below 1e-4 or from 1e16 has an exponent; decimal costs every
+    # run a millisecond to import, so only these pay it.
+    from decimal import Decimal
+
+    return format(Decimal(shortest), "f")
 
 
 def decimal(number: float, decimals: Optional[int] = None) -> str:
