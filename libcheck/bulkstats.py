@@ -9,8 +9,6 @@ They need no libvirt: the inspector makes the calls and hands the mapping in.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Optional
-
 from libcheck.discovery import Description, DiskDevice, NicDevice
 from libcheck.samples import (
     CpuSample,
@@ -22,7 +20,11 @@ from libcheck.samples import (
     VcpuSample,
 )
 
-Stats = Mapping[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping, Optional
+
+    Stats = Mapping[str, Any]
 
 # The balloon's bulk keys ("balloon.<key>") under the names of virDomainMemoryStats.
 BALLOON_FIELDS = {

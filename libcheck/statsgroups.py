@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from libcheck import bulkstats
-from libcheck.bulkstats import Stats, required
+from libcheck.bulkstats import required
 from libcheck.discovery import Description
 from libcheck.records import NamedTuple
 from libcheck.samples import ALL_GROUPS, CpuSample, DiskSample, Group, MemorySample, NicSample
@@ -20,6 +20,8 @@ from libcheck.samples import ALL_GROUPS, CpuSample, DiskSample, Group, MemorySam
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Mapping, Optional
+
+    from libcheck.bulkstats import Stats
 
 
 class GroupSpec(NamedTuple):
