@@ -75,8 +75,10 @@ def state_words(identity: DomainIdentity) -> str:
 
 def case_of(identity: DomainIdentity) -> Optional[str]:
     """The policy case of a domain that is not running (a StatePolicy field)."""
-    return (_case_of_reason(identity.state, identity.reason)
-            or _CASE_OF_STATE.get(identity.state))
+    case = _CASE_OF_STATE.get(identity.state)
+    if case is None:
+        return None  # a state with no case, whatever its reason
+    return _case_of_reason(identity.state, identity.reason) or case
 
 
 class Verdict(NamedTuple):
