@@ -1,8 +1,9 @@
 """The benchmarks: what the checks cost, measured on this machine (not tests).
 
 - snapshot (`make bench`): snapshot hit, refresh and direct read of the
-  installed package and the virtualenv, beside Debian's check_libvirt, and
-  the libvirt calls per refresh window;
+  installed package and the virtualenv, beside Debian's check_libvirt and
+  the floor (the plugin framework's import), what a hit imports beyond the
+  floor, and the libvirt calls per refresh window;
 - fleet (`make fleet`): an Icinga 2 master and agents, each checking a
   test-driver hypervisor of many VMs, with the host snapshot on and off;
 - profiling: where one check's time goes, and the state file's cost;

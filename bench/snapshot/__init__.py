@@ -1,2 +1,3 @@
-"""`make bench`: snapshot hit, refresh and direct read against Debian's check_libvirt, and
-the libvirt calls per refresh window (entry: bench.snapshot.run)."""
+"""`make bench`: snapshot hit, refresh and direct read against Debian's check_libvirt and
+the floor (the plugin framework's import), what a hit imports beyond the floor, and the
+libvirt calls per refresh window (entry: bench.snapshot.run)."""

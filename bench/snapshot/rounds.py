@@ -1,7 +1,7 @@
-"""Paired, interleaved rounds on one target: snapshot hit, refresh, direct, peer.
+"""Paired, interleaved rounds on one target: snapshot hit, refresh, direct, peer, floor.
 
 Per form (the Debian package under /usr/bin/python3, the virtualenv) each
-check runs three ways, every round, in one state directory per form:
+check of a VM runs three ways, every round, in one state directory per form:
 
 - DIRECT: `--snapshot-max-age 0`: the check reads its domain from libvirt
   and stores its baseline; the snapshot is not touched;
@@ -19,16 +19,26 @@ check runs three ways, every round, in one state directory per form:
 
 A round chains them: DIRECT of check i, (untimed pause), REFRESH of check i,
 HIT of check i-1 (whose baseline came from the previous refresh); so each
-check gets one of each per round. Every HIT is verified: the snapshot's
-generation number (hostsnap-*/current) must be the same after it as before;
-every REFRESH must add exactly one, every DIRECT none. After the rounds, one
-more hit per form runs under `python -X importtime`, to show that a hit
-imports neither libvirt nor lxml.
+check gets one of each per round. Then check_vm_host, a check of the whole
+hypervisor, which has no baseline and so no refresh of its own: its HIT
+(the default `--snapshot-max-age`, right after those refreshes: it reads the
+snapshot's host summary, g-<n>/host) and its DIRECT run (`--snapshot-max-age
+0`). Every HIT is verified: the snapshot's generation number
+(hostsnap-*/current) must be the same after it as before; every REFRESH must
+add exactly one, every DIRECT none. A check of a VM must exit 0; check_vm_host
+0 to 2, a state it judged (the exits are recorded either way).
 
 Beside them, each round times the peer, Debian's check_libvirt (-l cpu, io,
-net), and on the 1-domain node the import costs of the interpreter's start,
-the plugin framework, libcheck's runtime, libvirt and lxml. The order of the
-forms alternates between rounds.
+net), and the floor, `python3 -c 'import nagiosplugin, argparse, json'` under
+each form's interpreter; on the import target (node-1) also the other import
+costs: the interpreter's start, libcheck's runtime, libvirt and lxml. The
+order of the forms alternates between rounds.
+
+After the rounds, hits run under `python -X importtime`, each verified as a
+hit (bench/snapshot/hitimports.py): on the import target, every check's hit
+and the floor program BREAKDOWN_RUNS times per form, for the import
+breakdown; elsewhere one hit of the last check and one of check_vm_host per
+form. Every one of them must import neither libvirt nor lxml.
 """
 
 from __future__ import annotations
@@ -44,14 +54,20 @@ from typing import Callable, NamedTuple, Sequence
 from harness.paths import REPO
 
 from bench.common.timing import Runner, Sample
+from bench.snapshot.hitimports import FLOOR, ImportRuns, self_times
 from libcheck.registry import CHECKS as REGISTERED
+from libcheck.registry import by_name
 
-# Every registered check, by its short name.
+# Every registered check of a VM, by its short name.
 CHECKS = tuple(entry.name for entry in REGISTERED)
+# check_vm_host: its hit reads the snapshot's host summary; it has no refresh of its own.
+HOST = by_name("host").name
+TIMED_CHECKS = (*CHECKS, HOST)
+JUDGED_EXITS = frozenset({0, 1, 2})  # OK, WARNING, CRITICAL: a state the host check judged
 SAMPLE_INTERVAL = "0.05"
 PAUSE = 0.08  # a little over --sample-interval
 MAX_AGE = {"direct": "0", "always": "0.001"}  # hit and refresh: the default
-HEAVY_MODULES = ("libvirt", "lxml")
+BREAKDOWN_RUNS = 5
 CHECK_LIBVIRT = "/usr/lib/nagios/plugins/check_libvirt"
 PEER_METRICS = ("cpu", "io", "net")
 DEB_LIBRARY = "/usr/share/check-vm"
@@ -77,14 +93,23 @@ def forms() -> list[Form]:
             Form("venv", sys.executable, str(REPO / "checks" / "check_vm_{check}"), str(REPO))]
 
 
+def accepted_exits(check: str) -> frozenset[int]:
+    """The exits of a timed run of `check` that count as a run that did its work."""
+    return JUDGED_EXITS if check == HOST else frozenset({0})
+
+
+# The floor: what any plugin of the form pays before it reads anything. Timed
+# on every target; the other programs on the import target only.
+FLOOR_PROGRAM = ("import nagiosplugin, argparse, json", "import nagiosplugin, argparse, json")
 IMPORTS = (
     ("python3 -c pass", "pass"),
-    ("import nagiosplugin, argparse, json", "import nagiosplugin, argparse, json"),
+    FLOOR_PROGRAM,
     ("import libcheck.runtime", "import sys; sys.path.insert(0, {library!r}); "
                                 "import libcheck.runtime"),
     ("import libvirt", "import libvirt"),
     ("import lxml.etree", "import lxml.etree"),
 )
+FLOOR_LABEL = FLOOR_PROGRAM[0]
 
 
 class Target(NamedTuple):
@@ -96,7 +121,8 @@ class Target(NamedTuple):
     label: str
     rounds: int
     test_driver: bool = True
-    imports: bool = False  # time the import-cost rows on this target
+    imports: bool = False  # the import-cost rows and the import breakdown on this target
+    domains: int = 1  # on the URI; one: a lone check (one VM, one check) refreshes every run
 
 
 @dataclass
@@ -111,7 +137,7 @@ class Result:
     real_refreshes: int = 0
     directs: int = 0
     quiet_directs: int = 0
-    hit_imports: dict[str, list[str]] = field(default_factory=dict)
+    hit_imports: dict[str, ImportRuns] = field(default_factory=dict)
     always_generations: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, set[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -148,6 +174,8 @@ class TargetRounds:
 
     def command(self, form: Form, check: str, mode: str) -> list[str]:
         """One check run of `form` in `mode`."""
+        if check == HOST:
+            return self.host_command(form, mode)
         options = ["--connect", self.target.uri, "-d", self.target.domain,
                    "--state-dir", str(self.state[form.key]),
                    "--sample-interval", SAMPLE_INTERVAL]
@@ -157,13 +185,20 @@ class TargetRounds:
             options += ["--balloon-max-age", "0"]  # the test driver's balloon has no clock
         return [*form.argv(check), *options]
 
+    def host_command(self, form: Form, mode: str) -> list[str]:
+        """One check_vm_host run of `form` in `mode` (hit or direct)."""
+        options = ["--connect", self.target.uri, "--state-dir", str(self.state[form.key])]
+        if mode in MAX_AGE:
+            options += ["--snapshot-max-age", MAX_AGE[mode]]
+        return [*form.argv(HOST), *options]
+
     def peer_command(self, metric: str) -> list[str]:
         """Debian's check_libvirt on the same domain."""
         return [CHECK_LIBVIRT, "-H", self.target.uri, "-N", self.target.domain, "-l", metric]
 
     def prepare(self) -> None:
-        """Untimed: every check's baseline, the peer's spool, and how many
-        refreshes one `--snapshot-max-age 0.001` run makes."""
+        """Untimed: every check's baseline, check_vm_host's first runs, the peer's
+        spool, and how many refreshes one `--snapshot-max-age 0.001` run makes."""
         for form in self.forms:
             for check in CHECKS:
                 self.runner.run(self.command(form, check, "hit"))
@@ -172,6 +207,8 @@ class TargetRounds:
             self.runner.run(self.command(form, CHECKS[0], "always"))
             self.result.always_generations[form.key] = generation(self.state[form.key]) - before
             time.sleep(PAUSE)
+            for mode in ("hit", "direct"):
+                self.runner.run(self.command(form, HOST, mode))
         for metric in PEER_METRICS:
             # Its first -l cpu run stores, a second one within the same second
             # divides by zero: warm each metric, a second apart.
@@ -186,8 +223,7 @@ class TargetRounds:
                 self._chain(form)
             for metric in PEER_METRICS:
                 self._peer(metric, timed=True)
-            if self.target.imports:
-                self._imports(order)
+            self._imports(order)
             if number in (1, self.target.rounds) or number % 5 == 0:
                 self.say(f"  round {number}/{self.target.rounds}")
         for form in self.forms:
@@ -200,12 +236,15 @@ class TargetRounds:
             time.sleep(PAUSE)
             self._refresh(form, check)
             self._hit(form, CHECKS[index - 1])
+        self._hit(form, HOST)
+        self._direct(form, HOST)
 
     def _direct(self, form: Form, check: str) -> None:
         before = generation(self.state[form.key])
         status = self._timed((form.key, check, "direct"), self.command(form, check, "direct"))
         self.result.directs += 1
-        self.result.quiet_directs += status == 0 and generation(self.state[form.key]) == before
+        self.result.quiet_directs += (status in accepted_exits(check)
+                                      and generation(self.state[form.key]) == before)
 
     def _refresh(self, form: Form, check: str) -> None:
         state = self.state[form.key]
@@ -219,28 +258,48 @@ class TargetRounds:
         before = generation(state)
         status = self._timed((form.key, check, "hit"), self.command(form, check, "hit"))
         self.result.hits += 1
-        if status == 0 and generation(state) == before:
+        if status in accepted_exits(check) and generation(state) == before:
             self.result.real_hits += 1
         else:
             self.result.notes.append(f"{form.key} {check}: a timed hit was no hit: exit "
                                      f"{status}, generation {before} -> {generation(state)}")
 
     def _probe_imports(self, form: Form) -> None:
-        """One more chain step, untimed; its hit under -X importtime."""
-        state = self.state[form.key]
-        self.runner.run(self.command(form, CHECKS[0], "direct"))
+        """Verified hits under -X importtime, each right after another check's refresh,
+        check_vm_host's after the VM checks': on the import target every VM check's,
+        with the floor program, BREAKDOWN_RUNS times; elsewhere the last one's, once."""
+        checks, repeats = (CHECKS, BREAKDOWN_RUNS) if self.target.imports else (CHECKS[-1:], 1)
+        record = self.result.hit_imports.setdefault(form.key, ImportRuns())
+        for _ in range(repeats):
+            for check in checks:
+                self._untimed_refresh(form, CHECKS[(CHECKS.index(check) + 1) % len(CHECKS)])
+                self._importtime_hit(form, check, record)
+            self._importtime_hit(form, HOST, record)
+            if self.target.imports:
+                record.add(FLOOR, self._importtime([form.python, "-c", FLOOR_PROGRAM[1]])[1])
+
+    def _untimed_refresh(self, form: Form, check: str) -> None:
+        """A chain step without its hit: `check`'s direct run, a pause, its refresh."""
+        self.runner.run(self.command(form, check, "direct"))
         time.sleep(PAUSE)
-        self.runner.run(self.command(form, CHECKS[0], "refresh"))
+        self.runner.run(self.command(form, check, "refresh"))
+
+    def _importtime_hit(self, form: Form, check: str, record: ImportRuns) -> None:
+        """A hit of `check` under -X importtime, kept if it was one."""
+        state = self.state[form.key]
         before = generation(state)
-        argv = self.command(form, CHECKS[-1], "hit")
+        status, times = self._importtime(self.command(form, check, "hit"))
+        if status in accepted_exits(check) and generation(state) == before:
+            record.add(check, times)
+        else:
+            record.not_hits.append(f"{check}: not a hit: exit {status}, generation "
+                                   f"{before} -> {generation(state)}")
+
+    def _importtime(self, argv: list[str]) -> tuple[int, dict[str, int]]:
+        """Run `argv` (an interpreter first) under -X importtime: its exit and self times."""
         done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=self.runner.env,
                               capture_output=True, text=True, timeout=120, check=False)
-        names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
-                 if line.startswith("import time:")}
-        heavy = sorted(name for name in names if name.split(".")[0] in HEAVY_MODULES)
-        if generation(state) != before:
-            heavy.append("(not a hit: the generation changed)")
-        self.result.hit_imports[form.key] = heavy
+        return done.returncode, self_times(done.stderr)
 
     def _peer(self, metric: str, timed: bool) -> None:
         # check_libvirt divides by the whole seconds between two runs.
@@ -254,8 +313,9 @@ class TargetRounds:
         self._peer_second[metric] = int(time.time())
 
     def _imports(self, order: Sequence[Form]) -> None:
+        programs = IMPORTS if self.target.imports else (FLOOR_PROGRAM,)
         for form in order:
-            for label, code in IMPORTS:
+            for label, code in programs:
                 program = code.format(library=form.library)
                 self._timed((form.key, label, "import"), [form.python, "-c", program])
 

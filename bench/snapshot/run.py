@@ -1,5 +1,5 @@
 """Benchmark of the check_vm plugins: snapshot hit, refresh and direct read, paired
-with Debian's check_libvirt, in the installed and the virtualenv form.
+with Debian's check_libvirt and the floor, in the installed and the virtualenv form.
 
     make bench, or from the root:
     PYTHONPATH=tests .venv/bin/python -B -m bench.snapshot.run [--runs N | --quick]
@@ -9,15 +9,28 @@ Before measuring it installs what it compares (bench/common/installed.py): the
 Debian package built from this tree (`make deb` when dist/ has none as new
 as the tree), and check_libvirt from monitoring-plugins-contrib. Then, per
 target (test-driver nodes of 1, 500 and 2000 domains, and the realvm tier's
-QEMU guest when that tier can start), interleaved rounds of every check as a
-snapshot HIT, a REFRESH and a DIRECT read, in both forms, beside
-check_libvirt -l cpu, io and net (bench/snapshot/rounds.py); on the 1-domain node
-also the import costs. Every timed hit is verified (the snapshot's generation
-is unchanged by it); a hit rate below 100% fails the benchmark. Then the
-libvirt calls per refresh window of 4 checks x 1, 50 and 500 domains, and of
-the real guest (bench/snapshot/windows.py). Medians with interquartile ranges; every
-ratio is to a baseline timed in the same rounds. The report goes to stdout
-and bench/results.txt.
+QEMU guest when that tier can start), interleaved rounds of every check of a
+VM as a snapshot HIT, a REFRESH and a DIRECT read, and of check_vm_host as a
+HIT and a DIRECT read, in both forms, beside check_libvirt -l cpu, io and net
+and the floor (`python3 -c 'import nagiosplugin, argparse, json'` under each
+form's interpreter) (bench/snapshot/rounds.py); on the 1-domain node also the
+other import costs, and after its rounds the import breakdown: what a
+verified hit imports beyond the floor, under `python -X importtime`
+(bench/snapshot/hitimports.py). Every timed hit is verified (the snapshot's
+generation is unchanged by it); a hit rate below 100% fails the benchmark.
+Then the libvirt calls per refresh window of 4 checks x 1, 50 and 500
+domains, and of the real guest (bench/snapshot/windows.py). Medians with
+interquartile ranges; every ratio is to a baseline timed in the same rounds.
+The targets and their verdicts are bench/snapshot/report.py's. The report
+goes to stdout and bench/results.txt.
+
+Rounds: 20 on node-1 and the real guest, 10 on node-500, 8 on node-2000
+(--runs scales them). The whole run takes about 10 minutes on 2 cores:
+node-2000's rounds about 4, check_vm_host's runs, the floor and the 5 x 6
+runs per form under -X importtime about 1 in all. No target gets fewer
+rounds to save time: at 20 rounds the hits' IQRs on node-1 and the real
+guest, where the targets are closest, still reach a fifth of the median.
+`--quick` (5 rounds) takes about 4 minutes.
 """
 
 from __future__ import annotations
@@ -41,11 +54,11 @@ from harness.paths import REPO
 from bench.common import installed, resultsfile
 from bench.common.machine import TIERS_LOCK, child_env, git_tree, say, tiers_lock
 from bench.common.timing import Runner, gnu_time_missing
+from bench.snapshot import hitimports, windows
 from bench.snapshot import report as snapreport
-from bench.snapshot import windows
 from bench.snapshot.nodexml import domain_name, write_node
 from bench.snapshot.realguest import Skipped, real_guest
-from bench.snapshot.rounds import CHECKS, Result, Target, TargetRounds
+from bench.snapshot.rounds import BREAKDOWN_RUNS, CHECKS, Result, Target, TargetRounds
 
 RESULTS = REPO / "bench" / "results.txt"
 NODE_SIZES = (1, 500, 2000)
@@ -55,7 +68,7 @@ FORM_KEYS = ("deb", "venv")
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The benchmark's options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n", 1)[0].split()))
     parser.add_argument("--runs", type=int, default=20,
                         help="rounds on node-1 and the real guest (20); node-500 gets half, "
                              "node-2000 two fifths (at least 2)")
@@ -107,7 +120,7 @@ class Bench:
                 rounds = rounds_for(count, self.options.runs)
                 targets.append(Target(f"node-{count}", uri, domain,
                                       f"test-driver node of {count} domains, domain {domain}",
-                                      rounds, imports=count == 1))
+                                      rounds, imports=count == 1, domains=count))
         return targets
 
     def measure(self, target: Target) -> None:
@@ -176,17 +189,22 @@ def machine_lines(deb: Path) -> list[str]:
 METHOD = """\
 wall: ms, whole process (spawn to reap), median [interquartile range]; CPU: user+sys
 (wait4); RSS: peak resident set, MiB (GNU time %M). x cl: median wall over the median
-wall of check_libvirt -l cpu on the same target, timed in the same rounds.
+wall of check_libvirt -l cpu on the same target, timed in the same rounds. x floor: a
+hit's median wall over the floor's, python3 -c 'import nagiosplugin, argparse, json'
+under the same form's interpreter, timed in the same rounds on every target.
 deb: /usr/bin/python3 /usr/lib/nagios/plugins/check_vm_* (the installed package);
-venv: .venv/bin/python checks/check_vm_*. Every run: --sample-interval 0.05, a stored
-baseline (steady state).
+venv: .venv/bin/python checks/check_vm_*. Every run of a VM check: --sample-interval
+0.05, a stored baseline (steady state).
 hit: default --snapshot-max-age (15 s), right after another check's refresh; the check's
   baseline is older than the snapshot by more than --sample-interval: it reads its
   domain's part only (no libvirt, no lxml); verified: the generation is unchanged.
+  check_vm_host's hit follows the VM checks' refreshes and reads the snapshot's host
+  summary (g-<n>/host); it has no baseline, hence no refresh of its own ('-').
 refresh: default --snapshot-max-age, right after the check's own direct run: the snapshot
   is older than its baseline, so it reads every domain of the URI and writes a new
   generation, once (verified); --snapshot-max-age 0.001 would refresh twice per run.
-direct: --snapshot-max-age 0: the check reads its domain from libvirt, no snapshot.
+  With one VM on the URI (node-1, the real guest) every run of a lone check is one.
+direct: --snapshot-max-age 0: the check reads libvirt, no snapshot.
 The test driver parses its node file on every connection (about 0.4 s for 500 domains,
 1.4 s for 2000) and has no bulk numbers: a refresh there makes the per-domain calls
 for every domain, and check_libvirt and the direct path pay the parse too."""
@@ -201,6 +219,18 @@ per-domain calls (and an XMLDesc per domain, hashed as the device signature) are
 driver's limitation; QEMU's bulk call carries every number and the device names."""
 
 
+def breakdown(imports: Result) -> list[str]:
+    """The import breakdown of each form, from the import target's -X importtime runs."""
+    lines = []
+    for form in FORM_KEYS:
+        runs = imports.hit_imports.get(form)
+        if runs is not None:
+            lines += [f"import breakdown ({form}, {imports.target.key}): every module a verified "
+                      "hit imports that the floor does not, under python -X importtime",
+                      *hitimports.table(runs, BREAKDOWN_RUNS), ""]
+    return lines
+
+
 def compose(bench: Bench, header: list[str], elapsed: float) -> tuple[str, bool]:
     """The whole report, and whether every timed run passed and every hit was one."""
     results = bench.results
@@ -211,15 +241,20 @@ def compose(bench: Bench, header: list[str], elapsed: float) -> tuple[str, bool]
              f"nodes, whose every refresh and direct run parses the node); benchmark took "
              f"{elapsed:.0f} s; load average at the end {os.getloadavg()[0]:.2f}", "",
              METHOD, "", *snapreport.check_table(results, FORM_KEYS), "",
+             "the floor: python3 -c 'import nagiosplugin, argparse, json' under the form's "
+             "interpreter, same rounds", *snapreport.floor_table(results, FORM_KEYS), "",
              "peer: Debian's check_libvirt (monitoring-plugins-contrib), same rounds",
              *snapreport.peer_table(results), ""]
     if imports is not None:
         parts += [f"import costs on {imports.target.key}, same rounds",
-                  *snapreport.import_table(imports, FORM_KEYS), ""]
+                  *snapreport.import_table(imports, FORM_KEYS), "",
+                  *breakdown(imports)]
     if bench.windows:
         parts += ["libvirt calls per refresh window", WINDOW_NOTE,
                   *windows.table(bench.windows), ""]
-    parts += ["targets", *snapreport.ratio_verdicts(results, FORM_KEYS, imports),
+    parts += ["targets", *snapreport.hit_peer_verdicts(results, FORM_KEYS),
+              *snapreport.hit_floor_verdicts(results, FORM_KEYS),
+              *snapreport.refresh_verdicts(results, FORM_KEYS, imports),
               *snapreport.scale_verdicts(results, FORM_KEYS),
               *windows.verdicts(bench.windows), *hit_lines, "", *bench.skipped]
     notes = [f"{r.target.key}: {note}" for r in results for note in r.notes]
