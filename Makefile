@@ -28,7 +28,7 @@ quick: lint
 	.venv/bin/pytest -q tests/unit tests/testdriver tests/faults
 
 # The benchmark: snapshot hit, refresh and direct read of the installed package and the
-# virtualenv, paired with Debian's check_libvirt (about 9 minutes, as root; not a test).
+# virtualenv, paired with Debian's check_libvirt (about 10 minutes, as root; not a test).
 bench: setup
 	@command -v /usr/bin/time >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null)
