@@ -9,7 +9,8 @@ all).  Below it, files and directories are opened relative to their parent's
 descriptor, must be the running user's, and are created 0600 (files) or 0700
 (directories).  A file is replaced by writing a temporary file and renaming it
 over the old one, so a reader only ever sees a whole file.  Lock files
-serialise writers; a marker file times an hourly pruning.
+serialise writers (a waiter tries again after pauses that grow from 10 to
+100 ms); a marker file times an hourly pruning.
 
 An existing file is only ever opened non-blocking and used only once fstat
 says it is a regular file: a FIFO or a device planted at one of our names
@@ -27,13 +28,16 @@ import json
 import os
 import stat
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 PRUNE_EVERY = 3600.0
 PRUNE_AFTER = 7 * 86400.0
 # Mode bits of other users (group or world) that make a file or directory not private.
 WRITABLE_BY_OTHERS = 0o022
 OPEN_TO_OTHERS = 0o077
+# The first and the longest pause between attempts at a lock another process holds.
+FIRST_POLL = 0.01
+LONGEST_POLL = 0.1
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -259,21 +263,52 @@ def acquire_lock(dir_fd: int, name: str, timeout: float,
                  sleep: Callable[[float], None] = time.sleep) -> Optional[int]:
     """Open and lock the lock file `name`: its descriptor, or None when another
     process held it for `timeout` seconds.  Closing the descriptor unlocks.
+    The last attempt is made at the deadline, between them the pauses of
+    `poll_delays`."""
+    deadline = clock() + timeout
+    delays = poll_delays()
+    while True:
+        lock_fd = try_lock(dir_fd, name)
+        if lock_fd is not None:
+            return lock_fd
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return None
+        sleep(min(next(delays), remaining))
+
+
+def poll_delays() -> Iterator[float]:
+    """The pauses between attempts at something another process holds: 10 ms,
+    doubling up to 100 ms, each stretched by up to a fifth at random.  Many
+    waiters then cost little CPU and do not wake in step."""
+    delay = FIRST_POLL
+    while True:
+        yield delay * (1 + _jitter() / 5)
+        delay = min(2 * delay, LONGEST_POLL)
+
+
+def _jitter() -> float:
+    """A fraction in [0, 1) from the kernel's random bytes."""
+    return int.from_bytes(os.urandom(2), "little") / 65536
+
+
+def try_lock(dir_fd: int, name: str) -> Optional[int]:
+    """One attempt at the lock file `name`: its descriptor, locked, or None
+    while another process holds it.  Closing the descriptor unlocks.
 
     Pruning may unlink a lock file between our open and our lock; that inode
     is then no lock at all, so the file is opened and locked again.  A FIFO or
     device at the name is no lock either: it is locked, removed while held
     (as pruning removes a lock file) and a lock file made in its place.
     """
-    deadline = clock() + timeout
     while True:
         lock_fd = _open_lock(dir_fd, name)
         if lock_fd is None:
             continue
-        if not _acquire(lock_fd, deadline, clock, sleep):
-            os.close(lock_fd)
-            return None
         try:
+            if not _locked_at_once(lock_fd):
+                os.close(lock_fd)
+                return None
             if _still_linked(lock_fd, name, dir_fd):
                 if stat.S_ISREG(os.fstat(lock_fd).st_mode):
                     return lock_fd
@@ -299,16 +334,12 @@ def _open_lock(dir_fd: int, name: str) -> Optional[int]:
         return None
 
 
-def _acquire(lock_fd: int, deadline: float, clock: Callable[[], float],
-             sleep: Callable[[float], None]) -> bool:
-    while True:
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if clock() >= deadline:
-                return False
-            sleep(0.01)
+def _locked_at_once(lock_fd: int) -> bool:
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def unlink_unheld_lock(name: str, dir_fd: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import stat
 import time
@@ -32,6 +33,7 @@ from libcheck.privatefiles import (
     open_private_directory,
     open_private_subdirectory,
     open_regular_file,
+    poll_delays,
     prune_due,
     read_json,
     read_private,
@@ -474,11 +476,24 @@ def test_a_free_lock_is_taken_at_once_and_its_file_is_0600(directory, parent):
         os.close(lock_fd)
 
 
-def test_a_held_lock_is_given_up_after_the_timeout(directory, parent):
+def test_a_held_lock_is_given_up_at_the_timeout_after_pauses_that_grow(directory, parent):
     clock = FakeClock()
+    started = clock.mono
     with held_elsewhere(directory / "x.lock"):
-        assert acquire_lock(parent, "x.lock", 0.05, clock.monotonic, clock.sleep) is None
-    assert clock.sleeps and set(clock.sleeps) == {0.01}
+        assert acquire_lock(parent, "x.lock", 1.0, clock.monotonic, clock.sleep) is None
+    assert clock.mono - started == pytest.approx(1.0)  # the last attempt at the deadline
+    assert 0.01 <= clock.sleeps[0] < 0.0121
+    assert max(clock.sleeps) < 0.121
+    assert 9 <= len(clock.sleeps) <= 13
+
+
+def test_the_pauses_between_attempts_double_to_a_tenth_of_a_second_with_jitter():
+    bases = [0.01, 0.02, 0.04, 0.08] + [0.1] * 20
+    for _ in range(20):
+        pauses = list(itertools.islice(poll_delays(), len(bases)))
+        assert all(base <= pause < base * 1.2 for base, pause in zip(bases, pauses)), pauses
+    runs = {tuple(itertools.islice(poll_delays(), 8)) for _ in range(10)}
+    assert len(runs) == 10  # waiters started together do not wake together
 
 
 def test_a_lock_let_go_while_waiting_is_taken(directory, parent):

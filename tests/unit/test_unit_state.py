@@ -313,7 +313,7 @@ def test_a_second_run_gives_up_on_a_held_lock_with_a_note(directory, held_slot):
     with waiter.slot(STEM) as slot:
         assert slot is None
     assert waiter.notes == ["state not used: another run held its lock too long"]
-    assert clock.sleeps and set(clock.sleeps) == {0.01}
+    assert clock.sleeps and sum(clock.sleeps) == pytest.approx(0.05)
     assert time.monotonic() - started < 1
 
 
