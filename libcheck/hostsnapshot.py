@@ -21,7 +21,10 @@ A refresh builds `.building-<pid>`, renames it to `g-<n>`, then replaces
 refresher killed midway leaves a `.building-` directory the next one removes.
 The generation before the newest stays for readers still in it.  A check
 reads its one domain's part: the cost of a hit does not grow with the
-number of domains.  Files are opened without following symlinks and must be
+number of domains.  One run refreshes at a time; the runs waiting for its
+refresh look at the store again, without the lock, each time `current`
+changes, so a burst of runs waits together for one refresh instead of
+taking the lock in turn.  Files are opened without following symlinks and must be
 regular files of the running user under a size limit, and every value in
 them must be one a refresh writes (a generation number `g-<n>` can hold, a
 start time and sample times finite and not after now on their clocks, the
@@ -49,16 +52,17 @@ from libcheck.privatefiles import (
     DIRECTORY_FLAGS,
     PRUNE_AFTER,
     PrivateFileError,
-    acquire_lock,
     create_private_file,
     modified_before,
     names_in,
     open_private_directory,
     open_private_subdirectory,
+    poll_delays,
     prune_due,
     read_json,
     reason,
     replace_private_file,
+    try_lock,
 )
 from libcheck.records import NamedTuple
 from libcheck.samplecodec import decode_description, decode_sample, decode_summary, encode
@@ -200,7 +204,9 @@ class HostSnapshotStore:
             if top_fd is None:
                 return None
             generation = self._current(top_fd)
-            return self._find_in(top_fd, generation, reference) if generation else None
+            if generation is None:
+                return None
+            return self._find_in(top_fd, generation.name, lookup_keys(reference))
 
     def summary(self) -> Optional[HostSummary]:
         """The newest generation's summary of the hypervisor, or None."""
@@ -262,16 +268,17 @@ class HostSnapshotStore:
                 and boot_time > self._clocks.boot_time())
 
     @contextlib.contextmanager
-    def _generation_directory(self, top_fd: int,
-                              generation: Generation) -> Iterator[Optional[int]]:
-        """The generation's directory, or None where it is gone or unusable (a note)."""
+    def _generation_directory(self, top_fd: int, name: str,
+                              which: str = "newest") -> Iterator[Optional[int]]:
+        """The generation's directory, or None where it is gone or unusable (a
+        note names it by `which`)."""
         try:
-            gen_fd = open_private_subdirectory(top_fd, generation.name)
+            gen_fd = open_private_subdirectory(top_fd, name)
         except FileNotFoundError:
             yield None
             return
         except (OSError, ValueError) as problem:
-            self.note(f"host snapshot discarded: its newest generation: {reason(problem)}")
+            self.note(f"host snapshot discarded: its {which} generation: {reason(problem)}")
             yield None
             return
         try:
@@ -279,19 +286,20 @@ class HostSnapshotStore:
         finally:
             os.close(gen_fd)
 
-    def _find_in(self, top_fd: int, generation: Generation,
-                 reference: str) -> Optional[HostPart]:
-        with self._generation_directory(top_fd, generation) as gen_fd:
+    def _find_in(self, top_fd: int, name: str, keys: Iterable[str],
+                 which: str = "newest") -> Optional[HostPart]:
+        """The part under the first of `keys` in the generation `name`, or None."""
+        with self._generation_directory(top_fd, name, which) as gen_fd:
             if gen_fd is None:
                 return None
-            for key in lookup_keys(reference):
+            for key in keys:
                 data = self._read_json(gen_fd, key, MAX_PART_BYTES, "a domain's part")
                 if data is not None:
                     return self._decoded_part(data)
             return None
 
     def _summary_in(self, top_fd: int, generation: Generation) -> Optional[HostSummary]:
-        with self._generation_directory(top_fd, generation) as gen_fd:
+        with self._generation_directory(top_fd, generation.name) as gen_fd:
             if gen_fd is None:
                 return None
             data = self._read_json(gen_fd, "host", MAX_SUMMARY_BYTES, "the host's summary")
@@ -345,18 +353,21 @@ class HostSnapshotStore:
                 satisfied: Callable[[], bool]) -> Optional[HostParts]:
         """Read the host with `read_host` and publish it as the newest generation.
 
-        Runs one at a time: a run that waited for another's refresh calls
-        `satisfied` first and, when that refresh serves it, reads nothing and
-        returns None (read the store).  Otherwise it returns the parts it
-        read, saved or not.  Raises SnapshotUnavailable when the directory or
-        the lock cannot be had.
+        Runs one at a time.  `satisfied` says whether the store, as it stands,
+        serves the caller: while another run refreshes it is asked each time
+        a generation is published, and once more by the run that gets the
+        lock.  When it says so, nothing is read and None is returned (read the
+        store).  Otherwise it returns the parts it read, saved or not.  Raises
+        SnapshotUnavailable when the directory or the lock cannot be had.
         """
         try:
             state_fd = open_private_directory(self._state_dir)
         except PrivateFileError as problem:
             raise StateDirectoryUnavailable(str(problem)) from None
         try:
-            lock_fd = self._lock(state_fd)
+            lock_fd = self._lock_unless_served(state_fd, satisfied)
+            if lock_fd is None:
+                return None
             try:
                 if satisfied():
                     return None
@@ -366,15 +377,51 @@ class HostSnapshotStore:
         finally:
             os.close(state_fd)
 
-    def _lock(self, state_fd: int) -> int:
+    def _lock_unless_served(self, state_fd: int, satisfied: Callable[[], bool]) -> Optional[int]:
+        """The refresh lock; or None as soon as a generation published while
+        another run held it satisfies this run.
+
+        Waiters do not queue on the lock: each asks `satisfied` without it
+        (a generation is whole before `current` names it), only when
+        `current` changed, and takes the lock only to refresh.
+        """
+        deadline = self._monotonic() + self._lock_timeout
+        delays = poll_delays()
+        seen = self._published(state_fd)
+        while True:
+            lock_fd = self._try_lock(state_fd)
+            if lock_fd is not None:
+                return lock_fd
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise SnapshotUnavailable("another run held the refresh lock too long")
+            self._sleep(min(next(delays), remaining))
+            published = self._published(state_fd)
+            if published != seen:
+                seen = published
+                if satisfied():
+                    return None
+
+    def _try_lock(self, state_fd: int) -> Optional[int]:
         try:
-            lock_fd = acquire_lock(state_fd, f"{self._stem}.lock", self._lock_timeout,
-                                   self._monotonic, self._sleep)
+            return try_lock(state_fd, f"{self._stem}.lock")
         except OSError as error:
             raise SnapshotUnavailable(f"lock file: {reason(error)}") from None
-        if lock_fd is None:
-            raise SnapshotUnavailable("another run held the refresh lock too long")
-        return lock_fd
+
+    def _published(self, state_fd: int) -> Optional[tuple[int, int, int]]:
+        """What tells one `current` from the next (a publish puts a new file
+        in its place), read without opening it; None where there is none."""
+        try:
+            top_fd = open_private_subdirectory(state_fd, self._stem)
+        except (OSError, ValueError):
+            return None
+        try:
+            info = os.stat("current", dir_fd=top_fd, follow_symlinks=False)
+        except OSError:
+            return None
+        finally:
+            os.close(top_fd)
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def _refresh_locked(self, state_fd: int, read_host: ReadHost) -> HostParts:
         top_fd = self._private_top(state_fd)
@@ -563,7 +610,7 @@ def _remove_snapshot(state_fd: int, name: str) -> None:
     if not _SNAPSHOT_DIRECTORY.fullmatch(name):
         _remove_generations(state_fd, name)
         return
-    lock_fd = acquire_lock(state_fd, f"{name}.lock", 0.0)
+    lock_fd = try_lock(state_fd, f"{name}.lock")
     if lock_fd is None:
         return
     try:

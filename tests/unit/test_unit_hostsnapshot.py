@@ -453,6 +453,153 @@ def test_a_part_of_another_uri_is_not_served(host):
                            "snapshot of this URI"]
 
 
+# -- waiting for another run's refresh --------------------------------------------------------
+
+class OtherRun:
+    """Another run holding the refresh lock, as a refresher does.  `refresh`
+    lets it go for the moment of a whole refresh (the holder's own, as far as
+    the waiter can tell), then takes it again."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.path = host.state_dir / (snapshot_top(host).name + ".lock")
+        self._fd = -1
+
+    def take(self) -> None:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def let_go(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def refresh(self) -> None:
+        self.let_go()
+        self.host.refresh()
+        self.take()
+
+
+def waiting_store(host: Host, on_sleep: Callable[[int], None],
+                  lock_timeout: float = 5.0) -> HostSnapshotStore:
+    """A store whose waits pass on the fake clock, calling `on_sleep` with the
+    number of each pause (1 for the first)."""
+    def sleep(seconds: float) -> None:
+        host.clock.sleep(seconds)
+        on_sleep(len(host.clock.sleeps))
+
+    return host.store(lock_timeout=lock_timeout, monotonic=host.clock.monotonic, sleep=sleep)
+
+
+def no_read(known):
+    raise AssertionError("the waiter read the host itself")
+
+
+def test_a_waiter_is_served_without_the_lock_once_a_refresh_is_published(host):
+    host.refresh()
+    needed = NotBefore(BOOT, host.clock.mono + 1.5)
+    host.clock.advance(2.0)
+    other = OtherRun(host)
+    other.take()
+    try:
+        store = waiting_store(host, lambda pause: pause == 4 and other.refresh())
+        asked: list[int] = []
+
+        def satisfied() -> bool:
+            asked.append(len(host.clock.sleeps))
+            part = store.find("vm1")
+            return part is not None and part.sample.boot_time >= needed.boot_time
+
+        # The other run holds the lock whenever the waiter looks: only the store
+        # can have served it.
+        assert store.refresh(no_read, satisfied) is None
+    finally:
+        other.let_go()
+    assert asked == [4]  # once, when `current` changed: not on every pause
+    assert store.latest().number == 2
+    assert host.connection.bulk_calls == 2
+    assert host.clock.sleeps[:4] == sorted(host.clock.sleeps[:4])
+
+
+def test_a_waiter_is_not_served_by_a_generation_too_old_and_refreshes_after_the_holder(host):
+    host.refresh()
+    host.clock.advance(2.0)
+    other = OtherRun(host)
+    other.take()
+
+    def other_run(pause: int) -> None:
+        if pause == 3:
+            other.refresh()  # published, but older than the waiter needs
+        elif pause == 6:
+            other.let_go()
+
+    asked: list[int] = []
+
+    def never() -> bool:
+        asked.append(len(host.clock.sleeps))
+        return False
+
+    try:
+        store = waiting_store(host, other_run)
+        parts = store.refresh(host.inspector().sample_host, never)
+    finally:
+        other.let_go()
+    assert parts is not None and parts.find("vm1").sample.boot_time == host.clock.mono
+    assert asked == [3, 6]  # at the change, and once more with the lock
+    assert store.latest().number == 3
+
+
+def test_a_waiter_whose_current_never_changes_reads_nothing_and_backs_off(host):
+    host.refresh()
+    other = OtherRun(host)
+    other.take()
+    asked: list[bool] = []
+    try:
+        store = waiting_store(host, lambda pause: None, lock_timeout=5.0)
+        started = host.clock.mono
+        with pytest.raises(SnapshotUnavailable):
+            store.refresh(no_read, lambda: asked.append(True) or True)
+    finally:
+        other.let_go()
+    assert asked == []
+    assert host.clock.mono - started == pytest.approx(5.0)
+    assert len(host.clock.sleeps) < 60  # about ten attempts a second, not a hundred
+    assert max(host.clock.sleeps) < 0.121
+
+
+@pytest.mark.parametrize("hostile", ["fifo", "symlink"])
+def test_a_hostile_current_while_waiting_is_refused_and_replaced(host, tmp_path, hostile):
+    host.refresh()
+    top = snapshot_top(host)
+    copy = tmp_path / "index"
+    copy.write_bytes((top / "current").read_bytes())
+    other = OtherRun(host)
+    other.take()
+
+    def plant(pause: int) -> None:
+        if pause == 2:
+            (top / "current").unlink()
+            if hostile == "fifo":
+                os.mkfifo(top / "current", 0o600)
+            else:
+                (top / "current").symlink_to(copy)
+        elif pause == 5:
+            other.let_go()
+
+    started = time.monotonic()
+    try:
+        store = waiting_store(host, plant)
+        parts = store.refresh(host.inspector().sample_host, lambda: store.latest() is not None)
+    finally:
+        other.let_go()
+    assert time.monotonic() - started < 5
+    assert parts is not None  # refused as the index, so the waiter refreshed
+    what = "it is not a regular file" if hostile == "fifo" else "it is a symlink"
+    assert store.notes == [f"host snapshot discarded: the snapshot's index: {what}"]
+    assert (top / "current").is_file() and not (top / "current").is_symlink()
+    assert store.latest().number == 2
+
+
 # -- the codec --------------------------------------------------------------------------------
 
 def test_a_sample_and_its_description_survive_the_round_trip(host):
