@@ -19,7 +19,8 @@ In the state directory (opened as the state store opens it):
 A refresh builds `.building-<pid>`, renames it to `g-<n>`, then replaces
 `current` by a rename: a reader sees one whole generation or the other, and a
 refresher killed midway leaves a `.building-` directory the next one removes.
-The generation before the newest stays for readers still in it.  A check
+The generation before the newest stays for readers still in it, and serves a
+run without a baseline of its own as its domain's earlier sample.  A check
 reads its one domain's part: the cost of a hit does not grow with the
 number of domains.  One run refreshes at a time; the runs waiting for its
 refresh look at the store again, without the lock, each time `current`
@@ -207,6 +208,18 @@ class HostSnapshotStore:
             if generation is None:
                 return None
             return self._find_in(top_fd, generation.name, lookup_keys(reference))
+
+    def find_earlier(self, uuid: str) -> Optional[HostPart]:
+        """The part of the domain of `uuid` in the generation before the
+        newest (the one a refresh keeps for readers still in it), or None."""
+        with self._directory() as top_fd:
+            if top_fd is None:
+                return None
+            newest = self._current(top_fd)
+            earlier = _generation_before(top_fd, newest.number) if newest else None
+            if earlier is None:
+                return None
+            return self._find_in(top_fd, earlier, [_uuid_key(uuid)], "previous")
 
     def summary(self) -> Optional[HostSummary]:
         """The newest generation's summary of the hypervisor, or None."""
@@ -531,6 +544,14 @@ def _load(dir_fd: int, name: str, limit: int) -> dict:
 
 def _json_bytes(data: dict) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _generation_before(top_fd: int, number: int) -> Optional[str]:
+    """The name of the highest-numbered generation below `number`, or None."""
+    older = [(int(match.group(1)), match.group(0))
+             for match in map(_GENERATION.fullmatch, names_in(top_fd))
+             if match and int(match.group(1)) < number]
+    return max(older)[1] if older else None
 
 
 def _next_number(top_fd: int, previous: Optional[Generation]) -> int:

@@ -1,8 +1,10 @@
 """Samples -> a measurement: the newest sample and rates over a real interval.
 
-The interval is the one since a stored baseline when one is fit; otherwise
-the run pauses for the sample interval and samples again, so no run ever
-answers "no data yet" and none measures across a reset.
+The interval is the one since a stored baseline when one is fit; else, for a
+run without one, the one since an earlier sample of the domain that the
+sampler keeps (the host snapshot's previous generation) when the same rules
+make it fit; otherwise the run pauses for the sample interval and samples
+again, so no run ever answers "no data yet" and none measures across a reset.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ class Measurement(NamedTuple):
 
 
 SINCE_PREVIOUS_RUN = "since the previous run"
+BETWEEN_SNAPSHOTS = "between the two newest host snapshots"
+
+
+def no_earlier_sample() -> Optional[DomainSample]:
+    """What a source without earlier samples offers: none."""
+    return None
 
 
 class Measurer:
@@ -69,8 +77,12 @@ class Measurer:
         self._sample_interval = sample_interval
         self._sleep = sleep
 
-    def measure(self, slot: Optional[StateSlot]) -> Measurement:
-        """Measure once, reading and updating `slot` (None: no state)."""
+    def measure(self, slot: Optional[StateSlot],
+                earlier: Callable[[], Optional[DomainSample]] = no_earlier_sample
+                ) -> Measurement:
+        """Measure once, reading and updating `slot` (None: no state).  Without
+        a stored baseline, `earlier` may give one: a sample of the domain older
+        than those `read` gives, or None (a DomainReader's `earlier_sample`)."""
         history = slot.load() if slot else []
         # A sample of the moment of the newest baseline would measure nothing.
         sample = self._read(_after_newest(history, self._policy.shortest_age))
@@ -79,30 +91,49 @@ class Measurer:
         now = self._snapshot(sample)
         if not any(now.counters.values()):
             return Measurement(sample)  # nothing to measure a rate of
-        baseline = self._policy.choose(history, now)
+        baseline, basis = self._baseline(history, now, earlier)
         rates = _rates_between(baseline, now)
         if baseline is not None and set(rates) == set(now.counters):
-            measurement = Measurement(sample, rates, interval(baseline, now), SINCE_PREVIOUS_RUN)
+            measurement = Measurement(sample, rates, interval(baseline, now), basis)
         else:
             refusal = self._policy.refusal(history, now) if baseline is None else ""
-            measurement, history, now = self._measure_within_run(history, baseline, now,
-                                                                 refusal)
+            measurement, history, now = self._measure_within_run(history, baseline, basis,
+                                                                 now, refusal)
         if slot is not None and measurement.sample.identity.is_active:
             slot.save(self._policy.retain(history, now))
         return measurement
 
+    def _baseline(self, history: list[Snapshot], now: Snapshot,
+                  earlier: Callable[[], Optional[DomainSample]]
+                  ) -> tuple[Optional[Snapshot], str]:
+        """What to measure `now` against, and the words that say what it is: the
+        stored baseline; else the `earlier` sample, when it is as fit as a
+        stored one would have to be and rates at least one group; else none."""
+        stored = self._policy.choose(history, now)
+        if stored is not None:
+            return stored, SINCE_PREVIOUS_RUN
+        sample = earlier()
+        if sample is None or not sample.identity.is_active:
+            return None, ""
+        fit = self._policy.choose([self._snapshot(sample)], now)
+        if fit is None or not _rates_between(fit, now):
+            return None, ""
+        return fit, BETWEEN_SNAPSHOTS
+
     def _measure_within_run(self, history: list[Snapshot], baseline: Optional[Snapshot],
-                            first: Snapshot, refusal: str
+                            basis: str, first: Snapshot, refusal: str
                             ) -> tuple[Measurement, list[Snapshot], Snapshot]:
         """Sample again after the pause: groups unsound against `baseline` (all
-        of them when it is None, refused for `refusal`) are measured over it."""
+        of them when it is None, refused for `refusal`) are measured over it;
+        `basis` says what the baseline is."""
         self._sleep(self._sample_interval)
         sample = self._read(_after(first, self._sample_interval))
         if not sample.identity.is_active:
             return Measurement(sample), history, first
         later = self._snapshot(sample)
         # The next run's baseline must know every group: the stored ones do not.
-        return _measurement_within_run(sample, baseline, first, later, refusal), [first], later
+        measurement = _measurement_within_run(sample, baseline, basis, first, later, refusal)
+        return measurement, [first], later
 
     def _snapshot(self, sample: DomainSample) -> Snapshot:
         return Snapshot(sample.wall_time, sample.identity.domain_id, self._counters(sample),
@@ -133,10 +164,10 @@ def _rates_between(old: Optional[Snapshot], new: Snapshot) -> dict[str, dict[str
     return rates
 
 
-def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], first: Snapshot,
-                            later: Snapshot, refusal: str) -> Measurement:
-    """Rates of the groups sound against `baseline` over it, of the others over
-    the run's own two samples (`first`, `later`)."""
+def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], basis: str,
+                            first: Snapshot, later: Snapshot, refusal: str) -> Measurement:
+    """Rates of the groups sound against `baseline` (which `basis` names) over
+    it, of the others over the run's own two samples (`first`, `later`)."""
     # Only groups that were sound against the baseline at the first sample
     # may use it: a reset counter can outgrow its old value during the pause.
     sound = _rates_between(baseline, first)
@@ -150,17 +181,17 @@ def _measurement_within_run(sample: DomainSample, baseline: Optional[Snapshot], 
         why = refusal
     elif from_baseline:
         return Measurement(sample, rates, interval(baseline, later),
-                           _mixed_basis(baseline, first, later, remeasured))
+                           _mixed_basis(basis, baseline, first, later, remeasured))
     else:
         why = _why_remeasured(baseline, first, remeasured)
     return Measurement(sample, rates, interval(first, later), f"within this run ({why})")
 
 
-def _mixed_basis(baseline: Snapshot, first: Snapshot, later: Snapshot,
+def _mixed_basis(basis: str, baseline: Snapshot, first: Snapshot, later: Snapshot,
                  remeasured: list[str]) -> str:
     """"since the previous run; vdb over 1.50 s within this run (vdb is new)"."""
     names = ", ".join(_group_name(group) for group in remeasured)
-    return (f"{SINCE_PREVIOUS_RUN}; {names} over {interval(first, later):.2f} s within this run "
+    return (f"{basis}; {names} over {interval(first, later):.2f} s within this run "
             f"({_why_remeasured(baseline, first, remeasured)})")
 
 

@@ -3,8 +3,10 @@
 The runtime asks a sampler for its domain and then for samples of it; it
 cannot tell which kind it was handed.  `SnapshotSampler` serves a sample
 from the host snapshot while that is fresh (`--snapshot-max-age`) and newer
-than the check's own baseline, and refreshes the snapshot otherwise;
-`DirectSampler` reads libvirt every time (`--snapshot-max-age 0`).  Neither
+than the check's own baseline, and refreshes the snapshot otherwise; to a
+run without a baseline it also offers the domain's part in the previous
+generation as an earlier sample.  `DirectSampler` reads libvirt every time
+(`--snapshot-max-age 0`) and has no earlier sample.  Neither
 imports libvirt: the inspector is opened through the factory handed in, and
 only when a read needs it.
 """
@@ -37,12 +39,20 @@ if TYPE_CHECKING:
 
 
 class DomainReader(Protocol):
-    """One domain, found: its UUID, and samples of it."""
+    """One domain, found: its UUID, and samples of it.
+
+    `earlier_sample` is a sample of the domain older than the ones `sample`
+    gives, with every group of `groups`, where the source keeps one (the
+    host snapshot's previous generation): a baseline for a run that has
+    none.  None where there is none.
+    """
 
     uuid: str
 
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample: ...
+
+    def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]: ...
 
 
 class Sampler(Protocol):
@@ -97,6 +107,9 @@ class _DirectDomain:
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample:
         return self._inspector.sample(self._domain, groups)
+
+    def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]:
+        return None  # libvirt keeps no earlier sample
 
 
 class SnapshotSampler:
@@ -185,6 +198,12 @@ class SnapshotSampler:
         already made one usable."""
         return self._after_refresh(uuid, lambda: self._usable_on_disk(uuid, not_before))
 
+    def earlier_part(self, uuid: str) -> Optional[HostPart]:
+        """The domain's part in the generation before the newest, if it is
+        of this boot."""
+        part = self._store.find_earlier(uuid)
+        return part if part is not None and self.usable(part, None, any_age=True) else None
+
     def read_directly(self, uuid: str, groups: frozenset[Group]) -> DomainSample:
         """A sample from libvirt, for a part the snapshot could not complete."""
         inspector = self._opened()
@@ -259,4 +278,10 @@ class _SnapshotDomain:
             raise DomainVanished("the domain vanished from the host between two reads")
         if groups & part.missing:
             return self._sampler.read_directly(self.uuid, groups)
+        return part.sample
+
+    def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]:
+        part = self._sampler.earlier_part(self.uuid)
+        if part is None or groups & part.missing:
+            return None
         return part.sample

@@ -14,21 +14,25 @@ import json
 import math
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Union
 
 import pytest
-from harness.fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain
+from harness.fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain, MemorySlot
 
 from libcheck import hostsnapshot
 from libcheck.clocks import Clocks
 from libcheck.cpu import CHECK
+from libcheck.disk import CHECK as DISK_CHECK
 from libcheck.errors import DomainNotFound
 from libcheck.hostsnapshot import HostSnapshotStore, SnapshotUnavailable
 from libcheck.inspector import Inspector
+from libcheck.measure import Measurement, Measurer
+from libcheck.rates import BaselinePolicy
 from libcheck.runtime import Run
 from libcheck.samplecodec import decode_description, decode_sample, encode
-from libcheck.sampler import SnapshotSampler
+from libcheck.sampler import DirectSampler, SnapshotSampler
 from libcheck.samples import DomainState, Group, NotBefore
 
 URI = "fake:///system"
@@ -598,6 +602,134 @@ def test_a_hostile_current_while_waiting_is_refused_and_replaced(host, tmp_path,
     assert store.notes == [f"host snapshot discarded: the snapshot's index: {what}"]
     assert (top / "current").is_file() and not (top / "current").is_symlink()
     assert store.latest().number == 2
+
+
+# -- a first run's samples from the two newest generations -----------------------------------
+
+FIRST_POLICY = BaselinePolicy(shortest_age=1.5, settled_age=5.0, max_age=3600.0)
+
+
+def first_run(host: Host, check=CHECK, reference: str = "vm1",
+              policy: BaselinePolicy = FIRST_POLICY, slot=None) -> Measurement:
+    """A run of `check` without a baseline of its own, wired as the runtime
+    wires one: the snapshot's reader of the domain offers its earlier sample."""
+    domain = host.sampler().domain(reference)
+    measurer = Measurer(partial(domain.sample, check.groups), check.counters, policy, 1.5,
+                        sleep=host.clock.sleep)
+    return measurer.measure(MemorySlot() if slot is None else slot,
+                            partial(domain.earlier_sample, check.groups))
+
+
+def two_generations(host: Host, apart: float) -> None:
+    host.refresh()
+    host.clock.advance(apart)
+    host.refresh()
+    host.clock.advance(1.0)
+
+
+def test_a_first_run_is_measured_between_the_two_newest_generations(host):
+    two_generations(host, 2.0)
+    slot = MemorySlot()
+    measurement = first_run(host, slot=slot)
+    assert host.clock.sleeps == []
+    assert host.connection.bulk_calls == 2
+    assert measurement.basis == "between the two newest host snapshots"
+    assert measurement.interval == pytest.approx(2.0)
+    assert measurement.rate("", "time") == pytest.approx(NS)  # one CPU-second a second
+    assert measurement.sample.boot_time == host.clock.mono - 1.0
+    assert [item.boot_time for item in slot.load()] == [host.clock.mono - 1.0]
+
+
+def assert_measured_within_the_run(host: Host, measurement: Measurement) -> None:
+    """Today's path: a pause, and a refresh for the second sample."""
+    assert host.clock.sleeps == [1.5]
+    assert host.connection.bulk_calls == 3
+    assert measurement.basis == "within this run (no previous sample)"
+    assert measurement.interval == pytest.approx(2.5)
+
+
+def test_generations_closer_than_the_sample_interval_serve_no_first_run(host):
+    two_generations(host, 1.0)
+    assert_measured_within_the_run(host, first_run(host))
+
+
+def test_an_earlier_generation_older_than_max_age_serves_no_first_run(host):
+    two_generations(host, 120.0)
+    policy = FIRST_POLICY._replace(max_age=60.0)
+    assert_measured_within_the_run(host, first_run(host, policy=policy))
+
+
+def test_an_earlier_generation_of_another_boot_serves_no_first_run(host):
+    host.refresh()
+    host.boot = "another-boot"
+    host.clock.advance(2.0)
+    host.refresh()
+    host.clock.advance(1.0)
+    assert_measured_within_the_run(host, first_run(host))
+
+
+def test_an_earlier_part_of_a_restarted_domain_serves_no_first_run(host):
+    host.refresh()
+    host.connection.domains[0] = FakeDomain("vm1", UUID, 17)  # the same domain, a new ID
+    host.clock.advance(2.0)
+    host.refresh()
+    host.clock.advance(1.0)
+    assert_measured_within_the_run(host, first_run(host))
+
+
+def test_a_domain_absent_from_the_earlier_generation_is_measured_within_the_run(host):
+    host.refresh()
+    host.connection.domains.append(FakeDomain("vm3", UUID3, 9))
+    host.connection.stats_of["vm3"] = bulk(host.clock)
+    host.clock.advance(2.0)
+    host.refresh()
+    host.clock.advance(1.0)
+    assert_measured_within_the_run(host, first_run(host, reference="vm3"))
+
+
+def test_an_earlier_part_lacking_a_group_the_check_needs_serves_no_first_run(host):
+    answer = host.connection.stats_of["vm1"]
+    host.connection.stats_of["vm1"] = lambda: {key: value for key, value in answer().items()
+                                                if not key.startswith("block.0.rd")}
+    host.refresh()
+    host.connection.stats_of["vm1"] = answer
+    host.clock.advance(2.0)
+    host.refresh()
+    host.clock.advance(1.0)
+    assert host.store().find_earlier(UUID).missing == {Group.DISK}
+    assert_measured_within_the_run(host, first_run(host, check=DISK_CHECK))
+    host.clock.sleeps.clear()
+    assert first_run(host, reference="vm2", check=DISK_CHECK).basis == (
+        "between the two newest host snapshots")
+
+
+def test_a_group_new_since_the_earlier_generation_alone_is_measured_within_the_run(host):
+    host.refresh()
+    host.connection.stats_of["vm1"] = bulk(host.clock, disks=("vda", "vdb"))
+    host.clock.advance(2.0)
+    host.refresh()
+    host.clock.advance(1.0)
+    measurement = first_run(host, check=DISK_CHECK)
+    assert host.clock.sleeps == [1.5]
+    assert measurement.basis == ("between the two newest host snapshots; vdb over 2.50 s "
+                                 "within this run (vdb is new)")
+    assert set(measurement.rates) == {"vda", "vdb"}
+
+
+def test_a_stored_baseline_is_preferred_to_the_earlier_generation(host):
+    two_generations(host, 2.0)
+    slot = MemorySlot()
+    first_run(host, slot=slot)  # stores the second generation's sample
+    for _ in range(2):
+        host.clock.advance(2.0)
+        host.refresh()
+    measurement = first_run(host, slot=slot)
+    assert measurement.basis == "since the previous run"
+    assert measurement.interval == pytest.approx(5.0)  # not the generations' 2.0
+
+
+def test_a_direct_reader_offers_no_earlier_sample(host):
+    assert DirectSampler(host.inspector()).domain("vm1").earlier_sample(CPU) is None
 
 
 # -- the codec --------------------------------------------------------------------------------

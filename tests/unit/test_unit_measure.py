@@ -7,7 +7,15 @@ and the slot keeps its snapshots in memory through JSON like the real store.
 from __future__ import annotations
 
 import pytest
-from harness.fakes import NS, FakeClock, MemorySlot, ScriptedReader, cpu_and_disk_counters, snapshot
+from harness.fakes import (
+    NS,
+    FakeClock,
+    MemorySlot,
+    ScriptedReader,
+    cpu_and_disk_counters,
+    sample,
+    snapshot,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -245,6 +253,62 @@ def test_every_remeasured_group_is_named_with_its_reason(clock):
         {"cpu_ns": 61 * NS, "disks": [("vda", 10), ("vdb", 20)]})
     assert measurement.basis == "since the previous run; vda, vdb over 1.50 s within this run " \
                                 "(a counter of vda was reset, vdb is new)"
+
+
+# -- an earlier sample offered by the sampler (the host snapshot's previous generation) ----
+
+def earlier_sample(clock: FakeClock, age: float, **kwargs):
+    """What a reader's `earlier_sample` gives: a sample taken `age` seconds ago."""
+    then = FakeClock(clock.wall - age, clock.mono - age)
+    return lambda: sample(then, **kwargs)
+
+
+def test_a_first_run_with_a_fit_earlier_sample_measures_against_it_without_sleeping(clock):
+    slot = MemorySlot()
+    reader = ScriptedReader(clock, [{"cpu_ns": 10 * NS}])
+    measurement = measurer(clock, reader).measure(slot, earlier_sample(clock, 2.0, cpu_ns=8 * NS))
+    assert (clock.sleeps, reader.reads) == ([], 1)
+    assert measurement.rate("", "time") == pytest.approx(1e9)
+    assert measurement.interval == pytest.approx(2.0)
+    assert measurement.basis == "between the two newest host snapshots"
+    assert [item.counters[""]["time"] for item in slot.load()] == [10 * NS]
+
+
+@pytest.mark.parametrize("age, earlier", [
+    (1.0, {"cpu_ns": 9 * NS}),                                # younger than the pause
+    (2.0, {"cpu_ns": 11 * NS}),                               # every counter went back
+    (2.0, {"cpu_ns": 8 * NS, "domain_id": 2}),                # another run of the domain
+    (2.0, {"state": DomainState.SHUTOFF, "domain_id": None}),  # not running then
+    (4000.0, {"cpu_ns": 8 * NS}),                             # older than --max-age
+])
+def test_an_unfit_earlier_sample_leaves_the_run_to_measure_within_itself(clock, age, earlier):
+    reader = ScriptedReader(clock, [{"cpu_ns": 10 * NS}, {"cpu_ns": 10 * NS + 3 * NS // 2}])
+    measurement = measurer(clock, reader).measure(MemorySlot(),
+                                                  earlier_sample(clock, age, **earlier))
+    assert (clock.sleeps, reader.reads) == ([PAUSE], 2)
+    assert measurement.rate("", "time") == pytest.approx(1e9)
+    assert measurement.basis == "within this run (no previous sample)"
+
+
+def test_a_device_new_since_the_earlier_sample_alone_is_measured_within_the_run(clock):
+    reader = ScriptedReader(clock, [{"cpu_ns": 10 * NS, "disks": [("vda", 0), ("vdb", 0)]},
+                                    {"cpu_ns": 11 * NS, "disks": [("vda", 0), ("vdb", 30)]}])
+    measurement = measurer(clock, reader).measure(
+        MemorySlot(), earlier_sample(clock, 2.0, cpu_ns=8 * NS, disks=[("vda", 0)]))
+    assert clock.sleeps == [PAUSE]
+    assert measurement.rate("", "time") == pytest.approx(3 * NS / 3.5)
+    assert measurement.rate("vdb", "rd_bytes") == pytest.approx(20)
+    assert measurement.basis == ("between the two newest host snapshots; vdb over 1.50 s "
+                                 "within this run (vdb is new)")
+
+
+def test_a_stored_baseline_is_measured_against_before_an_earlier_sample_is_asked_for(clock):
+    slot = MemorySlot([stored(clock, 60, cpu_ns=0)])
+    asked: list[bool] = []
+    reader = ScriptedReader(clock, [{"cpu_ns": 60 * NS}])
+    measurement = measurer(clock, reader).measure(slot, lambda: asked.append(True))
+    assert measurement.basis == "since the previous run"
+    assert asked == []
 
 
 # -- a domain that is not running ----------------------------------------------------------
