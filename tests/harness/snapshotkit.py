@@ -10,10 +10,13 @@ not how it hashes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -154,30 +157,80 @@ runpy.run_path(script, run_name="__main__")
 def run_together(commands: list[list[str]], timeout: float = 60) -> list[CheckRun]:
     """Start every command, each `[python, check, args...]`, and let them run at
     one moment once all are up; what each printed and returned."""
+    return [run for run, _seconds in run_together_timed(commands, timeout)]
+
+
+def run_together_timed(commands: list[list[str]],
+                       timeout: float = 60) -> list[tuple[CheckRun, float]]:
+    """As run_together; with each run, the seconds from the moment the runs
+    were let go to its end, on the test's own clock."""
+    return run_in_waves([commands], 0.0, timeout)[0]
+
+
+def run_in_waves(waves: list[list[list[str]]], gap: float,
+                 timeout: float = 60) -> list[list[tuple[CheckRun, float]]]:
+    """Start every command of every wave and, once all are up, let the waves
+    run one after another, `gap` seconds apart; by wave, each run with the
+    seconds from the moment its wave was let go to its end."""
     ready_read, ready_write = os.pipe()
-    gate_read, gate_write = os.pipe()
+    gates = [os.pipe() for _wave in waves]
+    ends: list[list[_End]] = []
     try:
         try:
-            processes = [subprocess.Popen([command[0], "-c", _AT_THE_GATE, str(ready_write),
-                                           str(gate_read), *command[1:]],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True, pass_fds=(ready_write, gate_read))
-                         for command in commands]
+            for wave, (gate_read, _gate_write) in zip(waves, gates):
+                ends.append([_End(_at_the_gate(command, ready_write, gate_read), timeout)
+                             for command in wave])
         finally:
             # Only the runs hold these ends now: a run that ends early closes its own.
             os.close(ready_write)
-            os.close(gate_read)
-        arrived = 0
-        while arrived < len(commands) and os.read(ready_read, 1):
+            for gate_read, _gate_write in gates:
+                os.close(gate_read)
+        arrived, expected = 0, sum(map(len, waves))
+        while arrived < expected and os.read(ready_read, 1):
             arrived += 1
     finally:
-        os.close(gate_write)  # every run reads the gate's end at once
+        let_go = []
+        for number, (_gate_read, gate_write) in enumerate(gates):
+            if number:
+                time.sleep(gap)
+            let_go.append(time.monotonic())
+            os.close(gate_write)  # every run of the wave reads the gate's end at once
         os.close(ready_read)
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=timeout)
-        results.append(CheckRun(process.returncode, stdout, stderr))
-    return results
+    return [[end.timed(moment) for end in wave] for wave, moment in zip(ends, let_go)]
+
+
+def _at_the_gate(command: list[str], ready: int, gate: int) -> subprocess.Popen:
+    return subprocess.Popen([command[0], "-c", _AT_THE_GATE, str(ready), str(gate), *command[1:]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            pass_fds=(ready, gate))
+
+
+class _End:
+    """A run's output and the moment it ended, taken by a thread of its own
+    from its start: every end is timed as it comes."""
+
+    def __init__(self, process: subprocess.Popen, timeout: float) -> None:
+        self._process = process
+        self._timeout = timeout
+        self._run = CheckRun(-1, "", "")
+        self._moment = math.inf
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        stdout, stderr = self._process.communicate()
+        self._moment = time.monotonic()
+        self._run = CheckRun(self._process.returncode, stdout, stderr)
+
+    def timed(self, let_go: float) -> tuple[CheckRun, float]:
+        """The run, and the seconds from `let_go` to its end; a run still going
+        `timeout` seconds after `let_go` is killed and never ended (infinity)."""
+        self._thread.join(max(0.0, let_go + self._timeout - time.monotonic()))
+        if self._thread.is_alive():
+            self._process.kill()
+            self._thread.join()
+            return self._run, math.inf
+        return self._run, self._moment - let_go
 
 
 def poisoned_path(directory: Path) -> Path:
