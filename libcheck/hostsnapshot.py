@@ -22,15 +22,17 @@ refresher killed midway leaves a `.building-` directory the next one removes.
 The generation before the newest stays for readers still in it, and serves a
 run without a baseline of its own as its domain's earlier sample.  A check
 reads its one domain's part: the cost of a hit does not grow with the
-number of domains.  One run refreshes at a time; the runs waiting for its
-refresh look at the store again, without the lock, each time `current`
-changes, so a burst of runs waits together for one refresh instead of
-taking the lock in turn.  Files are opened without following symlinks and must be
-regular files of the running user under a size limit, and every value in
-them must be one a refresh writes (a generation number `g-<n>` can hold, a
-start time and sample times finite and not after now on their clocks, the
-codec's ranges); anything else counts as absent, with a note, and the next
-refresh replaces it.
+number of domains.
+
+One run refreshes at a time.  The runs waiting for its refresh look at the
+store again, without the lock, each time `current` changes: a burst of runs
+waits together for one refresh instead of taking the lock in turn.
+
+Files are opened without following symlinks and must be regular files of the
+running user under a size limit, and every value in them must be one a
+refresh writes (a generation number `g-<n>` can hold, a start time and sample
+times finite and not after now on their clocks, the codec's ranges); anything
+else counts as absent, with a note, and the next refresh replaces it.
 """
 
 from __future__ import annotations
