@@ -40,15 +40,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import math
 import os
 import re
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from libcheck.clocks import SYSTEM_CLOCKS, Clocks
+from libcheck.digests import sha256_hex
 from libcheck.discovery import Description
 from libcheck.domainref import Lookup, lookup_order, uuid_digits
 from libcheck.privatefiles import (
@@ -71,6 +70,13 @@ from libcheck.records import NamedTuple
 from libcheck.samplecodec import decode_description, decode_sample, decode_summary, encode
 from libcheck.samples import Group, HostPart, HostRead, HostSummary
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+
+    KnownDevices = Mapping[str, tuple[str, Description]]
+    ReadHost = Callable[[KnownDevices], HostRead]
+
 SNAPSHOT_FORMAT = "check_vm-host-snapshot/1"
 MAX_PART_BYTES = 1024 * 1024
 MAX_CURRENT_BYTES = 64 * 1024
@@ -89,9 +95,6 @@ _SNAPSHOT_DIRECTORY = re.compile(r"hostsnap-[0-9a-f]{32}")
 _BUILDING = re.compile(r"\.building-\d+")
 _SET_ASIDE = re.compile(r"\.hostsnap-[0-9a-f]{32}\.discarded-\d+-\d+")
 _PRUNED = ".pruned-snapshots"
-
-KnownDevices = Mapping[str, tuple[str, Description]]
-ReadHost = Callable[[KnownDevices], HostRead]
 
 
 class Generation(NamedTuple):
@@ -116,7 +119,7 @@ class StateDirectoryUnavailable(SnapshotUnavailable):
 
 
 def _digest(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}\0{value}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return sha256_hex(f"{kind}\0{value}".encode("utf-8", "surrogatepass"))[:32]
 
 
 def _uuid_key(uuid: str) -> str:

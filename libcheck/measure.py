@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping, Optional
 
 from libcheck.rates import (
     DOMAIN_GROUP,
@@ -25,6 +24,10 @@ from libcheck.rates import (
 from libcheck.records import NamedTuple
 from libcheck.samples import DomainSample, NotBefore
 from libcheck.state import StateSlot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Mapping, Optional
 
 # A shared, read-only empty mapping: a safe default for a field.
 _EMPTY: Counters = MappingProxyType({})

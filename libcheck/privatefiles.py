@@ -28,7 +28,10 @@ import json
 import os
 import stat
 import time
-from typing import Any, Callable, Iterator, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional
 
 PRUNE_EVERY = 3600.0
 PRUNE_AFTER = 7 * 86400.0

@@ -24,13 +24,13 @@ write leaves it out.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from libcheck.records import NamedTuple
 from libcheck.samples import MAX_C_INT, MAX_COUNTER
 
-if TYPE_CHECKING:  # typing has TypeGuard from Python 3.10 on; only mypy reads it here
-    from typing import TypeGuard
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping, Optional, TypeAlias, TypeGuard
 
 DOMAIN_GROUP = ""
 
@@ -45,7 +45,8 @@ STEP_TOLERANCE_SECONDS = 2.0
 STEP_TOLERANCE_FRACTION = 0.01
 _LONGEST_BOOT_ID = 64
 
-Counters = Mapping[str, Mapping[str, float]]
+# A string at run time: the checks import the name, only mypy reads what it says.
+Counters: TypeAlias = "Mapping[str, Mapping[str, float]]"
 
 
 class UnusableSnapshot(ValueError):

@@ -13,14 +13,11 @@ only when a read needs it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional, Protocol, Union
-
 from libcheck.clocks import Clocks
 from libcheck.errors import DomainNotFound, DomainVanished
 from libcheck.hostsnapshot import (
     HostParts,
     HostSnapshotStore,
-    KnownDevices,
     SnapshotUnavailable,
     StateDirectoryUnavailable,
 )
@@ -34,8 +31,14 @@ from libcheck.samples import (
     NotBefore,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Optional, Protocol, Union
+
+    from libcheck.hostsnapshot import KnownDevices
     from libcheck.inspector import Inspector
+else:
+    Protocol = object  # the protocols are documentation at run time, checked by mypy
 
 
 class DomainReader(Protocol):
