@@ -29,9 +29,9 @@ DEFAULT_MAX_AGE = 3600.0
 DEFAULT_SAMPLE_INTERVAL = 1.5
 DEFAULT_SNAPSHOT_MAX_AGE = 15.0
 
-_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$")
+_DURATION = r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)?$"
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = r"[\x00-\x1f\x7f]"
 # Options whose value is a file system path: any bytes, as the kernel takes them.
 _PATH_OPTIONS = frozenset({"state_dir", "expect_file"})
 
@@ -58,7 +58,7 @@ def default_uri(environ: Mapping[str, str] = os.environ) -> str:
 
 def duration(text: str) -> float:
     """Seconds, with an optional unit: 90, 1.5s, 500ms, 5m, 1h, 1d."""
-    match = _DURATION.match(text.strip())
+    match = re.match(_DURATION, text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration (e.g. 10, 1.5s, 5m, 1h)")
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
@@ -69,7 +69,7 @@ def duration(text: str) -> float:
 
 def duration_or_zero(text: str) -> float:
     """A duration as `duration` reads it, or 0 (for "no limit")."""
-    match = _DURATION.match(text.strip())
+    match = re.match(_DURATION, text.strip())
     if match and float(match.group(1)) == 0:
         return 0.0
     return duration(text)
@@ -87,7 +87,7 @@ def domain_reference_problem(text: str) -> Optional[str]:
     """Why `--domain` refuses `text`, or None when it takes it."""
     if not text.strip():
         return "the domain name is empty"
-    if _CONTROL.search(text):
+    if re.search(_CONTROL, text):
         return "the domain name contains a control character"
     if not is_utf8(text):
         return "the domain name is not valid UTF-8"

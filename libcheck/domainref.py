@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+_UUID = r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$"
 # libvirt's domain IDs are C ints: a number of ten digits may not fit.
 _MAX_ID_DIGITS = 9
 
@@ -34,7 +34,7 @@ def uuid_digits(uuid: str) -> str:
 def lookup_order(reference: str) -> list[Lookup]:
     """The lookups to try for `reference`, the likeliest first."""
     order = [Lookup.NAME]
-    if _UUID.match(reference):
+    if re.match(_UUID, reference):
         order.insert(0, Lookup.UUID)
     if reference.isascii() and reference.isdigit() and len(reference) <= _MAX_ID_DIGITS:
         order.append(Lookup.ID)

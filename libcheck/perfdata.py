@@ -21,14 +21,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-_BARE_LABEL = re.compile(r"^[A-Za-z0-9_.-]+$")
-_UNPARSABLE = re.compile(r"[=|\x00-\x1f\x7f]")
+_BARE_LABEL = r"^[A-Za-z0-9_.-]+$"
+_UNPARSABLE = r"[=|\x00-\x1f\x7f]"
 
 
 def quote_label(label: str) -> str:
     """A label as it must appear in perfdata."""
-    label = _UNPARSABLE.sub("_", label)
-    if _BARE_LABEL.match(label):
+    label = re.sub(_UNPARSABLE, "_", label)
+    if re.match(_BARE_LABEL, label):
         return label
     return "'" + label.replace("'", "''") + "'"
 

@@ -56,8 +56,8 @@ _HASH = f"[0-9a-f]{{{_KEY_DIGITS}}}"
 _STATE_STEM = f"(?:{'|'.join(re.escape(entry.name) for entry in CHECKS)})-{_HASH}"
 # The host snapshot's lock (hostsnapshot.py), which guards the directory of its stem.
 _SNAPSHOT_STEM = f"hostsnap-{_HASH}"
-_PRUNABLE_FILE = re.compile(rf"{_STATE_STEM}\.json|\.{_STATE_STEM}\.json\.tmp")
-_PRUNABLE_LOCK = re.compile(rf"(?:{_STATE_STEM}|{_SNAPSHOT_STEM})\.lock")
+_PRUNABLE_FILE = rf"{_STATE_STEM}\.json|\.{_STATE_STEM}\.json\.tmp"
+_PRUNABLE_LOCK = rf"(?:{_STATE_STEM}|{_SNAPSHOT_STEM})\.lock"
 
 
 def _passwd_home(euid: int) -> Optional[str]:
@@ -211,11 +211,11 @@ class StateStore:
 def _prune_older_than(dir_fd: int, cutoff: float) -> None:
     names = names_in(dir_fd)
     for name in names:
-        if _PRUNABLE_FILE.fullmatch(name) and modified_before(name, dir_fd, cutoff):
+        if re.fullmatch(_PRUNABLE_FILE, name) and modified_before(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=dir_fd)
     for name in names:
-        if _PRUNABLE_LOCK.fullmatch(name) and _stale_lock(name, dir_fd, cutoff):
+        if re.fullmatch(_PRUNABLE_LOCK, name) and _stale_lock(name, dir_fd, cutoff):
             with contextlib.suppress(OSError):
                 unlink_unheld_lock(name, dir_fd)
 

@@ -31,13 +31,13 @@ _MULTIPLIERS = {
     "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5,
     "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
 }
-_NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([kKMGTP]i?)?$")
-_LABEL = re.compile(r"^[^=\s]+$")
+_NUMBER = r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([kKMGTP]i?)?$"
+_LABEL = r"^[^=\s]+$"
 
 
 def parse_number(text: str) -> float:
     """A decimal number with an optional unit suffix, as a finite number."""
-    match = _NUMBER.match(text)
+    match = re.match(_NUMBER, text)
     if not match or (match.group(2) == "ki"):
         raise UsageError(f"'{text}' is not a number (e.g. 80, 2.5, 100M, 1Gi)")
     digits, suffix = match.groups()
@@ -201,7 +201,7 @@ class Thresholds:
             return None, self._range(text, option, "")
         label, range_text = text.split("=", 1)
         label = self._aliases.get(label, label)
-        if not _LABEL.match(label):
+        if not re.match(_LABEL, label):
             raise UsageError(f"{option} '{text}': a label before '=' is missing or has spaces")
         if label not in self._generic and not self._device_candidates(label):
             raise UsageError(f"{option} '{text}': unknown label '{label}' "
