@@ -111,7 +111,8 @@ class Measurer:
                   ) -> tuple[Optional[Snapshot], str]:
         """What to measure `now` against, and the words that say what it is: the
         stored baseline; else the `earlier` sample, when it is as fit as a
-        stored one would have to be and rates at least one group; else none."""
+        stored one would have to be and rates at least one group (the words
+        then say why no stored one served); else none."""
         stored = self._policy.choose(history, now)
         if stored is not None:
             return stored, SINCE_PREVIOUS_RUN
@@ -121,7 +122,7 @@ class Measurer:
         fit = self._policy.choose([self._snapshot(sample)], now)
         if fit is None or not _rates_between(fit, now):
             return None, ""
-        return fit, BETWEEN_SNAPSHOTS
+        return fit, f"{BETWEEN_SNAPSHOTS} ({self._policy.refusal(history, now)})"
 
     def _measure_within_run(self, history: list[Snapshot], baseline: Optional[Snapshot],
                             basis: str, first: Snapshot, refusal: str

@@ -633,7 +633,7 @@ def test_a_first_run_is_measured_between_the_two_newest_generations(host):
     measurement = first_run(host, slot=slot)
     assert host.clock.sleeps == []
     assert host.connection.bulk_calls == 2
-    assert measurement.basis == "between the two newest host snapshots"
+    assert measurement.basis == "between the two newest host snapshots (no previous sample)"
     assert measurement.interval == pytest.approx(2.0)
     assert measurement.rate("", "time") == pytest.approx(NS)  # one CPU-second a second
     assert measurement.sample.boot_time == host.clock.mono - 1.0
@@ -700,7 +700,7 @@ def test_an_earlier_part_lacking_a_group_the_check_needs_serves_no_first_run(hos
     assert_measured_within_the_run(host, first_run(host, check=DISK_CHECK))
     host.clock.sleeps.clear()
     assert first_run(host, reference="vm2", check=DISK_CHECK).basis == (
-        "between the two newest host snapshots")
+        "between the two newest host snapshots (no previous sample)")
 
 
 def test_a_group_new_since_the_earlier_generation_alone_is_measured_within_the_run(host):
@@ -711,8 +711,8 @@ def test_a_group_new_since_the_earlier_generation_alone_is_measured_within_the_r
     host.clock.advance(1.0)
     measurement = first_run(host, check=DISK_CHECK)
     assert host.clock.sleeps == [1.5]
-    assert measurement.basis == ("between the two newest host snapshots; vdb over 2.50 s "
-                                 "within this run (vdb is new)")
+    assert measurement.basis == ("between the two newest host snapshots (no previous sample); "
+                                 "vdb over 2.50 s within this run (vdb is new)")
     assert set(measurement.rates) == {"vda", "vdb"}
 
 
@@ -726,6 +726,21 @@ def test_a_stored_baseline_is_preferred_to_the_earlier_generation(host):
     measurement = first_run(host, slot=slot)
     assert measurement.basis == "since the previous run"
     assert measurement.interval == pytest.approx(5.0)  # not the generations' 2.0
+
+
+def test_a_first_run_whose_stored_baseline_is_refused_says_why(host):
+    two_generations(host, 2.0)
+    slot = MemorySlot()
+    first_run(host, slot=slot)
+    stored = slot.load()
+    slot.save([old._replace(boot_id="another-boot") for old in stored])
+    for _ in range(2):
+        host.clock.advance(2.0)
+        host.refresh()
+    measurement = first_run(host, slot=slot)
+    assert measurement.basis == ("between the two newest host snapshots (the monitoring host "
+                                 "was restarted since the previous sample)")
+    assert measurement.interval == pytest.approx(2.0)
 
 
 def test_a_direct_reader_offers_no_earlier_sample(host):

@@ -270,7 +270,7 @@ def test_a_first_run_with_a_fit_earlier_sample_measures_against_it_without_sleep
     assert (clock.sleeps, reader.reads) == ([], 1)
     assert measurement.rate("", "time") == pytest.approx(1e9)
     assert measurement.interval == pytest.approx(2.0)
-    assert measurement.basis == "between the two newest host snapshots"
+    assert measurement.basis == "between the two newest host snapshots (no previous sample)"
     assert [item.counters[""]["time"] for item in slot.load()] == [10 * NS]
 
 
@@ -298,8 +298,8 @@ def test_a_device_new_since_the_earlier_sample_alone_is_measured_within_the_run(
     assert clock.sleeps == [PAUSE]
     assert measurement.rate("", "time") == pytest.approx(3 * NS / 3.5)
     assert measurement.rate("vdb", "rd_bytes") == pytest.approx(20)
-    assert measurement.basis == ("between the two newest host snapshots; vdb over 1.50 s "
-                                 "within this run (vdb is new)")
+    assert measurement.basis == ("between the two newest host snapshots (no previous sample); "
+                                 "vdb over 1.50 s within this run (vdb is new)")
 
 
 def test_a_stored_baseline_is_measured_against_before_an_earlier_sample_is_asked_for(clock):
