@@ -263,22 +263,29 @@ class _SnapshotDomain:
     `refreshed`: its part comes from a refresh this run made or waited for,
     the newest there can be: it serves the first sample however long the
     refresh took (another at once would read the same moment again), if it
-    is no older than the baseline the run then holds.
+    is no older than the baseline the run then holds.  Once a part lacks a
+    group a sample needs (another client holds the domain's job), every
+    sample needing it is read from the domain alone: a refresh would most
+    likely find it the same.
     """
 
     def __init__(self, sampler: SnapshotSampler, part: HostPart, refreshed: bool) -> None:
         self._sampler = sampler
         self._part: Optional[HostPart] = part
         self._refreshed = refreshed
+        self._incomplete = part.missing
         self.uuid = part.sample.identity.uuid
 
     def sample(self, groups: frozenset[Group],
                not_before: Optional[NotBefore] = None) -> DomainSample:
         part, self._part = self._part, None
+        if groups & self._incomplete:
+            return self._sampler.read_directly(self.uuid, groups)
         if part is None or not self._sampler.usable(part, not_before, any_age=self._refreshed):
             part = self._sampler.fresh_part(self.uuid, not_before)
         if part is None:
             raise DomainVanished("the domain vanished from the host between two reads")
+        self._incomplete = part.missing
         if groups & part.missing:
             return self._sampler.read_directly(self.uuid, groups)
         return part.sample

@@ -743,6 +743,24 @@ def test_a_first_run_whose_stored_baseline_is_refused_says_why(host):
     assert measurement.interval == pytest.approx(2.0)
 
 
+def test_a_first_run_of_a_domain_held_in_a_job_reads_it_alone_for_its_second_sample(host):
+    # The bulk read lacks vm1's disk counters; a read of vm1 alone waits for the job.
+    bulk_read = host.connection.getAllDomainStats
+
+    def held(stats: int, flags: int = 0) -> list:
+        return [(domain, {key: value for key, value in answer.items()
+                          if domain.name() != "vm1" or not key.startswith("block.0.rd")})
+                for domain, answer in bulk_read(stats, flags)]
+
+    host.connection.getAllDomainStats = held
+    two_generations(host, 2.0)
+    measurement = first_run(host, check=DISK_CHECK)
+    assert host.clock.sleeps == [1.5]
+    assert host.connection.bulk_calls == 2  # the two generations: no refresh of its own
+    assert measurement.basis == "within this run (no previous sample)"
+    assert measurement.interval == pytest.approx(1.5)
+
+
 def test_a_direct_reader_offers_no_earlier_sample(host):
     assert DirectSampler(host.inspector()).domain("vm1").earlier_sample(CPU) is None
 
