@@ -29,6 +29,7 @@ EXECUTABLES = [entry.executable for entry in ALL_CHECKS]
 LAUNCHER = '''#!/usr/bin/env python3
 """{executable}: a check of a KVM/QEMU VM for Nagios and Icinga (see --help)."""
 
+import gc
 import os
 import sys
 
@@ -39,6 +40,9 @@ _CHECKOUT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 if os.path.isdir(os.path.join(_CHECKOUT, "libcheck")):
     sys.path.insert(0, _CHECKOUT)
 
+# The imports leave no garbage to collect; libcheck.commands turns collection
+# back on once the check's modules are loaded.
+gc.disable()
 try:
     from libcheck.commands import {executable}
 except ImportError as error:
