@@ -94,10 +94,11 @@ class Measurer:
         now = self._snapshot(sample)
         if not any(now.counters.values()):
             return Measurement(sample)  # nothing to measure a rate of
-        baseline, basis = self._baseline(history, now, earlier)
+        baseline, basis, kept = self._baseline(history, now, earlier)
         rates = _rates_between(baseline, now)
         if baseline is not None and set(rates) == set(now.counters):
             measurement = Measurement(sample, rates, interval(baseline, now), basis)
+            history = kept
         else:
             refusal = self._policy.refusal(history, now) if baseline is None else ""
             measurement, history, now = self._measure_within_run(history, baseline, basis,
@@ -108,21 +109,23 @@ class Measurer:
 
     def _baseline(self, history: list[Snapshot], now: Snapshot,
                   earlier: Callable[[], Optional[DomainSample]]
-                  ) -> tuple[Optional[Snapshot], str]:
-        """What to measure `now` against, and the words that say what it is: the
-        stored baseline; else the `earlier` sample, when it is as fit as a
-        stored one would have to be and rates at least one group (the words
-        then say why no stored one served); else none."""
+                  ) -> tuple[Optional[Snapshot], str, list[Snapshot]]:
+        """What to measure `now` against, the words that say what it is, and
+        the history to keep: the stored baseline; else the `earlier` sample,
+        when it is as fit as a stored one would have to be and rates at least
+        one group (the words then say why no stored one served, and it is kept
+        as a run's own first sample is, for the next run); else none."""
         stored = self._policy.choose(history, now)
         if stored is not None:
-            return stored, SINCE_PREVIOUS_RUN
+            return stored, SINCE_PREVIOUS_RUN, history
         sample = earlier()
         if sample is None or not sample.identity.is_active:
-            return None, ""
+            return None, "", history
         fit = self._policy.choose([self._snapshot(sample)], now)
         if fit is None or not _rates_between(fit, now):
-            return None, ""
-        return fit, f"{BETWEEN_SNAPSHOTS} ({self._policy.refusal(history, now)})"
+            return None, "", history
+        why = self._policy.refusal(history, now)
+        return fit, f"{BETWEEN_SNAPSHOTS} ({why})", [*history, fit]
 
     def _measure_within_run(self, history: list[Snapshot], baseline: Optional[Snapshot],
                             basis: str, first: Snapshot, refusal: str
