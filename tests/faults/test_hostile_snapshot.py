@@ -247,4 +247,5 @@ def test_a_domain_held_in_a_job_costs_no_extra_refreshes(tmp_path):
         if held:
             # Its numbers come from reads of it alone, each of which waits for the job.
             assert host.connection.single_reads > 0
-    assert refreshes[("mig",)] == refreshes[()], refreshes
+    # Fewer, if anything: a first run's second sample of "mig" is read from it alone.
+    assert refreshes[("mig",)] <= refreshes[()], refreshes
