@@ -258,8 +258,10 @@ class Run:
                             self._check.counters, baseline_policy,
                             options.sample_interval, **kwargs)
         stem = state_key(sampler.uri, domain.uuid, self._check.name)
+        # Without a baseline of its own, the host snapshot's previous generation may serve.
+        earlier = partial(domain.earlier_sample, self._check.groups)
         with store.slot(stem) as slot:
-            measurement = measurer.measure(slot)
+            measurement = measurer.measure(slot, earlier)
         return measurement, store
 
     def _judge(self, measurement: Measurement, thresholds: Thresholds, options,

@@ -121,8 +121,8 @@ class StateSlot:
             self._notes.append("previous state discarded: the state file holds a number "
                                "out of range")
         except UnusableSnapshot as problem:
-            self._notes.append(f"previous sample unusable: {problem} (this run measures "
-                               "within itself)")
+            self._notes.append(f"previous sample unusable: {problem} (this run does "
+                               "without it)")
         except (OSError, ValueError) as problem:
             self._notes.append(f"previous state discarded: {reason(problem)}")
         return []

@@ -449,8 +449,8 @@ def test_snapshot_max_age_zero_makes_no_snapshot(state_dir):
 
 
 def test_a_snapshot_older_than_max_age_is_refreshed(tmp_path):
-    # Two state directories, each with a fresh snapshot from a memory check;
-    # in one the snapshot's sample of the domain is made 100 s old.
+    # Two state directories, each with two generations from a memory check's
+    # first run; in one they are let grow older than --snapshot-max-age.
     increments = []
     for aged in (False, True):
         state_dir = tmp_path / f"state-{aged}"
@@ -460,21 +460,17 @@ def test_a_snapshot_older_than_max_age_is_refreshed(tmp_path):
         assert_ok(mem, "check_vm_mem", "test")
         top = snapshot_dir(state_dir, URI)
         if aged:
-            path = part_path(top, "test")
-            write_in_place(path, json.dumps(age_sample(json.loads(path.read_bytes()),
-                                                       100.0)).encode())
+            time.sleep(2.3)
         before = generation(top)
-        started = time.monotonic()
-        run = cpu_run(URI, "test", state_dir, "-vv")
+        run = cpu_run(URI, "test", state_dir, "-vv", "--snapshot-max-age", "2")
         assert_ok(run, "check_vm_cpu", "test")
         interval, against = basis(run)
-        assert against == "within this run (no previous sample)"
-        # Fresh, the first sample is the memory check's; too old, this run's own.
-        assert interval <= time.monotonic() - (started if aged else primed_at)
+        assert against == "between the two newest host snapshots (no previous sample)"
+        assert interval <= time.monotonic() - primed_at
         increments.append(generation(top) - before)
-    # Fresh: the first sample from the snapshot, a refresh for the second.
-    # Too old: a refresh for each.
-    assert increments == [1, 2]
+    # Fresh: both samples from the memory check's generations.  Too old: a
+    # refresh, measured against the generation before it.
+    assert increments == [0, 1]
 
 
 def test_a_baseline_as_new_as_the_snapshot_is_never_measured_against_itself(state_dir):
@@ -499,10 +495,10 @@ def test_a_new_domain_is_found_by_one_refresh(tmp_path, state_dir):
     node = tmp_path / "node.xml"
     uri = write_node(node, 3)
     top = primed(state_dir, uri, domain_name(0))
-    # A domain the snapshot has: its first sample is served, its second refreshed.
+    # A domain the snapshot has: measured between its two generations.
     before = generation(top)
     assert_ok(cpu_run(uri, domain_name(1), state_dir), "check_vm_cpu", domain_name(1))
-    assert generation(top) == before + 1
+    assert generation(top) == before
     write_node(node, 4)  # a VM defined since
     before = generation(top)
     assert_ok(cpu_run(uri, domain_name(3), state_dir), "check_vm_cpu", domain_name(3))
@@ -531,9 +527,11 @@ def test_a_hit_imports_neither_libvirt_nor_lxml(tmp_path, state_dir):
     poison = poisoned_env(poisoned_path(tmp_path / "poison"))
     plain = cpu_run(URI, "test", state_dir)
     assert_ok(plain, "check_vm_cpu", "test")
-    # Another check's second sample refreshes the snapshot past this one's baseline.
-    disk = run_check("check_vm_disk_io", "--connect", URI, "-d", "test", *FAST,
-                     state_dir=state_dir)
+    # Another check's second sample refreshes the snapshot past this one's
+    # baseline (its --sample-interval is longer than the generations lie apart,
+    # so it samples twice).
+    disk = run_check("check_vm_disk_io", "--connect", URI, "-d", "test",
+                     "--sample-interval", "1", state_dir=state_dir)
     assert_ok(disk, "check_vm_disk_io", "test")
     top = snapshot_dir(state_dir, URI)
     before = generation(top)

@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 from harness.asuser import nobody_command
 from harness.checkrun import CheckRun
-from harness.faultkit import CHECKS, assert_state_valid, needs_root, timed_check
+from harness.faultkit import (
+    CHECKS,
+    assert_state_valid,
+    measured_without_the_baseline,
+    needs_root,
+    timed_check,
+)
 
 from libcheck.registry import CHECKS as REGISTERED
 from libcheck.state import state_key
@@ -375,7 +381,7 @@ def test_a_state_file_with_values_out_of_range_counts_as_absent(check, case, sta
     assert_measured_with_note(timed, check, f"previous sample unusable: {why}")
     assert all(item.value < ABSURD_RATE for label, item in timed.run.perfdata.items()
                if label.endswith("_per_second")), timed.run.stdout
-    assert "within this run" in timed.run.stdout, timed.run.stdout
+    assert "since the previous run" not in timed.run.stdout, timed.run.stdout
     (document,) = assert_state_valid(state_dir)
     assert all(0 <= value < 2**64 and isinstance(value, int)
                for snapshot in document["snapshots"]
@@ -390,8 +396,9 @@ def test_a_state_file_from_the_future_is_not_a_baseline_and_is_replaced(check, s
     rewrite_snapshots(path, lambda snapshot: snapshot.update(
         wall_time=snapshot["wall_time"] + 3600, boot_time=snapshot["boot_time"] + 3600))
     timed = run(check, state_dir, "-vv")
-    assert_measured_with_note(timed, check, "within this run (the previous sample is not "
-                                            "older than this one)")
+    assert_measured_with_note(timed, check, "the previous sample is not older than this one")
+    assert measured_without_the_baseline(timed.run.stdout,
+                                         "the previous sample is not older than this one")
     (document,) = assert_state_valid(state_dir)
     assert all(snapshot["boot_time"] < time.clock_gettime(time.CLOCK_BOOTTIME)
                for snapshot in document["snapshots"])

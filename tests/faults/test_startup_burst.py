@@ -4,11 +4,12 @@ After a restart Icinga runs every service of every VM within a second, and
 with an empty state directory each run is a first run: it needs two samples
 --sample-interval apart.  Here 4 checks x 50 domains of a test node (200 runs
 of the real executables, the library imported before they are let go) run
-at one moment.  Every run must end with a judgement (OK, WARNING or CRITICAL,
-never UNKNOWN) within its --timeout on the test's own clock, none may give up
-on the host snapshot, and the whole burst must cost a bounded number of
-refreshes: one for the first samples, one for the second, and at most one
-more for a run that came late to both.
+at one moment, or in waves spread over more than --sample-interval, as the
+interpreters' start spreads a real burst.  Every run must end with a
+judgement (OK, WARNING or CRITICAL, never UNKNOWN) within its --timeout on
+the test's own clock, none may give up on the host snapshot, and the whole
+burst must cost a bounded number of refreshes: one for the first samples,
+one for the second, and at most one more for a run that came late to both.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.snapshotkit import (
     check_command,
     domain_name,
     generation,
+    run_in_waves,
     run_together_timed,
     snapshot_dir,
     write_node,
@@ -31,6 +33,9 @@ DOMAINS = 50
 TIMEOUT = 10.0
 SAMPLE_INTERVAL = 1.5
 MOST_REFRESHES = 3
+WAVES = 5
+WAVE_GAP = 1.0
+BETWEEN_SNAPSHOTS = "between the two newest host snapshots"
 
 
 def burst_commands(uri: str, state_dir: Path, domains: range) -> list[list[str]]:
@@ -66,3 +71,19 @@ def test_a_burst_of_first_runs_at_one_moment_ends_in_time_with_few_refreshes(tmp
     results = run_together_timed(commands, timeout=120)
     print(f"\nthe burst took {max(seconds for _run, seconds in results):.2f} s in all")
     assert_cleared(results, generation(snapshot_dir(state_dir, uri)))
+
+
+def test_a_burst_spread_over_seconds_costs_no_more_refreshes(tmp_path, state_dir):
+    # Five waves a second apart: the runs of the waves after the second
+    # refresh are measured between the two newest generations, without a
+    # refresh (and a pause) of their own.
+    uri = write_node(tmp_path / "node.xml", DOMAINS)
+    size = DOMAINS // WAVES
+    waves = [[[*command, "-vv"] for command in
+              burst_commands(uri, state_dir, range(wave * size, (wave + 1) * size))]
+             for wave in range(WAVES)]
+    results = [run for wave in run_in_waves(waves, WAVE_GAP, timeout=120) for run in wave]
+    served = sum(BETWEEN_SNAPSHOTS in run.stdout for run, _seconds in results)
+    print(f"\n{served} of {len(results)} runs measured {BETWEEN_SNAPSHOTS}")
+    assert_cleared(results, generation(snapshot_dir(state_dir, uri)))
+    assert served > 0

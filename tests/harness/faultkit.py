@@ -46,6 +46,14 @@ class TimedRun:
         self.seconds = seconds
 
 
+def measured_without_the_baseline(stdout: str, why: str) -> bool:
+    """Whether the run refused its stored baseline for `why` (or a reason that
+    begins so) and measured within itself or, when the host snapshot's two
+    newest generations lie far enough apart, between them."""
+    return any(f"{basis} ({why}" in stdout
+               for basis in ("within this run", "between the two newest host snapshots"))
+
+
 def timed_check(check: str, *args: str, state_dir: Path, **kwargs) -> TimedRun:
     started = time.monotonic()
     run = run_check(check, *args, state_dir=state_dir, **kwargs)

@@ -168,8 +168,8 @@ def with_counter(value) -> bytes:
 def test_a_state_file_with_a_counter_out_of_range_counts_as_absent_and_is_replaced(
         directory, value, why):
     plant(directory, with_counter(value))
-    assert load(directory) == ([], [f"previous sample unusable: {why} (this run measures "
-                                    "within itself)"])
+    assert load(directory) == ([], [f"previous sample unusable: {why} (this run does "
+                                    "without it)"])
     assert save(directory, [SECOND]) == []
     assert load(directory) == ([SECOND], [])
 
