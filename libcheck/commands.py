@@ -10,7 +10,10 @@ it does not use.  The functions are made on demand from the registry
 
 from __future__ import annotations
 
+import atexit
 import gc
+import os
+import sys
 
 from libcheck import registry, runtime
 
@@ -39,6 +42,34 @@ def _collect_from_now_on() -> None:
     # 1.5 ms; the modules' objects live as long as the process.
     gc.freeze()
     gc.enable()
+
+
+def exit_at_once(code: object) -> NoReturn:
+    """What a launcher does with its check's SystemExit: end the process with
+    that status once the output is flushed and the exit callbacks have run,
+    without the interpreter's teardown."""
+    # By now every state file is written, synced and closed, and the output is
+    # printed; the teardown (freeing every module's objects, a last garbage
+    # collection) would cost a run about 6 ms and change nothing on disk.
+    status = _exit_status(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe or stream: nothing more can be said there
+    os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    """The status the interpreter would exit with for `sys.exit(code)`."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
 
 
 def __getattr__(attribute: str) -> Callable[[], NoReturn]:

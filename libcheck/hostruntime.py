@@ -19,7 +19,7 @@ from libcheck import cli
 from libcheck.evaluation import Condition, Outcome, Unmeasured, judge
 from libcheck.hostcheckbase import HostCheck, HostSource, Problem
 from libcheck.policy import STATE_NAMES
-from libcheck.runtime import Run, exit_at_once
+from libcheck.runtime import Run
 from libcheck.sampler import DirectSampler, Sampler
 from libcheck.samples import HostSummary
 from libcheck.thresholds import Thresholds
@@ -132,4 +132,4 @@ class _LazySources:
 
 def main(check: HostCheck) -> NoReturn:
     """Entry point of an executable: run with sys.argv and exit with the state."""
-    exit_at_once(HostRun(check)(sys.argv[1:]))  # type: ignore[arg-type]
+    sys.exit(HostRun(check)(sys.argv[1:]))  # type: ignore[arg-type]

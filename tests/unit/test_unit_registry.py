@@ -44,14 +44,17 @@ if os.path.isdir(os.path.join(_CHECKOUT, "libcheck")):
 # back on once the check's modules are loaded.
 gc.disable()
 try:
-    from libcheck.commands import {executable}
+    from libcheck.commands import exit_at_once, {executable}
 except ImportError as error:
     print(f"{title} UNKNOWN - cannot load the check_vm library ({{error}}): install "
           "the check-vm package, or check_vm into the virtualenv of this python3")
     sys.exit(3)
 
 if __name__ == "__main__":
-    {executable}()
+    try:
+        {executable}()
+    except SystemExit as end:
+        exit_at_once(end.code)
 '''
 
 
