@@ -38,7 +38,9 @@ import apitrace
 
 SAMPLE_INTERVAL = "0.05"
 PAUSE = 0.2
-BULK = ("c.getAllDomainStats(", "c.listAllDomains(")
+BULK = ("c.getAllDomainStats(",)
+# The host summary's one listing of the domains that start with the host.
+LISTINGS = ("c.listAllDomains(",)
 LOOKUPS = ("c.lookupByName(", "c.lookupByUUIDString(", "c.lookupByID(")
 PARSES: list[str] = []
 
@@ -117,11 +119,13 @@ def log_size() -> int:
 
 
 def kind_of(code: str) -> str:
-    """The kind of one traced call: connection, bulk, XML, lookup, per domain."""
+    """The kind of one traced call: connection, bulk, listing, XML, lookup, per domain."""
     if code.startswith(("libvirt.openReadOnly(", "libvirt.open(")):
         return "connections"
     if code.startswith(BULK):
         return "bulk"
+    if code.startswith(LISTINGS):
+        return "listings"
     if code.startswith("d.XMLDesc("):
         return "xml"
     if code.startswith(LOOKUPS):

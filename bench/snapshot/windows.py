@@ -117,16 +117,19 @@ def methods(windows: Sequence[Window]) -> list[str]:
 
 
 def verdicts(windows: Sequence[Window]) -> list[str]:
-    """One bulk call plus the XML of changed domains (none changed) per window."""
+    """One bulk call and one autostart listing, plus the XML of changed domains
+    (none changed), per window."""
     lines = []
     for w in windows:
         bulk, parsed, xml = w.per_window("bulk"), w.record["parses"], w.per_window("xml")
-        ok = w.refreshes == 1 and bulk == 1 and parsed == 0
+        listings = w.per_window("listings")
+        ok = w.refreshes == 1 and bulk == 1 and listings <= 1 and parsed == 0
         reads = ("" if xml == 0 else f"; {xml:.0f} XMLDesc reads as the device signature: "
                  "the test driver's bulk call has no device list")
         lines.append(f"{'met   ' if ok else 'MISSED'} {w.label}: {w.refreshes} refresh in "
                      f"{w.record['runs']} runs ({w.record['seconds']:.1f} s), {bulk:.0f} bulk "
-                     f"call, {parsed} XML parsed (0 domains changed){reads}")
+                     f"call, {listings:.0f} autostart listing, {parsed} XML parsed (0 domains "
+                     f"changed){reads}")
     return lines
 
 
