@@ -51,7 +51,7 @@ def exit_at_once(code: object) -> NoReturn:
     # By now every state file is written, synced and closed, and the output is
     # printed; the teardown (freeing every module's objects, a last garbage
     # collection) would cost a run about 6 ms and change nothing on disk.
-    status = _exit_status(code)
+    status = exit_status(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -62,7 +62,7 @@ def exit_at_once(code: object) -> NoReturn:
     os._exit(status)
 
 
-def _exit_status(code: object) -> int:
+def exit_status(code: object) -> int:
     """The status the interpreter would exit with for `sys.exit(code)`."""
     if code is None:
         return 0

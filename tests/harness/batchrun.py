@@ -85,7 +85,7 @@ def _child(executable: str, argv: list[str], out: Path, err: Path) -> None:
         sys.argv = [executable, *argv]
         commands.run(executable)
     except SystemExit as exited:
-        code = _exit_code(exited.code)
+        code = commands.exit_status(exited.code)
     except BaseException:  # what the interpreter prints for an uncaught exception
         traceback.print_exc()
     finally:
@@ -93,16 +93,6 @@ def _child(executable: str, argv: list[str], out: Path, err: Path) -> None:
             with contextlib.suppress(Exception):  # a stream the case broke
                 stream.flush()
         os._exit(code)
-
-
-def _exit_code(code: object) -> int:
-    """The process's exit status for `sys.exit(code)`, as the interpreter makes it."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":
