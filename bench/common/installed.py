@@ -4,17 +4,20 @@
   when dist/ has none or one older than the tree's newest file, installed
   with apt (its plugins go to /usr/lib/nagios/plugins/check_vm_*);
 - Debian's check_libvirt (monitoring-plugins-contrib, with the Perl modules
-  it needs), whose spool directory's parent must exist;
+  it needs), whose spool directory's parent must exist while it runs (made
+  for the run, and removed after it, when missing);
 - Python bytecode for libcheck in the checkout (the package compiles its own
   at installation), so that no timed run compiles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from harness.paths import REPO
 
@@ -72,11 +75,26 @@ def ensure_package(say: Callable[[str], None]) -> Path:
 
 
 def ensure_peer(say: Callable[[str], None]) -> None:
-    """Debian's check_libvirt and what it needs to run as this user."""
+    """Debian's check_libvirt and the Perl modules it needs."""
     if not PEER.exists():
         say(f"peer: installing {' '.join(PEER_PACKAGES)}")
         _run(["apt-get", "install", "-y", "-qq", *PEER_PACKAGES], "apt-get install")
+
+
+@contextlib.contextmanager
+def peer_spool_parent() -> Iterator[None]:
+    """The peer's spool parent while the benchmark runs; what had to be created
+    for it is removed afterwards.  A /var/lib/nagios left behind, owned by root,
+    would become the nagios user's home when nagios4 or icinga2 is installed
+    later, and that user could not write its own home."""
+    missing = [path for path in (*reversed(PEER_SPOOL_PARENT.parents), PEER_SPOOL_PARENT)
+               if not path.exists()]
     PEER_SPOOL_PARENT.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    finally:
+        if missing:
+            shutil.rmtree(missing[0], ignore_errors=True)
 
 
 def compile_checkout(python: str) -> None:

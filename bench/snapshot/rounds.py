@@ -9,9 +9,8 @@ check of a VM runs three ways, every round, in one state directory per form:
   run (and a pause longer than --sample-interval): the snapshot is older
   than the check's own baseline, so the run refreshes it, once, and measures
   against its stored baseline (steady state).  `--snapshot-max-age 0.001`
-  would refresh too, but twice per run: the part its refresh read is older
-  than 1 ms when the check samples it, so it refreshes again (prepare()
-  counts this once per form and reports it);
+  refreshes on every run too (prepare() counts how often one such run
+  refreshes, once per form, and reports it);
 - HIT: the default `--snapshot-max-age`, right after another check's
   refresh: the snapshot is seconds old and newer than the check's own
   baseline by more than --sample-interval, so the run reads its domain's

@@ -202,7 +202,8 @@ hit: default --snapshot-max-age (15 s), right after another check's refresh; the
   summary (g-<n>/host); it has no baseline, hence no refresh of its own ('-').
 refresh: default --snapshot-max-age, right after the check's own direct run: the snapshot
   is older than its baseline, so it reads every domain of the URI and writes a new
-  generation, once (verified); --snapshot-max-age 0.001 would refresh twice per run.
+  generation, once (verified); 'details' says how often a --snapshot-max-age 0.001 run
+  refreshes.
   With one VM on the URI (node-1, the real guest) every run of a lone check is one.
 direct: --snapshot-max-age 0: the check reads libvirt, no snapshot.
 The test driver parses its node file on every connection (about 0.4 s for 500 domains,
@@ -300,7 +301,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         say(f"bench: taking {TIERS_LOCK} (waits for a running realvm, icinga or package tier)")
         with tiers_lock(options.lock_wait):
             deb = prerequisites(sys.executable)
-            text, all_good = measure_all(options, deb, started)
+            with installed.peer_spool_parent():
+                text, all_good = measure_all(options, deb, started)
     except installed.NotInstallable as problem:
         say(f"bench: {problem}")
         return 2
