@@ -98,6 +98,8 @@ def _integer(value: Any) -> int:
 def _bounded(maximum: int, what: str) -> Decoder:
     """The decoder of an integer from 0 to `maximum`."""
     def decode(value: Any) -> int:
+        if type(value) is int and 0 <= value <= maximum:
+            return value  # nearly every field: no further call
         number = _integer(value)
         if not 0 <= number <= maximum:
             raise ValueError(f"{what} of {_shown(number)} is out of range")
@@ -172,20 +174,34 @@ def _state(value: Any) -> DomainState:
 
 def _record(cls: type[NamedTuple]) -> Decoder:
     """The decoder of a named tuple: every declared field, each of its type."""
+    # A summary holds a record per domain: each field's decoder is looked up
+    # once per class (on first use: the table below is filled after this runs).
+    plan: list[tuple[str, Decoder, bool, Any]] = []
+
     def decode(value: Any):
         if not isinstance(value, dict):
             raise ValueError(f"a {cls.__name__} is not an object")
-        fields = {}
-        for name, annotation in cls.__annotations__.items():
+        if not plan:
+            plan.extend(_fields_plan(cls))
+        values = []
+        for name, decoder, required, default in plan:
             if name in value:
-                decoder = _FIELD_RANGES.get((cls.__name__, name),
-                                            _FIELD_TYPES[_spelling(annotation)])
-                fields[name] = decoder(value[name])
-            elif name not in cls._field_defaults:
+                values.append(decoder(value[name]))
+            elif required:
                 raise ValueError(f"a {cls.__name__} has no {name}")
-        # typing's NamedTuple has the signature of the factory, not of a record class.
-        return cls(**fields)  # type: ignore[call-overload]
+            else:
+                values.append(default)
+        return cls._make(values)
     return decode
+
+
+def _fields_plan(cls: type[NamedTuple]) -> list[tuple[str, Decoder, bool, Any]]:
+    """Each field of `cls` in order: its name, decoder, whether the JSON form
+    must hold it, and its default otherwise."""
+    defaults = cls._field_defaults
+    return [(name, _FIELD_RANGES.get((cls.__name__, name), _FIELD_TYPES[_spelling(annotation)]),
+             name not in defaults, defaults.get(name))
+            for name, annotation in cls.__annotations__.items()]
 
 
 def _spelling(annotation: Any) -> str:
