@@ -367,23 +367,25 @@ class HostSnapshotStore:
 
     # -- refreshing ------------------------------------------------------------
 
-    def refresh(self, read_host: ReadHost,
-                satisfied: Callable[[], bool]) -> Optional[HostParts]:
+    def refresh(self, read_host: ReadHost, satisfied: Callable[[], bool],
+                wait: bool = True) -> Optional[HostParts]:
         """Read the host with `read_host` and publish it as the newest generation.
 
         Runs one at a time.  `satisfied` says whether the store, as it stands,
         serves the caller: while another run refreshes it is asked each time
         a generation is published, and once more by the run that gets the
         lock.  When it says so, nothing is read and None is returned (read the
-        store).  Otherwise it returns the parts it read, saved or not.  Raises
-        SnapshotUnavailable when the directory or the lock cannot be had.
+        store).  Otherwise it returns the parts it read, saved or not.  Without
+        `wait`, None is returned at once while another run holds the lock.
+        Raises SnapshotUnavailable when the directory or the lock cannot be had.
         """
         try:
             state_fd = open_private_directory(self._state_dir)
         except PrivateFileError as problem:
             raise StateDirectoryUnavailable(str(problem)) from None
         try:
-            lock_fd = self._lock_unless_served(state_fd, satisfied)
+            lock_fd = (self._lock_unless_served(state_fd, satisfied) if wait
+                       else self._try_lock(state_fd))
             if lock_fd is None:
                 return None
             try:

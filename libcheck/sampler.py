@@ -14,7 +14,7 @@ only when a read needs it.
 from __future__ import annotations
 
 from libcheck.clocks import Clocks
-from libcheck.errors import DomainNotFound, DomainVanished
+from libcheck.errors import CheckError, DomainNotFound, DomainVanished
 from libcheck.hostsnapshot import (
     HostParts,
     HostSnapshotStore,
@@ -115,11 +115,22 @@ class _DirectDomain:
         return None  # libvirt keeps no earlier sample
 
 
+# A part older than this share of --snapshot-max-age, still fresh, is
+# refreshed ahead of need by the run that finds the refresh lock free.
+REFRESH_AHEAD = 2 / 3
+
+
 class SnapshotSampler:
     """Samples from the host snapshot of one URI, refreshed when too old.
 
     `open_inspector` opens libvirt for a refresh, or for a domain whose part
     the refresh could not complete; `max_age` is --snapshot-max-age.
+
+    A run that finds its part fresh but past two thirds of that age refreshes
+    ahead of need if no other run is refreshing (it does not wait for the
+    lock), and the others go on serving the part they found: on a busy host
+    the snapshot is renewed before it goes stale, and runs need not stop
+    together behind a refresh that the load makes slow.
     """
 
     def __init__(self, store: HostSnapshotStore, open_inspector: Callable[[], Inspector],
@@ -138,6 +149,9 @@ class SnapshotSampler:
         looked = self._clocks.boot_time()
         part = self._store.find(reference)
         if part is not None and self.usable(part, None):
+            ahead = self._refreshed_ahead(reference) if self._due(part) else None
+            if ahead is not None:
+                return _SnapshotDomain(self, ahead, refreshed=True)
             return _SnapshotDomain(self, part, refreshed=False)
         if part is None:
             # Not there: maybe new since the last refresh.  A refresh that another
@@ -195,6 +209,30 @@ class SnapshotSampler:
             return False
         age = self._clocks.boot_time() - boot_time
         return any_age or 0 <= age <= self._max_age
+
+    def _due(self, part: HostPart) -> bool:
+        """Whether a fresh part is old enough to refresh ahead of need."""
+        return self._clocks.boot_time() - part.sample.boot_time >= self._max_age * REFRESH_AHEAD
+
+    def _refreshed_ahead(self, reference: str) -> Optional[HostPart]:
+        """The domain's part from a refresh ahead of need; None when another
+        run holds the refresh lock or has refreshed meanwhile, or the refresh
+        fails (the fresh part found serves, and the failure is a note)."""
+        if self._unavailable:
+            return None
+
+        def renewed() -> bool:
+            found = self._store.find(reference)
+            return found is None or not self._due(found)
+
+        try:
+            parts = self._store.refresh(self._read_host, renewed, wait=False)
+        except SnapshotUnavailable:
+            return None  # the snapshot still serves; a stale one will say why
+        except CheckError as problem:
+            self._store.note(f"host snapshot not refreshed ahead of need: {problem}")
+            return None
+        return parts.find(reference) if parts is not None else None
 
     def fresh_part(self, uuid: str, not_before: Optional[NotBefore]) -> Optional[HostPart]:
         """The domain's part from a refresh, unless another run's refresh

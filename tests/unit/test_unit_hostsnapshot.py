@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Callable, Union
 
 import pytest
-from harness.fakes import NS, UUID, FakeClock, FakeConnection, FakeDomain, MemorySlot
+from harness.fakes import (
+    NS,
+    UUID,
+    FakeClock,
+    FakeConnection,
+    FakeDomain,
+    MemorySlot,
+    libvirt_error,
+)
 
 from libcheck import hostsnapshot
 from libcheck.clocks import Clocks
@@ -295,13 +303,57 @@ def test_a_damaged_device_list_costs_a_read_of_the_xml(host):
 
 def test_a_fresh_snapshot_serves_without_opening_libvirt(host):
     host.sampler().domain("vm1").sample(CPU)
-    host.clock.advance(10.0)
+    host.clock.advance(9.9)  # within two thirds of the 15 s maximum age
     opened, calls = host.opened, host.connection.bulk_calls
     sampler = host.sampler()
     sample = sampler.domain("vm2").sample(CPU)
     assert (host.opened, host.connection.bulk_calls) == (opened, calls)
-    assert sample.boot_time == host.clock.mono - 10.0
+    assert sample.boot_time == host.clock.mono - 9.9
     assert sampler.notes == []
+
+
+def test_a_fresh_part_past_two_thirds_of_max_age_is_refreshed_ahead_of_need(host):
+    host.refresh()
+    host.clock.advance(10.5)
+    sampler = host.sampler(max_age=15.0)
+    sample = sampler.domain("vm1").sample(CPU)
+    assert host.connection.bulk_calls == 2
+    assert sample.boot_time == host.clock.mono
+    assert sampler.notes == []
+    # The next run finds the renewed generation young: a hit.
+    host.clock.advance(1.0)
+    assert host.sampler(max_age=15.0).domain("vm2").sample(CPU).boot_time == host.clock.mono - 1.0
+    assert host.connection.bulk_calls == 2
+
+
+def test_a_run_that_finds_the_refresh_lock_held_serves_the_fresh_part_without_waiting(host):
+    host.refresh()
+    host.clock.advance(12.0)
+    (lock,) = host.state_dir.glob("hostsnap-*.lock")
+    with open(lock, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        sampler = host.sampler(max_age=15.0, monotonic=host.clock.monotonic,
+                               sleep=host.clock.sleep)
+        sample = sampler.domain("vm1").sample(CPU)
+    assert sample.boot_time == host.clock.mono - 12.0  # no pause, no read
+    assert (host.opened, host.connection.bulk_calls) == (1, 1)
+    assert sampler.notes == []
+
+
+def test_a_refresh_ahead_of_need_that_fails_leaves_the_fresh_part_serving_with_a_note(host):
+    host.refresh()
+    host.clock.advance(12.0)
+
+    def daemon_gone(*args):
+        raise libvirt_error(1, "the daemon went away")
+
+    host.connection.getAllDomainStats = daemon_gone
+    sampler = host.sampler(max_age=15.0)
+    sample = sampler.domain("vm1").sample(CPU)
+    assert sample.boot_time == host.clock.mono - 12.0
+    assert len(sampler.notes) == 1
+    assert sampler.notes[0].startswith("host snapshot not refreshed ahead of need: ")
+    assert "the daemon went away" in sampler.notes[0]
 
 
 def test_a_refresh_slower_than_max_age_serves_its_run_once(host):
@@ -325,7 +377,7 @@ def test_a_snapshot_older_than_max_age_is_refreshed(host):
     sample = host.sampler(max_age=15.0).domain("vm1").sample(CPU)
     assert host.connection.bulk_calls == 2
     assert sample.boot_time == host.clock.mono
-    host.clock.advance(15.5)
+    host.clock.advance(13.0)  # under 20 s: fresh, and not yet due ahead of need (13.3 s)
     host.sampler(max_age=20.0).domain("vm1").sample(CPU)
     assert host.connection.bulk_calls == 2
 
