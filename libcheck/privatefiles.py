@@ -249,14 +249,45 @@ def replace_private_file(dir_fd: int, name: str, payload: bytes) -> None:
     then nothing is left behind."""
     temporary = f".{name}.tmp"
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary, dir_fd=dir_fd)
-        create_private_file(dir_fd, temporary, payload)
-        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        _create_temporary(dir_fd, temporary, payload)
+        replaced = _held_for_the_rename(dir_fd, name)
+        try:
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        finally:
+            if replaced is not None:
+                os.close(replaced)
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
         raise
+
+
+def _create_temporary(dir_fd: int, temporary: str, payload: bytes) -> None:
+    """Create the temporary file, removing a killed writer's first.  Removed
+    only when it is there: every unlink locks the directory, and every run
+    writes in it."""
+    try:
+        create_private_file(dir_fd, temporary, payload)
+    except FileExistsError:
+        os.unlink(temporary, dir_fd=dir_fd)
+        create_private_file(dir_fd, temporary, payload)
+
+
+def _held_for_the_rename(dir_fd: int, name: str) -> Optional[int]:
+    """A path descriptor of what `name` holds now (never opening the file
+    itself), or None.
+
+    A rename frees the file it replaces while it holds the directory's lock;
+    freeing a file can be slow (on ext4 without a journal mounted with
+    `discard`, a synchronous discard of its blocks), and every other run's
+    create, rename or unlink in the directory waits for it.  Held open across
+    the rename, the file is freed when this descriptor closes, outside the
+    lock.
+    """
+    try:
+        return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
 
 
 # -- locks -----------------------------------------------------------------------------
@@ -326,7 +357,7 @@ def _open_lock(dir_fd: int, name: str) -> Optional[int]:
     """The lock file's descriptor; None after removing what stood at its name
     and cannot be opened at all (a socket, a device without a driver)."""
     try:
-        return os.open(name, _LOCK_FLAGS, 0o600, dir_fd=dir_fd)
+        return _open_lock_file(dir_fd, name)
     except OSError as error:
         if error.errno not in _UNOPENABLE:
             raise
@@ -335,6 +366,16 @@ def _open_lock(dir_fd: int, name: str) -> Optional[int]:
                 raise
             os.unlink(name, dir_fd=dir_fd)
         return None
+
+
+def _open_lock_file(dir_fd: int, name: str) -> int:
+    """The lock file opened, created only when it is missing: an open that
+    may create locks the directory even when the file exists (Linux before
+    6.12, as in Debian 12), and every run opens its lock."""
+    try:
+        return os.open(name, _LOCK_FLAGS & ~os.O_CREAT, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return os.open(name, _LOCK_FLAGS, 0o600, dir_fd=dir_fd)
 
 
 def _locked_at_once(lock_fd: int) -> bool:

@@ -441,6 +441,51 @@ def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temporary(directory, 
     assert (directory / "f").read_bytes() == b"old"
 
 
+def open_files_named(path: Path) -> list[str]:
+    """What this process's descriptors name at `path` (a freed name ends in "(deleted)")."""
+    named = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(path)):
+                named.append(target)
+    return named
+
+
+def test_the_replaced_file_is_freed_after_the_rename_not_during_it(directory, parent,
+                                                                   monkeypatch):
+    (directory / "f").write_bytes(b"old")
+    rename = os.replace
+    held_at_the_rename: list[list[str]] = []
+
+    def observed_rename(*args, **kwargs):
+        rename(*args, **kwargs)
+        held_at_the_rename.append(open_files_named(directory / "f"))
+
+    monkeypatch.setattr(os, "replace", observed_rename)
+    replace_private_file(parent, "f", b"new")
+    assert held_at_the_rename == [[f"{directory / 'f'} (deleted)"]]
+    assert open_files_named(directory / "f") == []
+    assert (directory / "f").read_bytes() == b"new"
+
+
+def test_a_write_unlinks_nothing_when_no_temporary_file_is_left(directory, parent,
+                                                                monkeypatch):
+    (directory / "f").write_bytes(b"old")
+    unlinked: list[str] = []
+    unlink = os.unlink
+
+    def counted_unlink(name, *args, **kwargs):
+        unlinked.append(name)
+        unlink(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", counted_unlink)
+    replace_private_file(parent, "f", b"new")
+    replace_private_file(parent, "g", b"first")
+    assert unlinked == []
+    assert sorted(os.listdir(directory)) == ["f", "g"]
+
+
 def test_a_new_file_is_0600_and_never_replaces_anything(directory, parent, tmp_path):
     create_private_file(parent, "f", b"new")
     assert stat.S_IMODE((directory / "f").stat().st_mode) == 0o600
@@ -472,6 +517,26 @@ def test_a_free_lock_is_taken_at_once_and_its_file_is_0600(directory, parent):
         assert lock_fd is not None
         assert clock.sleeps == []
         assert stat.S_IMODE((directory / "x.lock").stat().st_mode) == 0o600
+    finally:
+        os.close(lock_fd)
+
+
+def test_an_existing_lock_file_is_opened_without_the_right_to_create(directory, parent,
+                                                                       monkeypatch):
+    (directory / "x.lock").write_bytes(b"")
+    flags_used: list[int] = []
+    open_file = os.open
+
+    def observed_open(name, flags, *args, **kwargs):
+        flags_used.append(flags)
+        return open_file(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", observed_open)
+    lock_fd = acquire_lock(parent, "x.lock", 5.0)
+    monkeypatch.undo()
+    try:
+        assert lock_fd is not None
+        assert flags_used and not any(flags & os.O_CREAT for flags in flags_used)
     finally:
         os.close(lock_fd)
 
