@@ -16,10 +16,11 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from bench.fleet.cluster import INTERVAL
 from bench.fleet.events import Result
+from bench.fleet.procstates import Waits
 
 LATE_AFTER = 1.25 * INTERVAL
 BULK = "c.getAllDomainStats"
@@ -135,6 +136,7 @@ class ModeResult:
     run_p99: float               # execution_end - execution_start, seconds
     result_bytes: float          # mean bytes of output and perfdata per result
     notes: list[str] = field(default_factory=list)
+    waits: Optional[Waits] = None  # the agents' processes, sampled over the window
 
     def mean(self, attribute: str) -> float:
         return statistics.fmean(getattr(agent, attribute) for agent in self.agents)
@@ -192,6 +194,8 @@ def agent_lines(result: ModeResult) -> list[str]:
             f"plugin runs ended) in {agent.minutes:.1f} min, states {{{states}}}; CPU "
             f"{agent.cpu:.1f} s = icinga2 {agent.daemon_cpu:.1f} + plugins {plugins:.1f}; "
             "calls " + ", ".join(f"{name} {count}" for name, count in top))
+    if result.waits is not None:
+        lines.append(f"  {result.label} agents' processes: {result.waits.line()}")
     return lines
 
 

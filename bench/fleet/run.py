@@ -23,6 +23,7 @@ from typing import Callable
 from bench.fleet.cluster import INTERVAL, Fleet
 from bench.fleet.cpugroup import CpuGroup
 from bench.fleet.events import EventRecorder, Result
+from bench.fleet.procstates import Waits, WaitSampler
 from bench.fleet.report import AgentWindow, ModeResult, calls_in, lateness, percentile
 
 
@@ -130,14 +131,20 @@ class FleetRun:
         self.say(f"fleet {self.mode}: {len(names)} hosts and services; warming up for "
                  f"{self.warmup} intervals")
         self._wait(self.warmup * INTERVAL, fleet, recorder)
+        sampler = WaitSampler(lambda: [pid for node in fleet.agents
+                                       for pid in fleet.groups[node.name].pids()])
         before, start = Readings.now(fleet.groups), time.time()
+        sampler.start()
         self.say(f"fleet {self.mode}: measuring {self.intervals} intervals")
-        self._wait(self.intervals * INTERVAL, fleet, recorder)
+        try:
+            self._wait(self.intervals * INTERVAL, fleet, recorder)
+        finally:
+            waits = sampler.stop()
         after, end = Readings.now(fleet.groups), time.time()
         memory = (largest_rss_mib(fleet.groups["master"]),
                   min(largest_rss_mib(fleet.groups[node.name]) for node in fleet.agents))
         return self._analyse(fleet, recorder.results(), names, Window(since, start, end),
-                             (before, after), memory)
+                             (before, after), memory, waits)
 
     @staticmethod
     def _wait(seconds: float, fleet: Fleet, recorder: EventRecorder) -> None:
@@ -152,8 +159,10 @@ class FleetRun:
                 raise RuntimeError(recorder.error)
 
     def _analyse(self, fleet: Fleet, results: list[Result], names: list[str], window: Window,
-                 readings: tuple[Readings, Readings], memory: tuple[float, float]) -> ModeResult:
-        """The window's results, CPU and calls; `memory`: the master's and an agent's MiB."""
+                 readings: tuple[Readings, Readings], memory: tuple[float, float],
+                 waits: Waits) -> ModeResult:
+        """The window's results, CPU and calls; `memory`: the master's and an agent's
+        MiB; `waits`: how the agents' processes waited."""
         before, after = readings
         inside = [r for r in results if window.holds(r.ended)]
         agents = [self._agent(node, inside, window, before, after) for node in fleet.agents]
@@ -168,7 +177,7 @@ class FleetRun:
             machine_busy=busy,
             run_p99=percentile([r.ended - r.started for r in inside], 0.99),
             result_bytes=sum(r.size for r in inside) / max(1, len(inside)),
-            notes=problems(inside))
+            notes=problems(inside), waits=waits)
 
     @staticmethod
     def _agent(node, inside: list[Result], window: Window, before: Readings,

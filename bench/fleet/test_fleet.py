@@ -1,4 +1,5 @@
-"""The fleet benchmark's own parts: lateness, the results file, the call hook.
+"""The fleet benchmark's own parts: lateness, the results file, the call hook,
+the sampler of the agents' process states.
 
 `make fleet` is a benchmark, not a test; what it counts must still be right,
 so these tests live beside it and `make test` runs them. The call hook runs
@@ -12,12 +13,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from bench.common.resultsfile import write_section
 from bench.fleet.cluster import HOOK
 from bench.fleet.events import Result, result_of
+from bench.fleet.procstates import WaitSampler, process_state, summarise
 from bench.fleet.report import (
     LATE_AFTER,
     AgentWindow,
@@ -127,3 +130,30 @@ def test_the_hook_counts_the_libvirt_calls_of_a_run(tmp_path):
     assert second["calls"] == {}
     runs, calls = calls_in(log, first["end"] - 1, second["end"])
     assert runs == 2 and calls["d.info"] == 2
+
+
+def test_waits_are_means_per_sample_and_name_the_busiest_wait_channels():
+    waits = summarise([[("R", ""), ("D", "do_unlinkat"), ("S", "")],
+                       [("D", "do_unlinkat"), ("D", "folio_wait_bit_common")]])
+    assert (waits.samples, waits.runnable, waits.blocked) == (2, 0.5, 1.5)
+    assert waits.channels == {"do_unlinkat": 1.0, "folio_wait_bit_common": 0.5}
+    assert waits.line().endswith("(2 samples): do_unlinkat 1.0, folio_wait_bit_common 0.5")
+    assert summarise([]).line() == ("0.0 runnable and 0.0 in uninterruptible sleep on "
+                                    "average (0 samples)")
+
+
+def test_the_sampler_counts_a_busy_process_runnable_and_a_sleeping_one_neither():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    sleeping = subprocess.Popen(["sleep", "60"])
+    try:
+        sampler = WaitSampler(lambda: [busy.pid, sleeping.pid], every=0.05)
+        sampler.start()
+        time.sleep(0.6)
+        waits = sampler.stop()
+    finally:
+        for process in (busy, sleeping):
+            process.kill()
+            process.wait()
+    assert waits.samples >= 5
+    assert (waits.runnable, waits.blocked) == (1.0, 0.0)
+    assert process_state(busy.pid) is None  # reaped: gone from /proc
