@@ -36,12 +36,20 @@ class Waits:
                 f"sleep on average ({self.samples} samples)" + (f": {where}" if where else ""))
 
 
+def stat_of(pid: int) -> tuple[str, list[str]]:
+    """The process's name and the fields of /proc/<pid>/stat after it (the
+    first is its state letter); OSError when it is gone.  The name may hold
+    spaces and parentheses: the fields start after the last ')'."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        text = stat.read()
+    closing = text.rindex(")")
+    return text[text.index("(") + 1:closing], text[closing + 2:].split()
+
+
 def process_state(pid: int) -> Optional[tuple[str, str]]:
     """The process's state letter and, in D, its wait channel; None when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            text = stat.read()
-        state = text[text.rindex(")") + 2]
+        state = stat_of(pid)[1][0]
         channel = ""
         if state == BLOCKED:
             with open(f"/proc/{pid}/wchan", encoding="ascii", errors="replace") as wchan:

@@ -23,7 +23,7 @@ from typing import Callable
 from bench.fleet.cluster import INTERVAL, Fleet
 from bench.fleet.cpugroup import CpuGroup
 from bench.fleet.events import EventRecorder, Result
-from bench.fleet.procstates import Waits, WaitSampler
+from bench.fleet.procstates import Waits, WaitSampler, stat_of
 from bench.fleet.report import AgentWindow, ModeResult, calls_in, lateness, percentile
 
 
@@ -64,9 +64,8 @@ def daemon_cpu(group: CpuGroup) -> float:
     total = 0
     for pid in group.pids():
         with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat[stat.index("(") + 1:stat.rindex(")")] == "icinga2":
-                fields = stat[stat.rindex(")") + 2:].split()
+            name, fields = stat_of(pid)
+            if name == "icinga2":
                 total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
