@@ -26,8 +26,10 @@ def boot_clock() -> float:
 def boot_id(path: str = BOOT_ID_PATH) -> Optional[str]:
     """The kernel's ID of this boot of the host (None when it cannot be read)."""
     try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read(64).strip() or None
+        # Read as bytes: decoding ASCII from bytes needs no codec module, a
+        # text file opened as ASCII loads one (encodings.ascii) on every run.
+        with open(path, "rb") as handle:
+            return handle.read(64).decode("ascii").strip() or None
     except (OSError, ValueError):
         return None
 

@@ -46,7 +46,7 @@ ALLOWED = frozenset({
     # the state directory's owner is looked up by uid; the launcher holds off
     # garbage collection while the modules load (all built into the interpreter
     # but locale).
-    "locale", "_locale", "_sha256", "_sha2", "pwd", "encodings.ascii", "gc",
+    "locale", "_locale", "_sha256", "_sha2", "pwd", "gc",
 })
 
 # A check whose refresh makes the snapshot that another check's hit then reads.

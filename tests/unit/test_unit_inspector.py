@@ -241,6 +241,8 @@ def test_an_unreadable_boot_id_is_none(tmp_path):
     assert clocks.boot_id(str(tmp_path / "missing")) is None
     (tmp_path / "boot_id").write_text("")
     assert clocks.boot_id(str(tmp_path / "boot_id")) is None
+    (tmp_path / "boot_id").write_bytes(b"\xff\xfe-not-ascii\n")
+    assert clocks.boot_id(str(tmp_path / "boot_id")) is None
     (tmp_path / "boot_id").write_text("b76ed0a8-8958-4e8f-8872-e0a1d3221b68\n")
     assert clocks.boot_id(str(tmp_path / "boot_id")) == \
         "b76ed0a8-8958-4e8f-8872-e0a1d3221b68"
