@@ -85,15 +85,17 @@ MAX_CURRENT_BYTES = 64 * 1024
 MAX_DEVICES_BYTES = 32 * 1024 * 1024
 # A domain's row in the summary is about 300 bytes: room for libvirt's 16384.
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
-_GENERATION = re.compile(r"g-(\d{1,18})")
+# The names of the directory's entries, as patterns that `re` compiles on first
+# use and caches: only a refresh and the pruning use them, never a hit.
+_GENERATION = r"g-(\d{1,18})"
 # The largest number `_GENERATION` holds; the next refresh starts again from 1.
 MAX_GENERATION = 10**18 - 1
 # Any generation's name, including one whose number the pattern cannot hold
 # (left by an older version): a refresh removes those too.
-_ANY_GENERATION = re.compile(r"g-\d+")
-_SNAPSHOT_DIRECTORY = re.compile(r"hostsnap-[0-9a-f]{32}")
-_BUILDING = re.compile(r"\.building-\d+")
-_SET_ASIDE = re.compile(r"\.hostsnap-[0-9a-f]{32}\.discarded-\d+-\d+")
+_ANY_GENERATION = r"g-\d+"
+_SNAPSHOT_DIRECTORY = r"hostsnap-[0-9a-f]{32}"
+_BUILDING = r"\.building-\d+"
+_SET_ASIDE = r"\.hostsnap-[0-9a-f]{32}\.discarded-\d+-\d+"
 _PRUNED = ".pruned-snapshots"
 
 
@@ -556,16 +558,21 @@ def _json_bytes(data: dict) -> bytes:
 def _generation_before(top_fd: int, number: int) -> Optional[str]:
     """The name of the highest-numbered generation below `number`, or None."""
     older = [(int(match.group(1)), match.group(0))
-             for match in map(_GENERATION.fullmatch, names_in(top_fd))
-             if match and int(match.group(1)) < number]
+             for match in _generations_in(top_fd)
+             if int(match.group(1)) < number]
     return max(older)[1] if older else None
+
+
+def _generations_in(top_fd: int) -> list[re.Match]:
+    """The matches of the generations' names in the snapshot's directory."""
+    return [match for match in (re.fullmatch(_GENERATION, name) for name in names_in(top_fd))
+            if match]
 
 
 def _next_number(top_fd: int, previous: Optional[Generation]) -> int:
     """One more than the highest generation, or past MAX_GENERATION the
     lowest number no generation holds."""
-    taken = {int(match.group(1)) for match in map(_GENERATION.fullmatch, names_in(top_fd))
-             if match}
+    taken = {int(match.group(1)) for match in _generations_in(top_fd)}
     if previous is not None:
         taken.add(previous.number)
     number = max(taken, default=0) + 1
@@ -581,7 +588,8 @@ def _remove_leftovers(top_fd: int, keep: Optional[Generation],
     """Remove killed refreshers' work and every generation but `keep` and `newest`."""
     kept = {generation.name for generation in (keep, newest) if generation}
     for name in names_in(top_fd):
-        if _BUILDING.fullmatch(name) or (_ANY_GENERATION.fullmatch(name) and name not in kept):
+        if re.fullmatch(_BUILDING, name) or (re.fullmatch(_ANY_GENERATION, name)
+                                             and name not in kept):
             _remove_tree(top_fd, name)
 
 
@@ -627,15 +635,16 @@ def _maybe_prune_snapshots(state_fd: int, own: str) -> None:
     cutoff = time.time() - PRUNE_AFTER
     with contextlib.suppress(OSError):
         for name in names_in(state_fd):
-            if _SET_ASIDE.fullmatch(name) or (_SNAPSHOT_DIRECTORY.fullmatch(name) and name != own
-                                          and modified_before(name, state_fd, cutoff)):
+            if re.fullmatch(_SET_ASIDE, name) or (
+                    re.fullmatch(_SNAPSHOT_DIRECTORY, name) and name != own
+                    and modified_before(name, state_fd, cutoff)):
                 _remove_snapshot(state_fd, name)
 
 
 def _remove_snapshot(state_fd: int, name: str) -> None:
     """Remove a snapshot directory, unless a run holds its lock (a refresh that
     has not published for a week)."""
-    if not _SNAPSHOT_DIRECTORY.fullmatch(name):
+    if not re.fullmatch(_SNAPSHOT_DIRECTORY, name):
         _remove_generations(state_fd, name)
         return
     lock_fd = try_lock(state_fd, f"{name}.lock")
