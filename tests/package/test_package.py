@@ -143,10 +143,10 @@ def state_file_problems(directory: Path, stems: list[str], since: float) -> list
     return [problem for problem in found if problem]
 
 
-def interpreter(script: Path) -> str:
-    """The program of a script's `#!` line (dh_python3 writes `#! /usr/bin/python3`)."""
+def interpreter(script: Path) -> list[str]:
+    """The program and options of a script's `#!` line (`#! /usr/bin/python3 -S`)."""
     first = script.read_text().splitlines()[0]
-    return first[2:].split()[0] if first.startswith("#!") else ""
+    return first[2:].split() if first.startswith("#!") else []
 
 
 def running_guest_stems(vms) -> list[str]:
@@ -163,12 +163,12 @@ def test_the_package_depends_on_debians_python_packages_only(installed):
     assert debpackage.depended_on() == DEBIAN_RUNTIME
 
 
-def test_every_executable_runs_debians_python3(installed):
+def test_every_executable_runs_debians_python3_without_site(installed):
     executables = [path for path in debpackage.listed_paths()
                    if path.parent in (PLUGIN_DIR, Path("/usr/bin"))]
     assert sorted(path.name for path in executables) == sorted([*PLUGINS, *TOOLS])
     interpreters = {path.name: interpreter(path) for path in executables}
-    assert interpreters == dict.fromkeys(interpreters, PYTHON3)
+    assert interpreters == dict.fromkeys(interpreters, [PYTHON3, "-S"])
 
 
 def test_the_library_is_byte_compiled(installed):
