@@ -142,9 +142,9 @@ def import_table(result: Result, form_keys: Sequence[str]) -> list[str]:
     lines = [head, "-" * len(head)]
     peer = peer_wall(result)
     for form in form_keys:
-        for label, _code in IMPORTS:
-            key = (form, label, "import")
-            lines.append(f"{form:<5} {label:<38} {_cell(result.walls(key)):<26} "
+        for program in IMPORTS:
+            key = (form, program.label, "import")
+            lines.append(f"{form:<5} {program.label:<38} {_cell(result.walls(key)):<26} "
                          f"{_ratio(_median(result, key), peer)}")
     return lines
 

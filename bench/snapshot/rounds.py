@@ -79,17 +79,27 @@ class Form(NamedTuple):
     python: str
     executables: str  # a format string with {check}
     library: str  # the directory holding libcheck/
+    options: tuple[str, ...] = ()  # the interpreter's options on the executables' #! line
 
     def argv(self, check: str) -> list[str]:
-        """The command that runs `check` in this form."""
-        return [self.python, self.executables.format(check=check)]
+        """The command that runs `check` in this form, as the kernel runs its #! line."""
+        return [self.python, *self.options, self.executables.format(check=check)]
 
 
 def forms() -> list[Form]:
-    """The Debian package's plugins and the virtualenv's checkout."""
-    return [Form("deb", "/usr/bin/python3", "/usr/lib/nagios/plugins/check_vm_{check}",
-                 DEB_LIBRARY),
+    """The Debian package's plugins, started as their #! line says (the daemons
+    run them by path), and the virtualenv's checkout, under its python."""
+    deb = "/usr/lib/nagios/plugins/check_vm_{check}"
+    return [Form("deb", "/usr/bin/python3", deb, DEB_LIBRARY,
+                 shebang_options(deb.format(check=CHECKS[0]))),
             Form("venv", sys.executable, str(REPO / "checks" / "check_vm_{check}"), str(REPO))]
+
+
+def shebang_options(executable: str) -> tuple[str, ...]:
+    """The interpreter's options on an executable's #! line ('-S' of `#! /usr/bin/python3 -S`)."""
+    with open(executable, "rb") as handle:
+        first = handle.readline().decode()
+    return tuple(first[2:].split()[1:]) if first.startswith("#!") else ()
 
 
 def accepted_exits(check: str) -> frozenset[int]:
@@ -97,18 +107,32 @@ def accepted_exits(check: str) -> frozenset[int]:
     return JUDGED_EXITS if check == HOST else frozenset({0})
 
 
-# The floor: what any plugin of the form pays before it reads anything. Timed
-# on every target; the other programs on the import target only.
-FLOOR_PROGRAM = ("import nagiosplugin, argparse, json", "import nagiosplugin, argparse, json")
+class ImportProgram(NamedTuple):
+    """A program of the import-cost table: `python -c code`, and whether it
+    starts as the form's executables do (with the options of their #! line)."""
+
+    label: str
+    code: str
+    as_plugins_start: bool = False
+
+
+# The floor: what any plugin of the form pays before it reads anything, under
+# the interpreter's default start. Timed on every target; the other programs
+# on the import target only.
+FLOOR_PROGRAM = ImportProgram("import nagiosplugin, argparse, json",
+                              "import nagiosplugin, argparse, json")
+_LIBRARY_ON_PATH = "import sys; sys.path.insert(0, {library!r}); "
 IMPORTS = (
-    ("python3 -c pass", "pass"),
+    ImportProgram("python3 -c pass", "pass"),
     FLOOR_PROGRAM,
-    ("import libcheck.runtime", "import sys; sys.path.insert(0, {library!r}); "
-                                "import libcheck.runtime"),
-    ("import libvirt", "import libvirt"),
-    ("import lxml.etree", "import lxml.etree"),
+    ImportProgram("the plugins' start: import libcheck", _LIBRARY_ON_PATH + "import libcheck",
+                  as_plugins_start=True),
+    ImportProgram("import libcheck.runtime", _LIBRARY_ON_PATH + "import libcheck.runtime",
+                  as_plugins_start=True),
+    ImportProgram("import libvirt", "import libvirt"),
+    ImportProgram("import lxml.etree", "import lxml.etree"),
 )
-FLOOR_LABEL = FLOOR_PROGRAM[0]
+FLOOR_LABEL = FLOOR_PROGRAM.label
 
 
 class Target(NamedTuple):
@@ -275,7 +299,7 @@ class TargetRounds:
                 self._importtime_hit(form, check, record)
             self._importtime_hit(form, HOST, record)
             if self.target.imports:
-                record.add(FLOOR, self._importtime([form.python, "-c", FLOOR_PROGRAM[1]])[1])
+                record.add(FLOOR, self._importtime([form.python, "-c", FLOOR_PROGRAM.code])[1])
 
     def _untimed_refresh(self, form: Form, check: str) -> None:
         """A chain step without its hit: `check`'s direct run, a pause, its refresh."""
@@ -314,9 +338,11 @@ class TargetRounds:
     def _imports(self, order: Sequence[Form]) -> None:
         programs = IMPORTS if self.target.imports else (FLOOR_PROGRAM,)
         for form in order:
-            for label, code in programs:
-                program = code.format(library=form.library)
-                self._timed((form.key, label, "import"), [form.python, "-c", program])
+            for program in programs:
+                options = form.options if program.as_plugins_start else ()
+                code = program.code.format(library=form.library)
+                self._timed((form.key, program.label, "import"),
+                            [form.python, *options, "-c", code])
 
     def _timed(self, key: tuple[str, str, str], argv: list[str]) -> int:
         sample = self.runner.run(argv)

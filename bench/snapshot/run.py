@@ -191,9 +191,11 @@ wall: ms, whole process (spawn to reap), median [interquartile range]; CPU: user
 (wait4); RSS: peak resident set, MiB (GNU time %M). x cl: median wall over the median
 wall of check_libvirt -l cpu on the same target, timed in the same rounds. x floor: a
 hit's median wall over the floor's, python3 -c 'import nagiosplugin, argparse, json'
-under the same form's interpreter, timed in the same rounds on every target.
-deb: /usr/bin/python3 /usr/lib/nagios/plugins/check_vm_* (the installed package);
-venv: .venv/bin/python checks/check_vm_*. Every run of a VM check: --sample-interval
+under the same form's interpreter (its default start, with site), timed in the same
+rounds on every target.
+deb: /usr/lib/nagios/plugins/check_vm_* (the installed package), started as the daemons
+start it, by its #! line: /usr/bin/python3 -S (no site; libcheck adds the site
+directories); venv: .venv/bin/python checks/check_vm_*. Every run of a VM check: --sample-interval
 0.05, a stored baseline (steady state).
 hit: default --snapshot-max-age (15 s), right after another check's refresh; the check's
   baseline is older than the snapshot by more than --sample-interval: it reads its
