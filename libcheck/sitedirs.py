@@ -2,14 +2,15 @@
 
 The Debian package's executables start `/usr/bin/python3 -S`: Python then
 skips `site`, which would run the `.pth` files of every package installed on
-the host.  Those belong to other programs (a namespace package's `.pth`
-alone cost about 9 ms per run on a host with python3-zope.interface) and a
-plugin starts hundreds of times a minute.  What the plugins do need from
-`site` is done here, as `site` does it: the distribution's site directories
-on the path (Debian's /usr/lib/python3/dist-packages among them, where
-python3-libvirt, python3-lxml and python3-nagiosplugin live), then
-`sitecustomize` if there is one.  The user's own site directory stays off,
-as a plugin run by the monitoring daemon should not depend on a home.
+the host.  Those belong to other programs (on a host with
+python3-zope.interface and python3-setuptools, skipping them saves a snapshot
+hit about 2 ms of its 40) and a plugin starts hundreds of times a minute.
+What the plugins do need from `site` is done here, as `site` does it: the
+distribution's site directories on the path (Debian's
+/usr/lib/python3/dist-packages among them, where python3-libvirt,
+python3-lxml and python3-nagiosplugin live), then `sitecustomize` if there is
+one.  The user's own site directory stays off, as a plugin run by the
+monitoring daemon should not depend on a home.
 """
 
 from __future__ import annotations
