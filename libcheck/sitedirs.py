@@ -40,7 +40,7 @@ def _run_sitecustomize() -> None:
     """Import sitecustomize when the path has one, and report its failure on one
     line of stderr and go on, as site would."""
     try:
-        import sitecustomize  # noqa: F401
+        import sitecustomize  # type: ignore[import-not-found]  # noqa: F401
     except ImportError as error:
         if error.name != "sitecustomize":
             _report(error)
