@@ -10,7 +10,6 @@ again, so no run ever answers "no data yet" and none measures across a reset.
 from __future__ import annotations
 
 import time
-from functools import partial
 from types import MappingProxyType
 
 from libcheck.rates import (
@@ -67,12 +66,11 @@ class Measurer:
     """Takes one or two samples and measures against the stored baseline.
 
     `read` takes a sample no older than the bound it is given (None: any
-    fresh one), or an older one at hand that its optional second argument
-    accepts (a DomainReader's `sample`); `counters` flattens a sample to its
-    counters (the check decides which); `sleep` is injectable for tests.
+    fresh one); `counters` flattens a sample to its counters (the
+    check decides which); `sleep` is injectable for tests.
     """
 
-    def __init__(self, read: Callable[..., DomainSample],
+    def __init__(self, read: Callable[[Optional[NotBefore]], DomainSample],
                  counters: Callable[[DomainSample], Counters],
                  policy: BaselinePolicy, sample_interval: float,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -89,12 +87,8 @@ class Measurer:
         a stored baseline, `earlier` may give one: a sample of the domain older
         than those `read` gives, or None (a DomainReader's `earlier_sample`)."""
         history = slot.load() if slot else []
-        # A sample of the moment of the newest baseline would measure nothing:
-        # the reader gives a newer one, unless an older baseline measures the
-        # one at hand (two checks that share a slot, the host check beside the
-        # CPU check, each find the other's sample as the newest).
-        sample = self._read(_after_newest(history, self._policy.shortest_age),
-                            partial(self._measures_at_hand, history))
+        # A sample of the moment of the newest baseline would measure nothing.
+        sample = self._read(_after_newest(history, self._policy.shortest_age))
         if not sample.identity.is_active:
             return Measurement(sample)
         now = self._snapshot(sample)
@@ -112,17 +106,6 @@ class Measurer:
         if slot is not None and measurement.sample.identity.is_active:
             slot.save(self._policy.retain(history, now))
         return measurement
-
-    def _measures_at_hand(self, history: list[Snapshot], sample: DomainSample) -> bool:
-        """Whether an active `sample`, no older than the newest stored baseline,
-        has a stored baseline fit to measure it."""
-        if not sample.identity.is_active:
-            return False  # a stopped domain's state must be as new as the baseline's
-        now = self._snapshot(sample)
-        newest = max((old for old in history if old.boot_time is not None), key=boot_time_of)
-        if now.boot_id != newest.boot_id or boot_time_of(now) < boot_time_of(newest):
-            return False
-        return self._policy.choose(history, now) is not None
 
     def _baseline(self, history: list[Snapshot], now: Snapshot,
                   earlier: Callable[[], Optional[DomainSample]]

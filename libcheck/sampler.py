@@ -44,8 +44,6 @@ else:
 class DomainReader(Protocol):
     """One domain, found: its UUID, and samples of it.
 
-    `sample` gives one no older than `not_before`, or the one at hand though
-    it is older, while that one is fresh and `measurable` accepts it.
     `earlier_sample` is a sample of the domain older than the ones `sample`
     gives, with every group of `groups`, where the source keeps one (the
     host snapshot's previous generation): a baseline for a run that has
@@ -54,9 +52,8 @@ class DomainReader(Protocol):
 
     uuid: str
 
-    def sample(self, groups: frozenset[Group], not_before: Optional[NotBefore] = None,
-               measurable: Optional[Callable[[DomainSample], bool]] = None
-               ) -> DomainSample: ...
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample: ...
 
     def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]: ...
 
@@ -110,8 +107,8 @@ class _DirectDomain:
         self._domain = inspector.find(reference)
         self.uuid = self._domain.UUIDString()
 
-    def sample(self, groups: frozenset[Group], not_before: Optional[NotBefore] = None,
-               measurable: Optional[Callable[[DomainSample], bool]] = None) -> DomainSample:
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample:
         return self._inspector.sample(self._domain, groups)
 
     def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]:
@@ -317,12 +314,12 @@ class _SnapshotDomain:
         self._incomplete = part.missing
         self.uuid = part.sample.identity.uuid
 
-    def sample(self, groups: frozenset[Group], not_before: Optional[NotBefore] = None,
-               measurable: Optional[Callable[[DomainSample], bool]] = None) -> DomainSample:
+    def sample(self, groups: frozenset[Group],
+               not_before: Optional[NotBefore] = None) -> DomainSample:
         part, self._part = self._part, None
         if groups & self._incomplete:
             return self._sampler.read_directly(self.uuid, groups)
-        if part is None or not self._serves(part, not_before, measurable):
+        if part is None or not self._sampler.usable(part, not_before, any_age=self._refreshed):
             part = self._sampler.fresh_part(self.uuid, not_before)
         if part is None:
             raise DomainVanished("the domain vanished from the host between two reads")
@@ -330,16 +327,6 @@ class _SnapshotDomain:
         if groups & part.missing:
             return self._sampler.read_directly(self.uuid, groups)
         return part.sample
-
-    def _serves(self, part: HostPart, not_before: Optional[NotBefore],
-                measurable: Optional[Callable[[DomainSample], bool]]) -> bool:
-        """Whether the part at hand serves: no older than `not_before`, or
-        fresh and accepted by `measurable`."""
-        usable = self._sampler.usable
-        if usable(part, not_before, any_age=self._refreshed):
-            return True
-        return (measurable is not None and usable(part, None, any_age=self._refreshed)
-                and measurable(part.sample))
 
     def earlier_sample(self, groups: frozenset[Group]) -> Optional[DomainSample]:
         part = self._sampler.earlier_part(self.uuid)

@@ -101,20 +101,9 @@ def write_in_place(path: Path, content: bytes) -> None:
 
 
 def primed(state_dir: Path, uri: str = URI, domain: str = "test") -> Path:
-    """One check run, whose newest baseline is then its only one, so that the
-    next run needs a newer sample (a refresh); the snapshot directory it left."""
+    """One check run; the snapshot directory it left."""
     assert_ok(cpu_run(uri, domain, state_dir), "check_vm_cpu", domain)
-    newest_baselines_only(state_dir)
     return snapshot_dir(state_dir, uri)
-
-
-def newest_baselines_only(state_dir: Path) -> None:
-    """Keep only the newest snapshot in every state file: the snapshot's sample
-    after a first run, too young to measure itself."""
-    for path in state_dir.glob("*.json"):
-        document = json.loads(path.read_bytes())
-        newest = max(document["snapshots"], key=lambda snapshot: snapshot["boot_time"])
-        path.write_text(json.dumps({**document, "snapshots": [newest]}))
 
 
 def assert_replaced(top: Path, before: int) -> None:
@@ -139,12 +128,9 @@ def test_twenty_steady_checks_of_twenty_domains_make_one_refresh(tmp_path, state
     for index, run in enumerate(run_together(commands)):
         assert_ok(run, ALL[index % len(ALL)], domain_name(index))
     top = snapshot_dir(state_dir, uri)
-    time.sleep(0.4)  # every baseline is now older than --sample-interval
+    time.sleep(0.3)  # every baseline is now older than --sample-interval
     before = generation(top)
-    # A longer interval: each run's first sample, 0.2 s before the snapshot's,
-    # is too young to measure it, so every run needs a newer one.
-    longer = [[*command, "--sample-interval", "0.3"] for command in commands]
-    results = run_together(longer)
+    results = run_together(commands)
     assert generation(top) == before + 1
     for index, run in enumerate(results):
         assert_ok(run, ALL[index % len(ALL)], domain_name(index))
@@ -489,12 +475,11 @@ def test_a_snapshot_older_than_max_age_is_refreshed(tmp_path):
 
 def test_a_baseline_as_new_as_the_snapshot_is_never_measured_against_itself(state_dir):
     started = time.monotonic()
-    top = primed(state_dir)  # no baseline older than the snapshot's sample
+    top = primed(state_dir)
     (stored,) = assert_state_valid(state_dir)
-    (newest,) = (snapshot["boot_time"] for snapshot in stored["snapshots"])
+    newest = max(snapshot["boot_time"] for snapshot in stored["snapshots"])
     assert read_part(top, "test")["sample"]["boot_time"] == newest  # the very same sample
     before = generation(top)
-    time.sleep(0.25)  # the baseline is older than --sample-interval when the refresh samples
     run = cpu_run(URI, "test", state_dir, "-vv")
     elapsed = time.monotonic() - started
     assert_ok(run, "check_vm_cpu", "test")
@@ -502,22 +487,6 @@ def test_a_baseline_as_new_as_the_snapshot_is_never_measured_against_itself(stat
     interval, against = basis(run)
     assert against == "since the previous run", run.stdout
     assert 0.2 <= interval <= elapsed
-
-
-def test_checks_sharing_a_slot_measure_the_snapshots_sample_without_a_refresh(state_dir):
-    # The host check and the CPU service run check_vm_cpu on one state slot:
-    # each finds the snapshot's sample, which the other stored, as its newest
-    # baseline, and the sample before it fit to measure that one against.
-    assert_ok(cpu_run(URI, "test", state_dir), "check_vm_cpu", "test")  # two samples
-    top = snapshot_dir(state_dir, URI)
-    before = generation(top)
-    runs = [cpu_run(URI, "test", state_dir, "-vv") for _ in range(3)]
-    assert generation(top) == before
-    for run in runs:
-        assert_ok(run, "check_vm_cpu", "test")
-        interval, against = basis(run)
-        assert against == "since the previous run", run.stdout
-        assert interval >= 0.2
 
 
 # -- domains the snapshot has not seen -----------------------------------------------------

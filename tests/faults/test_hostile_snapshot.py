@@ -68,10 +68,6 @@ def assert_noted(run: CheckRun, note: str) -> None:
     assert any(line.startswith(note) for line in run.lines[1:]), (note, run.stdout)
 
 
-# A snapshot older than this is stale: every run refreshes.
-REFRESH_EVERY_RUN = ("--snapshot-max-age", "0.001")
-
-
 def primed(state_dir: Path, uri: str = URI, domain: str = "test") -> Path:
     assert_ok(cpu_run(uri, domain, state_dir), domain)
     return snapshot_dir(state_dir, uri)
@@ -155,7 +151,7 @@ def test_the_largest_generation_number_is_followed_by_one_the_pattern_holds(stat
     renumbered(top, LARGEST_GENERATION)
     seen = set()
     for _ in range(3):
-        run = cpu_run(URI, "test", state_dir, "-v", *REFRESH_EVERY_RUN)
+        run = cpu_run(URI, "test", state_dir, "-v")
         assert_ok(run, "test")
         assert not any("host snapshot" in line for line in run.lines[1:]), run.stdout
         names = generation_names(top)

@@ -104,7 +104,7 @@ class ScriptedReader:
         self._script = list(script)
         self.reads = 0
 
-    def __call__(self, not_before=None, measurable=None) -> DomainSample:
+    def __call__(self, not_before=None) -> DomainSample:
         if self.reads >= len(self._script):
             raise AssertionError(f"read #{self.reads + 1} was not expected")
         kwargs = self._script[self.reads]

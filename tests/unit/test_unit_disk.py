@@ -112,7 +112,7 @@ def test_counter_reset_on_one_disk_only_measures_that_disk_within_the_run():
         (vda(rd_bytes=63500), vdb(400)),          # second run, in-run sample
     ])
 
-    def read(not_before=None, measurable=None) -> DomainSample:
+    def read(not_before=None) -> DomainSample:
         return domain_sample(clock, *next(script))
 
     measurer = Measurer(read, CHECK.counters, POLICY, 1.5, sleep=clock.sleep)
@@ -131,8 +131,8 @@ def test_removed_disk_is_dropped_from_the_state_and_a_new_one_measured():
     vdc = DiskSample(name="vdc", source="/img/vdc", rd_bytes=0)
     script = iter([(vda(), vdb), (vda(), vdb), (vda(), vdc), (vda(), vdc)])
     slot = MemorySlot()
-    measurer = Measurer(lambda _not_before, _measurable=None: domain_sample(clock, *next(script)),
-                        CHECK.counters, POLICY, 1.5, sleep=clock.sleep)
+    measurer = Measurer(lambda _not_before: domain_sample(clock, *next(script)), CHECK.counters,
+                        POLICY, 1.5, sleep=clock.sleep)
     measurer.measure(slot)
     clock.advance(60)
     measurement = measurer.measure(slot)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from libcheck.measure import Measurement, Measurer
 from libcheck.rates import BaselinePolicy, Snapshot
-from libcheck.samples import DomainSample, DomainState
+from libcheck.samples import DomainState
 
 PAUSE = 1.5
 POLICY = BaselinePolicy(shortest_age=PAUSE, settled_age=5.0, max_age=3600.0)
@@ -119,76 +119,6 @@ def test_stored_state_keeps_at_most_three_snapshots_over_many_runs(clock):
         cpu += NS
         clock.advance(2)
     assert 1 <= len(slot.load()) <= 3
-
-
-# -- a sample at hand that is itself the newest baseline (two checks share the slot) --------
-
-class SnapshotLikeReader:
-    """A `read` over a sample at hand taken `age` seconds ago, like the host
-    snapshot's part: it serves when the bound admits it or `measurable` accepts
-    it; else the reader "refreshes" and gives `fresh` at the clock's time."""
-
-    def __init__(self, clock: FakeClock, at_hand: dict, age: float, fresh: dict,
-                 **stopped) -> None:
-        self._clock = clock
-        clock.advance(-age)
-        self.at_hand = sample(clock, **at_hand, **stopped)
-        clock.advance(age)
-        self._fresh = fresh
-        self.refreshes = 0
-
-    def __call__(self, not_before=None, measurable=None) -> DomainSample:
-        held = self.at_hand
-        if (not_before is None or held.boot_time >= not_before.boot_time
-                or (measurable is not None and measurable(held))):
-            return held
-        self.refreshes += 1
-        return sample(self._clock, **self._fresh)
-
-
-def measure_with(clock: FakeClock, slot: MemorySlot, reader: SnapshotLikeReader) -> Measurement:
-    return measurer(clock, reader).measure(slot)
-
-
-def test_the_sample_at_hand_that_is_the_newest_baseline_is_measured_against_an_older_one(
-        clock):
-    # The CPU check stored the snapshot's sample 3 s ago; the host check on the
-    # same slot finds that very sample at hand, and the one before it 63 s back.
-    slot = MemorySlot([stored(clock, 63, cpu_ns=0), stored(clock, 3, cpu_ns=30 * NS)])
-    reader = SnapshotLikeReader(clock, {"cpu_ns": 30 * NS}, 3, {"cpu_ns": 31 * NS})
-    measurement = measure_with(clock, slot, reader)
-    assert (reader.refreshes, clock.sleeps) == (0, [])
-    assert measurement.interval == pytest.approx(60)
-    assert measurement.rate("", "time") == pytest.approx(0.5 * NS)
-    assert measurement.basis == "since the previous run"
-    assert [item.boot_time for item in slot.load()] == [clock.mono - 63, clock.mono - 3]
-
-
-def test_a_sample_at_hand_that_is_the_only_baseline_is_never_measured_against_itself(clock):
-    slot = MemorySlot([stored(clock, 3, cpu_ns=30 * NS)])
-    reader = SnapshotLikeReader(clock, {"cpu_ns": 30 * NS}, 3, {"cpu_ns": 33 * NS})
-    measurement = measure_with(clock, slot, reader)
-    assert reader.refreshes == 1
-    assert measurement.interval == pytest.approx(3)
-    assert measurement.rate("", "time") == pytest.approx(NS)
-
-
-def test_a_sample_at_hand_older_than_the_newest_baseline_is_refreshed(clock):
-    # A direct read stored a sample 1 s ago, after the snapshot's of 3 s ago.
-    slot = MemorySlot([stored(clock, 63, cpu_ns=0), stored(clock, 1, cpu_ns=32 * NS)])
-    reader = SnapshotLikeReader(clock, {"cpu_ns": 30 * NS}, 3, {"cpu_ns": 34 * NS})
-    measurement = measure_with(clock, slot, reader)
-    assert reader.refreshes == 1
-    assert measurement.interval == pytest.approx(63)
-
-
-def test_a_stopped_domain_at_hand_older_than_the_bound_is_refreshed(clock):
-    slot = MemorySlot([stored(clock, 63, cpu_ns=0), stored(clock, 3, cpu_ns=30 * NS)])
-    reader = SnapshotLikeReader(clock, {}, 3, {"cpu_ns": 31 * NS},
-                                state=DomainState.SHUTOFF, domain_id=None)
-    measurement = measure_with(clock, slot, reader)
-    assert reader.refreshes == 1
-    assert measurement.sample.identity.is_active
 
 
 # -- a baseline that must not be measured across ----------------------------------------

@@ -247,7 +247,7 @@ def test_the_measurer_hands_over_last_updates_advance_over_its_interval():
     clock = FakeClock(wall=NOW)
     stamps = iter([int(NOW) - 3, int(NOW) - 3, int(NOW) + 55])
 
-    def read(not_before=None, measurable=None) -> DomainSample:
+    def read(not_before=None) -> DomainSample:
         balloon = {**FULL, "last_update": next(stamps)}
         return DomainSample(identity(), clock.wall, clock.mono, memory=memory(balloon))
 

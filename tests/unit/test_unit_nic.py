@@ -355,7 +355,7 @@ class NicReader:
         self._script = list(script)
         self.reads = 0
 
-    def __call__(self, not_before=None, measurable=None) -> DomainSample:
+    def __call__(self, not_before=None) -> DomainSample:
         nics = self._script[self.reads]
         self.reads += 1
         return domain(nics, self._clock)
