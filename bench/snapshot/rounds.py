@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
+from harness.package import debpackage
 from harness.paths import REPO
 
 from bench.common.timing import Runner, Sample
@@ -91,15 +92,8 @@ def forms() -> list[Form]:
     run them by path), and the virtualenv's checkout, under its python."""
     deb = "/usr/lib/nagios/plugins/check_vm_{check}"
     return [Form("deb", "/usr/bin/python3", deb, DEB_LIBRARY,
-                 shebang_options(deb.format(check=CHECKS[0]))),
+                 debpackage.shebang(Path(deb.format(check=CHECKS[0])))[1:]),
             Form("venv", sys.executable, str(REPO / "checks" / "check_vm_{check}"), str(REPO))]
-
-
-def shebang_options(executable: str) -> tuple[str, ...]:
-    """The interpreter's options on an executable's #! line ('-S' of `#! /usr/bin/python3 -S`)."""
-    with open(executable, "rb") as handle:
-        first = handle.readline().decode()
-    return tuple(first[2:].split()[1:]) if first.startswith("#!") else ()
 
 
 def accepted_exits(check: str) -> frozenset[int]:

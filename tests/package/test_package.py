@@ -143,12 +143,6 @@ def state_file_problems(directory: Path, stems: list[str], since: float) -> list
     return [problem for problem in found if problem]
 
 
-def interpreter(script: Path) -> tuple[str, ...]:
-    """The program and options of a script's `#!` line (`#! /usr/bin/python3 -S`)."""
-    first = script.read_text().splitlines()[0]
-    return tuple(first[2:].split()) if first.startswith("#!") else ()
-
-
 def running_guest_stems(vms) -> list[str]:
     return [state_key(URI, vms.running.uuid, check) for check in STATE_CHECKS]
 
@@ -167,7 +161,7 @@ def test_every_executable_runs_debians_python3_without_site(installed):
     executables = [path for path in debpackage.listed_paths()
                    if path.parent in (PLUGIN_DIR, Path("/usr/bin"))]
     assert sorted(path.name for path in executables) == sorted([*PLUGINS, *TOOLS])
-    interpreters = {path.name: interpreter(path) for path in executables}
+    interpreters = {path.name: debpackage.shebang(path) for path in executables}
     assert interpreters == dict.fromkeys(interpreters, (PYTHON3, "-S"))
 
 

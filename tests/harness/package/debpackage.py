@@ -99,6 +99,14 @@ def listed_paths() -> list[Path]:
     return [Path(line) for line in lines if line.startswith("/") and line != "/."]
 
 
+def shebang(script: Path) -> tuple[str, ...]:
+    """The program and options of a script's `#!` line (`#! /usr/bin/python3 -S`:
+    the program and "-S"); none when it has no such line."""
+    with open(script, "rb") as handle:
+        first = handle.readline().decode()
+    return tuple(first[2:].split()) if first.startswith("#!") else ()
+
+
 def conffiles() -> list[Path]:
     """The package's conffiles."""
     lines = field("Conffiles").splitlines()
