@@ -34,6 +34,10 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CONTROL = r"[\x00-\x1f\x7f]"
 # Options whose value is a file system path: any bytes, as the kernel takes them.
 _PATH_OPTIONS = frozenset({"state_dir", "expect_file"})
+MAX_BASELINE_NAME = 32
+_BASELINE_NAME_CHARACTERS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789._-")
+BASELINE_NAME_WORDS = (f"letters, digits, '.', '_' and '-', up to {MAX_BASELINE_NAME}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +77,14 @@ def duration_or_zero(text: str) -> float:
     if match and float(match.group(1)) == 0:
         return 0.0
     return duration(text)
+
+
+def baseline_name(text: str) -> str:
+    """A --baseline-name: a short word that can go into no path or argument trick."""
+    if not 0 < len(text) <= MAX_BASELINE_NAME or text.strip(_BASELINE_NAME_CHARACTERS):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a baseline name "
+                                         f"({BASELINE_NAME_WORDS})")
+    return text
 
 
 def domain_reference(text: str) -> str:
@@ -203,6 +215,12 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="pause between two samples when no previous sample is usable "
                              "(default: 1.5, or a quarter of --timeout when that is less)")
+    parser.add_argument("--baseline-name", type=baseline_name, default=None, metavar="NAME",
+                        help="keep this schedule's previous sample under NAME, apart from "
+                             "the check's other runs on the VM, so that each measures since "
+                             "its own last run (the host check vm_alive: alive); "
+                             f"{BASELINE_NAME_WORDS} (default: one previous sample per check "
+                             "and VM)")
     _add_snapshot_option(parser)
 
 

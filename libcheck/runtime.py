@@ -257,7 +257,7 @@ class Run:
         measurer = Measurer(partial(domain.sample, self._check.groups),
                             self._check.counters, baseline_policy,
                             options.sample_interval, **kwargs)
-        stem = state_key(sampler.uri, domain.uuid, self._check.name)
+        stem = state_key(sampler.uri, domain.uuid, self._check.name, options.baseline_name)
         # Without a baseline of its own, the host snapshot's previous generation may serve.
         earlier = partial(domain.earlier_sample, self._check.groups)
         with store.slot(stem) as slot:

@@ -96,9 +96,12 @@ def _owned_by(path: str, euid: int) -> bool:
         return False
 
 
-def state_key(uri: str, domain_uuid: str, check: str) -> str:
-    """The file stem for one (URI, domain, check): a hash, never a raw name."""
-    digest = sha256_hex(f"{uri}\0{domain_uuid}\0{check}".encode())
+def state_key(uri: str, domain_uuid: str, check: str,
+              baseline_name: Optional[str] = None) -> str:
+    """The file stem for one (URI, domain, check) and, when given, the baseline
+    name of one schedule of that check: a hash, never a raw name."""
+    named = "" if baseline_name is None else f"\0{baseline_name}"
+    digest = sha256_hex(f"{uri}\0{domain_uuid}\0{check}{named}".encode())
     return f"{check}-{digest[:_KEY_DIGITS]}"
 
 

@@ -96,8 +96,8 @@ VERBOSITY = (
 # the parser's order).
 ICINGA_ORDER = (
     "--domain", "--connect", "--warning", "--critical", "--timeout", "--verbose", "--state-dir",
-    "--max-age", "--sample-interval", "--snapshot-max-age", "--state-if-stopped",
-    "--state-if-paused", "--state-if-paused-error", "--state-if-crashed",
+    "--max-age", "--sample-interval", "--baseline-name", "--snapshot-max-age",
+    "--state-if-stopped", "--state-if-paused", "--state-if-paused-error", "--state-if-crashed",
     "--state-if-missing", "--state-if-unmeasured-threshold",
 )
 # A check of a hypervisor: the common options in that order, then its own state
@@ -131,6 +131,9 @@ NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "ei
 HOST_CHECK_NAME = "alive"
 HOST_CHECK_OF = "cpu"
 HOST_CHECK_LEAVES_OUT = ("--warning", "--critical")
+# Its previous sample is its own: sharing the service's, each run would measure
+# since the other's and find the host snapshot older than its baseline (a refresh).
+HOST_CHECK_BASELINE_NAME = "alive"
 
 
 # -- the registry and the parsers -------------------------------------------------
@@ -255,7 +258,9 @@ if (!globals.contains("CheckVmPluginDir")) {
 ICINGA_HOST_CHECK_COMMENT = """\
 /* Host check of a VM: UP while the domain runs. It runs {executable} without
  * thresholds, so the state says only whether the domain is running, paused, shut off
- * or missing (the --state-if-* options). */"""
+ * or missing (the --state-if-* options). Its previous sample is its own
+ * (--baseline-name): it does not move the vm-cpu service's, and each finds the host
+ * snapshot newer than its own last run. */"""
 
 
 def filled(template: str, **values: str) -> str:
@@ -342,6 +347,8 @@ def icinga_variables(command: Command) -> list[str]:
     destinations = {action.dest for action in command.parser._actions}
     lines = [f'\t{prefix}_{own} = "${shared}$"' for own, shared in SHARED_VARIABLES.items()
              if own in destinations]
+    if command.leaves_out:
+        lines.append(f'\t{prefix}_baseline_name = "{HOST_CHECK_BASELINE_NAME}"')
     if not command.leaves_out and command.check in DEFAULT_THRESHOLDS:
         warning, critical = DEFAULT_THRESHOLDS[command.check]
         lines += [f'\t{prefix}_warning = "{warning}"', f'\t{prefix}_critical = "{critical}"']
@@ -430,7 +437,8 @@ def nagios_command(command: Command) -> str:
     parts = [start.format(executable=command.executable)]
     if command.leaves_out:
         comment = [f"# Host check of a VM: UP while the domain runs ({command.executable} "
-                   "without thresholds)."]
+                   "without thresholds, with a previous sample of its own)."]
+        parts.append(f"--baseline-name {HOST_CHECK_BASELINE_NAME}")
     else:
         comment = []
         word = nagios_word(command)

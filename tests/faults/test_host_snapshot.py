@@ -489,6 +489,39 @@ def test_a_baseline_as_new_as_the_snapshot_is_never_measured_against_itself(stat
     assert 0.2 <= interval <= elapsed
 
 
+@pytest.mark.parametrize("own_baseline", [True, False])
+def test_a_second_schedule_with_a_baseline_name_of_its_own_is_a_hit(own_baseline, state_dir):
+    """The host check vm_alive beside the vm-cpu service: with a name of its own
+    (as the shipped command passes), each run is served by the part a refresh
+    made after its own last run, and measures since that run; sharing the
+    service's, it finds the part no newer than the service's sample: a refresh."""
+    alive = ("--baseline-name", "alive") if own_baseline else ()
+    started = time.monotonic()
+    top = primed(state_dir)
+    # Its first run may be served by the part the service's made.
+    assert_ok(cpu_run(URI, "test", state_dir, *alive), "check_vm_cpu", "test")
+    alive_done = time.monotonic()
+    time.sleep(0.3)  # past --sample-interval: a part after this is newer than either sample
+    refresh_started = time.monotonic()
+    assert_ok(cpu_run(URI, "test", state_dir, "--baseline-name", "refresher",
+                      "--snapshot-max-age", "0.001"), "check_vm_cpu", "test")
+    refresh_done = time.monotonic()
+    before = generation(top)
+    service = cpu_run(URI, "test", state_dir, "-vv")
+    assert_ok(service, "check_vm_cpu", "test")
+    assert generation(top) == before  # the service's own sample is older than the part
+    host = cpu_run(URI, "test", state_dir, "-vv", *alive)
+    assert_ok(host, "check_vm_cpu", "test")
+    if not own_baseline:
+        assert generation(top) == before + 1
+        return
+    assert generation(top) == before
+    interval, against = basis(host)
+    assert against == "since the previous run", host.stdout
+    # From its own last sample to the refresher's part; not from the service's run.
+    assert refresh_started - alive_done <= interval <= refresh_done - started
+
+
 # -- domains the snapshot has not seen -----------------------------------------------------
 
 def test_a_new_domain_is_found_by_one_refresh(tmp_path, state_dir):

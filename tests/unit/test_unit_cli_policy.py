@@ -45,6 +45,19 @@ def test_domain_reference_passes_any_printable_name(text):
     assert cli.domain_reference(text) == text
 
 
+@pytest.mark.parametrize("text", ["alive", "a", "host.check_2-b", "x" * 32, "0", "-"])
+def test_a_baseline_name_is_a_short_word(text):
+    assert cli.baseline_name(text) == text
+
+
+@pytest.mark.parametrize("text", ["", "x" * 33, "a/b", "../x", "a b", " alive", "ünï", "a\nb",
+                                  "a\x00", "a=b"])
+def test_a_baseline_name_refuses_what_could_reach_a_path_or_an_argument(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"is not a baseline name \(letters, "
+                                                          r"digits, '\.', '_' and '-', up to 32\)"):
+        cli.baseline_name(text)
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 def parser():
@@ -60,6 +73,15 @@ def test_defaults_are_the_documented_ones(monkeypatch):
     assert (options.state_if_stopped, options.state_if_paused, options.state_if_paused_error,
             options.state_if_crashed, options.state_if_missing) == (
         "critical", "warning", "critical", "critical", "critical")
+
+
+def test_the_baseline_name_is_unset_unless_given(tmp_path):
+    state = ["-d", "vm1", "--state-dir", str(tmp_path)]
+    assert cli.parse(parser(), state).baseline_name is None
+    assert cli.parse(parser(), [*state, "--baseline-name", "alive"]).baseline_name == "alive"
+    with pytest.raises(UsageError, match=r"^argument --baseline-name: 'a/b' is not a baseline "
+                                         r"name .*\(see --help\)$"):
+        cli.parse(parser(), [*state, "--baseline-name", "a/b"])
 
 
 def test_thresholds_repeat_and_verbosity_is_capped_at_three(tmp_path):

@@ -484,6 +484,18 @@ def test_state_key_differs_by_uri_domain_and_check():
     assert len(keys) == 5
 
 
+def test_state_key_of_a_baseline_name_is_its_own_and_keeps_the_shape():
+    unnamed = state_key("qemu:///system", "u1", "cpu")
+    named = {name: state_key("qemu:///system", "u1", "cpu", name)
+             for name in ("alive", "alive2", "a", "cpu")}
+    assert unnamed == state_key("qemu:///system", "u1", "cpu", None)  # upgrades keep theirs
+    assert len({unnamed, *named.values()}) == 5
+    assert all(re.fullmatch(r"cpu-[0-9a-f]{32}", key) for key in named.values())
+    # The name is a field of its own: it never stands for another URI or domain.
+    assert state_key("qemu:///system", "u1", "cpu", "x") != state_key("qemu:///system", "u1\0x",
+                                                                      "cpu")
+
+
 def test_default_state_dir_for_root_is_the_system_directory():
     assert default_state_dir({"HOME": "/root"}, euid=0) == SYSTEM_STATE_DIR
 

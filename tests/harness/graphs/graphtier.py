@@ -91,12 +91,9 @@ object Host "{name}" {{
 def host_config(name: str, uri: str) -> str:
     """The guest's host: the shipped services, each reading libvirt on every run.
 
-    The host is never checked. Its check, vm_alive, runs check_vm_cpu too, on the
-    service's state, at a random moment of its first minute: its run would move the
-    vm-cpu service's baseline and stand between two of the service's runs, which the
-    stored rates are bounded by. A host check result also made Icinga run the
-    services again at once, and two results of a service within one second are one
-    point in both databases (whole-second stamps), which loses the first one's rate.
+    The host is never checked: a host check result made Icinga run the services
+    again at once, and two results of a service within one second are one point in
+    both databases (whole-second stamps), which loses the first one's rate.
     """
     snapshot = "\n".join(f"\tvars.{command}_snapshot_max_age = 0"
                          for command in SERVICES.values())
