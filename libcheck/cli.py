@@ -37,7 +37,7 @@ _PATH_OPTIONS = frozenset({"state_dir", "expect_file"})
 MAX_BASELINE_NAME = 32
 _BASELINE_NAME_CHARACTERS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                              "0123456789._-")
-BASELINE_NAME_WORDS = (f"letters, digits, '.', '_' and '-', up to {MAX_BASELINE_NAME}")
+BASELINE_NAME_WORDS = f"letters, digits, '.', '_' and '-', up to {MAX_BASELINE_NAME}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +80,7 @@ def duration_or_zero(text: str) -> float:
 
 
 def baseline_name(text: str) -> str:
-    """A --baseline-name: a short word that can go into no path or argument trick."""
+    """A --baseline-name: a short word, which any configuration passes on unquoted."""
     if not 0 < len(text) <= MAX_BASELINE_NAME or text.strip(_BASELINE_NAME_CHARACTERS):
         raise argparse.ArgumentTypeError(f"'{text}' is not a baseline name "
                                          f"({BASELINE_NAME_WORDS})")

@@ -142,6 +142,9 @@ def test_host_checks_follow_the_domain_state(run):
               for name, attrs in run.hosts.items()}
     assert states == EXPECTED_HOSTS
     assert command_has(run.hosts["stopped01"]["last_check_result"], "--domain", "stopped01")
+    # The host check keeps a previous sample apart from the vm-cpu service's.
+    assert command_has(run.hosts["web01"]["last_check_result"], "--baseline-name", "alive")
+    assert not command_has(run.result("web01!vm-cpu"), "--baseline-name", "alive")
 
 
 def test_host_variables_set_per_vm_thresholds(run):
